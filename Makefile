@@ -1,0 +1,43 @@
+# The two commands of the README: `make run` and `make test`. Both set up
+# everything first (Graphviz where root can install it, a virtual environment,
+# the CPU build of torch pinned here only, the project with its extras).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# The CPU build of torch; pyproject.toml itself accepts any torch>=2.2.
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: setup run test lint bench docs clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@command -v dot >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) \
+	  || echo "note: Graphviz 'dot' is not installed; graphs are written as .dot source"; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
+	$(PY) -m pip install -q -e ".[dev,examples]"
+	touch $@
+
+run: setup
+	$(PY) examples/core_state_graph.py --output-dir outputs/core
+
+test: setup
+	$(PY) -m ruff check pipeline nodes tests examples benchmarks
+	$(PY) -m ruff format --check pipeline nodes tests examples benchmarks
+	$(PY) -m mypy
+	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered
+
+bench: setup
+	$(PY) benchmarks/bench_core.py
+	$(PY) benchmarks/bench_engine.py
+
+docs: setup
+	$(PY) docs/make_graphs.py
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache .mypy_cache .ruff_cache .coverage

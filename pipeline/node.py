@@ -1,0 +1,301 @@
+"""Owners of variables: ``Node`` (a class with declared ``Variable``s, such as
+an engine, a metric or a handler) and ``Container`` (a named group of the
+state, such as ``configs``, whose variables are created by assignment).
+
+Both share one ``__setattr__``: the only place where a variable set enters
+the framework. Registration, the graph and propagation are the State's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pipeline.values import did_you_mean
+from pipeline.variable import Ref, Slot, Variable
+
+if TYPE_CHECKING:
+    from pipeline.state import State
+
+__all__ = ["Container", "Node"]
+
+_object_setattr = object.__setattr__
+_NO_VARIABLES: dict[str, Slot] = {}
+
+
+class _Owner:
+    """Base of Node and Container: variable sets and ``<name>_ref`` lookups."""
+
+    _vars: dict[str, Slot] = _NO_VARIABLES
+
+    def __setattr__(self, name: str, value: Any, _set: Any = _object_setattr) -> None:
+        # The hot path. The value is stored as an ordinary attribute, so that a
+        # read stays a plain attribute read; the slot keeps a second copy for
+        # the core. Everything beyond that (subscribers, traces, hold blocks,
+        # new writers) is decided by one flag check and done in Runtime.on_set.
+        try:
+            slot = self._vars[name]
+        except KeyError:
+            self._set_other(name, value)
+            return
+        _set(self, name, value)
+        old = slot.value
+        slot.value = value
+        rt = slot.rt
+        if slot.watch or rt.slow or rt.writer is not slot.last_writer:
+            rt.on_set(slot, old, value)
+
+    def _set_other(self, name: str, value: Any) -> None:
+        _object_setattr(self, name, value)
+
+    def _missing(self, name: str) -> AttributeError:
+        raise NotImplementedError
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup failed: refs and did-you-mean errors.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name.endswith("_ref"):
+            slot = self._vars.get(name[:-4])
+            if slot is not None:
+                return slot.ref
+        raise self._missing(name)
+
+    def _slot(self, name: str) -> Slot:
+        try:
+            return self._vars[name]
+        except KeyError:
+            raise self._missing(name) from None
+
+
+class _NodeMeta(type):
+    """Keeps declared Variables off the class dict so instance reads stay plain.
+
+    A class attribute with a variable's name would make every instance read of
+    that name take CPython's slower generic path; the declarations are moved to
+    ``_declared`` and remain reachable as ``NodeClass.<name>``.
+    """
+
+    _declared: dict[str, Variable]
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], ns: dict[str, Any]) -> _NodeMeta:
+        declared: dict[str, Variable] = {}
+        for base in reversed(bases):
+            declared.update(getattr(base, "_declared", {}))
+        for key, value in list(ns.items()):
+            if isinstance(value, Variable):
+                value.name = key
+                declared[key] = value
+                del ns[key]
+        ns["_declared"] = declared
+        return super().__new__(mcs, name, bases, ns)
+
+    def __getattr__(cls, name: str) -> Any:
+        declared = cls.__dict__.get("_declared") or {}
+        if name in declared:
+            return declared[name]
+        raise AttributeError(
+            f"type object {cls.__name__!r} has no attribute {name!r}"
+            + did_you_mean(name, declared)
+        )
+
+
+class Node(_Owner, metaclass=_NodeMeta):
+    """A participant of the state graph: an engine, a metric, a handler, ...
+
+    Subclasses declare ``Variable``s as class attributes; an instance registers
+    under a container of the state (``container``, default the class's
+    ``default_container``) and is reachable as ``state.<container>.<name>`` and,
+    when the name is unique, ``state.<name>``.
+
+    Args:
+        state: the state to join.
+        name: a Python identifier, unique within the container.
+        container: the container to register under.
+
+    Raises:
+        TypeError: ``state`` is not a State or ``name`` is not a str.
+        ValueError: ``name`` is not an identifier or is taken in the container.
+
+    Example:
+        >>> from pipeline import Node, State, Variable
+        >>> class Counter(Node):
+        ...     n = Variable(0)
+        >>> state = State()
+        >>> c = Counter(state, "counter", container="handlers")
+        >>> state.handlers.counter is c and state.counter is c
+        True
+    """
+
+    default_container: ClassVar[str] = "handlers"
+    _declared: ClassVar[dict[str, Variable]]
+
+    def __init__(self, state: State, name: str, container: str | None = None) -> None:
+        from pipeline.state import State
+
+        if not isinstance(state, State):
+            raise TypeError(
+                f"{type(self).__name__} needs a pipeline.State as first argument, "
+                f"got {type(state).__name__}"
+            )
+        container = container or self.default_container
+        _object_setattr(self, "_state", state)
+        _object_setattr(self, "_name", name)
+        _object_setattr(self, "_container", container)
+        state._register_node(self, name, container)
+
+    # Identity -------------------------------------------------------------
+    @property
+    def state(self) -> State:
+        """The state this node belongs to."""
+        return self._state  # type: ignore[no-any-return]
+
+    @property
+    def name(self) -> str:
+        """The node's name within its container."""
+        return self._name  # type: ignore[no-any-return]
+
+    @property
+    def key(self) -> str:
+        """The node's path and graph key, such as ``"engines.trainer"``."""
+        return f"{self._container}.{self._name}"
+
+    @property
+    def label(self) -> str:
+        """How the node appears in chains and traces."""
+        return f"{self._name} ({type(self).__name__})"
+
+    def ref(self, name: str) -> Ref:
+        """The :class:`Ref` of one of this node's variables (same as ``self.<name>_ref``)."""
+        return self._slot(name).ref
+
+    def variables(self) -> dict[str, Any]:
+        """The node's variables and their current values, in declaration order."""
+        return {name: slot.value for name, slot in self._vars.items()}
+
+    def declare_reads(self, *refs: Ref | str) -> None:
+        """Declare variables this node reads (``reads`` edges; they order propagation)."""
+        self._state._declare_edges(self, refs, "reads")
+
+    def declare_writes(self, *refs: Ref | str) -> None:
+        """Declare variables of other owners this node writes (``writes`` edges)."""
+        self._state._declare_edges(self, refs, "writes")
+
+    # Persistence hooks ------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The node's own state beyond its variables (override; default: nothing)."""
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (override with it)."""
+        if state_dict:
+            raise ValueError(
+                f"{self.key} has no state of its own to load, got keys {sorted(state_dict)}"
+            )
+
+    def _missing(self, name: str) -> AttributeError:
+        names = list(self._vars) + [n for n in dir(type(self)) if not n.startswith("_")]
+        return AttributeError(
+            f"'{name}' is not a variable or attribute of {self.key} "
+            f"({type(self).__name__}){did_you_mean(name, names)}"
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.key}>"
+
+
+class Container(_Owner):
+    """A named group of the state; assigning a new name creates a variable.
+
+    Example:
+        >>> from pipeline import State
+        >>> state = State()
+        >>> state.configs.lr = 0.1
+        >>> state.configs.lr, state.configs.lr_ref.path
+        (0.1, 'configs.lr')
+    """
+
+    def __init__(self, state: State, name: str, persistent: bool = True) -> None:
+        _object_setattr(self, "_state", state)
+        _object_setattr(self, "_name", name)
+        _object_setattr(self, "_persistent", persistent)
+        _object_setattr(self, "_vars", {})
+        _object_setattr(self, "_nodes", {})
+
+    @property
+    def name(self) -> str:
+        """The container's name, the first part of its paths."""
+        return self._name  # type: ignore[no-any-return]
+
+    def _set_other(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            raise AttributeError(
+                f"'{self._name}.{name}': variable names may not start with '_'"
+            )
+        if name in self._nodes:
+            raise AttributeError(
+                f"'{self._name}.{name}' is a node ({type(self._nodes[name]).__name__}); "
+                "nodes are added by constructing them, not by assignment"
+            )
+        self.add_variable(name, value)
+
+    def add_variable(
+        self,
+        name: str,
+        value: Any = None,
+        *,
+        doc: str = "",
+        writer: Node | None = None,
+        persistent: bool | None = None,
+    ) -> Ref:
+        """Create the variable ``<container>.<name>`` and return its Ref.
+
+        Args:
+            name: a Python identifier not yet used in the container.
+            value: its initial value.
+            doc: what it means.
+            writer: the node that writes it (a declared ``writes`` edge).
+            persistent: saved by ``state_dict`` (None: when the value is data or
+                has a ``state_dict``; False for the whole container if it was
+                created with ``persistent=False``).
+
+        Raises:
+            ValueError: the name is not an identifier or is taken.
+        """
+        if persistent is None and not self._persistent:
+            persistent = False
+        return self._state._create_container_variable(
+            self, name, value, doc=doc, writer=writer, persistent=persistent
+        )
+
+    def nodes(self) -> dict[str, Node]:
+        """The nodes registered under this container, by name."""
+        return dict(self._nodes)
+
+    def variables(self) -> dict[str, Any]:
+        """The container's own variables and their values."""
+        return {name: slot.value for name, slot in self._vars.items()}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._vars or name in self._nodes
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._vars
+        yield from self._nodes
+
+    def __len__(self) -> int:
+        return len(self._vars) + len(self._nodes)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._vars) | set(self._nodes))
+
+    def _missing(self, name: str) -> AttributeError:
+        names = list(self._vars) + list(self._nodes)
+        return AttributeError(
+            f"'{name}' is not a variable or node of container '{self._name}'"
+            f"{did_you_mean(name, names)} (to create a variable, assign it: "
+            f"state.{self._name}.{name} = ...)"
+        )
+
+    def __repr__(self) -> str:
+        return f"<Container {self._name}: {len(self._vars)} variables, {len(self._nodes)} nodes>"

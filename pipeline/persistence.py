@@ -1,0 +1,152 @@
+"""``state_dict`` and ``load_state_dict`` of a State.
+
+What is saved: every persistent variable whose value is plain data (scalars,
+strings, tensors, lists/tuples/dicts of those), the ``state_dict()`` of values
+that have one (modules, optimizers, schedulers), every node's own
+``state_dict()``, and the change counters of ``every``/``once`` filters. The
+result holds only what ``torch.load(..., weights_only=True)`` accepts.
+Loading checks everything first and changes nothing when it raises.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pipeline.errors import StateDictError
+from pipeline.values import is_plain_data, is_tensor
+
+if TYPE_CHECKING:
+    from pipeline.state import State
+    from pipeline.subscription import Subscription
+    from pipeline.variable import Slot
+
+__all__ = ["FORMAT", "collect", "restore"]
+
+FORMAT = "statefire.state/1"
+_SECTIONS = ("variables", "objects", "nodes", "filters")
+_object_setattr = object.__setattr__
+
+
+def _has_state_dict(value: object) -> bool:
+    return (
+        not isinstance(value, type)
+        and callable(getattr(value, "state_dict", None))
+        and callable(getattr(value, "load_state_dict", None))
+    )
+
+
+def _section_of(slot: Slot) -> str | None:
+    """Where a variable goes in the state dict, or None when it is not saved."""
+    if slot.persistent is False:
+        return None
+    value = slot.value
+    if _has_state_dict(value):
+        return "objects"
+    if is_plain_data(value):
+        return "variables"
+    if slot.persistent:
+        raise TypeError(
+            f"{slot.path} is persistent but holds a {type(value).__name__}, which a state "
+            "dict cannot hold (plain data, tensors and objects with state_dict() only); "
+            "declare it Variable(..., persistent=False) or store plain data"
+        )
+    return None
+
+
+def _filter_keys(state: State) -> dict[str, Subscription]:
+    keys: dict[str, Subscription] = {}
+    for slot in state._slots.values():
+        for sub in slot.subs:
+            if sub.every is None and sub.once is None:
+                continue
+            key, n = sub.key, 2
+            while key in keys:
+                key, n = f"{sub.key}#{n}", n + 1
+            keys[key] = sub
+    return keys
+
+
+def collect(state: State) -> dict[str, Any]:
+    """Build the state dict of ``state`` (see the module docstring)."""
+    out: dict[str, Any] = {"format": FORMAT, **{s: {} for s in _SECTIONS}}
+    for path, slot in state._slots.items():
+        section = _section_of(slot)
+        if section == "variables":
+            out["variables"][path] = slot.value
+        elif section == "objects":
+            out["objects"][path] = slot.value.state_dict()
+    for key, node in state._nodes.items():
+        own = node.state_dict()
+        if own:
+            out["nodes"][key] = own
+    out["filters"] = {key: sub.n_changes for key, sub in _filter_keys(state).items()}
+    return out
+
+
+def _mismatch(path: str, current: Any, loaded: Any) -> str | None:
+    if is_tensor(current) and is_tensor(loaded):
+        if tuple(current.shape) != tuple(loaded.shape):
+            return f"{path}: tensor of shape {tuple(loaded.shape)} in the file, {tuple(current.shape)} in the state"
+        return None
+    if not is_plain_data(loaded):
+        return f"{path}: holds a {type(loaded).__name__}, not plain data"
+    return None
+
+
+def restore(state: State, sd: dict[str, Any], strict: bool = True) -> None:
+    """Load ``sd`` into ``state`` without firing events (see :meth:`State.load_state_dict`)."""
+    if not isinstance(sd, dict) or sd.get("format") != FORMAT:
+        got = sorted(sd)[:8] if isinstance(sd, dict) else type(sd).__name__
+        raise StateDictError(
+            header=f"not a statefire state dict (expected format {FORMAT!r} and sections "
+            f"{list(_SECTIONS)}, got {got})"
+        )
+    for section in _SECTIONS:
+        if not isinstance(sd.get(section), dict):
+            raise StateDictError(header=f"the state dict's section {section!r} is missing or not a dict")
+
+    expected: dict[str, dict[str, Any]] = {"variables": {}, "objects": {}}
+    for path, slot in state._slots.items():
+        section = _section_of(slot)
+        if section is not None:
+            expected[section][path] = slot
+    nodes = {key: node for key, node in state._nodes.items() if node.state_dict()}
+    filters = _filter_keys(state)
+
+    missing: list[str] = []
+    unexpected: list[str] = []
+    mismatched: list[str] = []
+    for section, have in (*expected.items(), ("nodes", nodes), ("filters", filters)):
+        given = sd[section]
+        missing += [f"{section}:{k}" for k in have if k not in given]
+        unexpected += [f"{section}:{k}" for k in given if k not in have]
+    for path, slot in expected["variables"].items():
+        if path in sd["variables"]:
+            problem = _mismatch(path, slot.value, sd["variables"][path])
+            if problem:
+                mismatched.append(problem)
+    for path in expected["objects"]:
+        if path in sd["objects"] and not isinstance(sd["objects"][path], dict):
+            mismatched.append(f"{path}: expected a state_dict (dict), got {type(sd['objects'][path]).__name__}")
+    if strict and (missing or unexpected or mismatched):
+        raise StateDictError(missing, unexpected, mismatched)
+
+    bad = {line.split(":", 1)[0] for line in mismatched}
+    for path, slot in expected["variables"].items():
+        if path in sd["variables"] and path not in bad:
+            _store(slot, sd["variables"][path])
+    for path, slot in expected["objects"].items():
+        if path in sd["objects"] and path not in bad:
+            slot.value.load_state_dict(sd["objects"][path])
+    for key, node in state._nodes.items():
+        if key in sd["nodes"]:
+            node.load_state_dict(sd["nodes"][key])
+    for key, sub in filters.items():
+        if key in sd["filters"]:
+            sub.n_changes = int(sd["filters"][key])
+
+
+def _store(slot: Slot, value: Any) -> None:
+    """Set a variable without notifying anyone."""
+    _object_setattr(slot.owner, slot.name, value)
+    slot.value = value

@@ -1,0 +1,148 @@
+"""Propagation: what happens after a variable is set.
+
+This is the hot path of the framework. ``Runtime.on_set`` runs for a set that
+somebody may care about (a subscriber, a trace, a ``hold`` block or a new
+writer); ``Runtime.notify`` calls the subscribers synchronously and depth
+first, in dependency order, and annotates an exception with the chain of
+changes that led to it. Ordering itself is computed in ``graph.py`` and only
+when the graph changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from pipeline.values import SCALAR_TYPES, is_changed, summarize
+from pipeline.variable import Event
+
+if TYPE_CHECKING:
+    from pipeline.state import State
+    from pipeline.subscription import Subscription
+    from pipeline.trace import Trace
+    from pipeline.variable import Slot
+
+__all__ = ["Runtime"]
+
+_CHAIN_ATTR = "_statefire_chain"
+
+
+class Runtime:
+    """The mutable propagation state of one :class:`~pipeline.State` (framework internal).
+
+    It is a separate slotted object so that the per-set bookkeeping is plain
+    slot stores, not attribute writes on the State façade.
+    """
+
+    __slots__ = ("depth", "hold_depth", "held", "slow", "state", "tracer", "version", "writer")
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.writer: Any = None  # the node or callback whose code is running now
+        self.depth = 0
+        self.version = 0  # bumped on every graph change; invalidates cached orders
+        self.hold_depth = 0
+        self.held: dict[Slot, Any] = {}
+        self.tracer: Trace | None = None
+        self.slow = False  # a trace or a hold block is active
+
+    def refresh_slow(self) -> None:
+        self.slow = self.hold_depth > 0 or self.tracer is not None
+
+    def on_set(self, slot: Slot, old: Any, new: Any) -> None:
+        """Called by an owner's ``__setattr__`` when a set needs more than storing."""
+        writer = self.writer
+        if writer is not slot.last_writer:
+            slot.last_writer = writer
+            if writer is not None and writer.key not in slot.writer_keys:
+                self.state._observe_write(writer, slot)
+        if new is old or (
+            type(new) in SCALAR_TYPES and type(old) in SCALAR_TYPES and new == old
+        ):
+            if self.tracer is not None:
+                self.tracer.record_set(slot, old, new, writer, self.depth, False)
+            return
+        if self.tracer is not None:
+            self.tracer.record_set(slot, old, new, writer, self.depth, True)
+        if self.hold_depth:
+            self.held.setdefault(slot, old)
+            return
+        if slot.subs:
+            self.notify(slot, old, new, None)
+
+    def notify(
+        self, slot: Slot, old: Any, new: Any, only: Iterable[Subscription] | None
+    ) -> None:
+        """Call the subscribers of ``slot`` (or just ``only``, already filtered)."""
+        if only is None:
+            subs: Iterable[Subscription] = slot.order
+            if slot.order_version != self.version:
+                subs = self.state._reorder(slot)
+        else:
+            subs = only
+        event = Event(slot.ref, old, new, self.state) if slot.needs_event else None
+        prev = self.writer
+        self.depth += 1
+        sub = None
+        try:
+            for sub in subs:
+                if only is None and sub.filtered and not sub.passes(new):
+                    continue
+                self.writer = sub.subscriber
+                if self.tracer is not None:
+                    self.tracer.record_fire(slot, sub)
+                if sub.pass_event:
+                    sub.callback(event)
+                else:
+                    sub.callback()
+        except BaseException as exc:
+            self._annotate(exc, slot, new, sub)
+            raise
+        finally:
+            self.writer = prev
+            self.depth -= 1
+
+    def _annotate(self, exc: BaseException, slot: Slot, new: Any, sub: Subscription | None) -> None:
+        """Prepend this level to the exception's chain; the outermost level writes the note."""
+        where = sub.subscriber.label if sub is not None else "(ordering)"
+        link = f"{slot.path} = {summarize(new)} -> {where}"
+        try:
+            chain = getattr(exc, _CHAIN_ATTR)
+        except AttributeError:
+            chain = []
+            try:
+                setattr(exc, _CHAIN_ATTR, chain)
+            except AttributeError:  # an exception type that refuses attributes
+                return
+        chain.insert(0, link)
+        if self.depth == 1:
+            exc.add_note("while " + " -> ".join(chain))
+            delattr(exc, _CHAIN_ATTR)
+
+    def flush_held(self) -> None:
+        """Notify what changed inside the outermost ``hold()`` block, once per subscriber."""
+        held, self.held = self.held, {}
+        changed = [
+            (slot, old)
+            for slot, old in held.items()
+            if slot.subs and is_changed(old, slot.value)
+        ]
+        if not changed:
+            return
+        if len(changed) > 1:
+            rank = self.state._slot_ranks()
+            changed.sort(key=lambda item: rank.get(item[0].path, 0))
+        # Each callback fires once, at the position of the last of its variables.
+        plan: dict[Any, tuple[Slot, Any, Subscription]] = {}
+        for slot, old in changed:
+            subs = slot.order if slot.order_version == self.version else self.state._reorder(slot)
+            for sub in subs:
+                if sub.filtered and not sub.passes(slot.value):
+                    continue
+                key = sub.callback
+                plan.pop(key, None)
+                plan[key] = (slot, old, sub)
+        for slot, old, sub in plan.values():
+            if not sub.removed:
+                self.notify(slot, old, slot.value, (sub,))
+

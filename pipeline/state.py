@@ -1,0 +1,612 @@
+"""``State``: the root of a training, the registry of its containers, nodes and
+variables, and the keeper of the dependency graph.
+
+State is a façade: it registers things, resolves paths, adds and removes
+graph edges, and hands the rest to its neighbours (propagation in
+``propagation.py``, graph computations in ``graph.py``, rendering and the
+overview in ``render.py``, tracing in ``trace.py``, persistence in
+``persistence.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import networkx as nx
+
+from pipeline import graph as graph_ops
+from pipeline.errors import GraphError
+from pipeline.node import Container, Node
+from pipeline.propagation import Runtime
+from pipeline.subscription import (
+    CallbackNode,
+    Handle,
+    Subscription,
+    callback_label,
+    check_filters,
+    takes_event,
+)
+from pipeline.values import did_you_mean
+from pipeline.variable import Ref, Slot
+
+if TYPE_CHECKING:
+    from pipeline.trace import Trace
+
+__all__ = ["STANDARD_CONTAINERS", "State"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The containers every State has, and whether their own variables are saved by default.
+STANDARD_CONTAINERS: dict[str, bool] = {
+    "configs": True,
+    "params": True,
+    "modules": True,
+    "optimizers": True,
+    "dataloaders": False,
+    "engines": True,
+    "metrics": True,
+    "handlers": True,
+    "writers": False,
+}
+
+_object_setattr = object.__setattr__
+
+
+class State:
+    """The training state: every container, node and variable, and their graph.
+
+    Example:
+        >>> from pipeline import State
+        >>> state = State()
+        >>> state.configs.lr = 0.1
+        >>> seen = []
+        >>> @state.on("configs.lr")
+        ... def record(event):
+        ...     seen.append((event.old, event.new))
+        >>> state.configs.lr = 0.05
+        >>> seen
+        [(0.1, 0.05)]
+    """
+
+    def __init__(self) -> None:
+        _object_setattr(self, "_rt", Runtime(self))
+        _object_setattr(self, "_graph", nx.DiGraph())
+        _object_setattr(self, "_containers", {})
+        _object_setattr(self, "_nodes", {})
+        _object_setattr(self, "_by_name", {})
+        _object_setattr(self, "_slots", {})
+        _object_setattr(self, "_callbacks", {})
+        _object_setattr(self, "_ranks", (-1, {}))
+        _object_setattr(self, "_n_subscribed", 0)
+        for name, persistent in STANDARD_CONTAINERS.items():
+            self.add_container(name, persistent=persistent)
+
+    # Containers and nodes ---------------------------------------------------
+    def add_container(self, name: str, persistent: bool = True) -> Container:
+        """Add a custom container, reachable as ``state.<name>``.
+
+        Raises:
+            ValueError: the name is not an identifier, exists, or clashes with State's API.
+        """
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise ValueError(
+                f"a container name must be an identifier not starting with '_', got {name!r}"
+            )
+        if name in self._containers:
+            raise ValueError(f"container '{name}' already exists")
+        if hasattr(type(self), name) or name in self._by_name:
+            raise ValueError(
+                f"container name '{name}' clashes with "
+                f"{'State.' + name if hasattr(type(self), name) else 'a node of that name'}; "
+                "choose another name"
+            )
+        container = Container(self, name, persistent=persistent)
+        self._containers[name] = container
+        _object_setattr(self, name, container)
+        return container
+
+    @property
+    def containers(self) -> dict[str, Container]:
+        """The containers by name (a copy)."""
+        return dict(self._containers)
+
+    def nodes(self) -> dict[str, Node]:
+        """Every node by key (``"engines.trainer"``), in registration order."""
+        return dict(self._nodes)
+
+    def variables(self) -> dict[str, Any]:
+        """Every variable's path and current value."""
+        return {path: slot.value for path, slot in self._slots.items()}
+
+    def _register_node(self, node: Node, name: str, container: str) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"a node name must be a str, got {type(name).__name__}")
+        if not name.isidentifier() or name.startswith("_"):
+            raise ValueError(
+                f"a node name must be a Python identifier not starting with '_', got {name!r}"
+            )
+        if container not in self._containers:
+            raise ValueError(
+                f"'{container}' is not a container of the state"
+                f"{did_you_mean(container, self._containers)}; add it with "
+                f"state.add_container({container!r})"
+            )
+        box = self._containers[container]
+        if name in box:
+            taken = box._nodes.get(name) or f"the variable {container}.{name}"
+            raise ValueError(
+                f"'{container}.{name}' is already taken by {taken}; choose another name"
+            )
+        key = f"{container}.{name}"
+        box._nodes[name] = node
+        _object_setattr(box, name, node)
+        self._nodes[key] = node
+        same = self._by_name.setdefault(name, [])
+        same.append(node)
+        if len(same) == 1 and name not in self._containers and not hasattr(type(self), name):
+            _object_setattr(self, name, node)
+        elif len(same) == 2:
+            self.__dict__.pop(name, None)
+        own = node.__dict__
+        slots: dict[str, Slot] = {}
+        for vname, decl in type(node)._declared.items():
+            value = own[vname] if vname in own else decl.initial_value()
+            slots[vname] = Slot(
+                self,
+                node,
+                vname,
+                f"{key}.{vname}",
+                value,
+                doc=decl.doc,
+                persistent=decl.persistent,
+                shared=decl.shared,
+            )
+            _object_setattr(node, vname, value)
+        _object_setattr(node, "_vars", slots)
+        self._graph.add_node(key, kind="node", cls=type(node).__name__, container=container)
+        for slot in slots.values():
+            self._add_slot(slot, writer_key=key)
+
+    def _create_container_variable(
+        self,
+        container: Container,
+        name: str,
+        value: Any,
+        *,
+        doc: str,
+        writer: Node | None,
+        persistent: bool | None,
+    ) -> Ref:
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise ValueError(
+                f"a variable name must be an identifier not starting with '_', got {name!r}"
+            )
+        if name in container:
+            raise ValueError(f"'{container.name}.{name}' already exists")
+        if name.endswith("_ref"):
+            raise ValueError(
+                f"'{container.name}.{name}': names ending in '_ref' are reserved for refs"
+            )
+        slot = Slot(
+            self, container, name, f"{container.name}.{name}", value,
+            doc=doc, persistent=persistent, shared=True,
+        )
+        container._vars[name] = slot
+        _object_setattr(container, name, value)
+        self._add_slot(slot, writer_key=writer.key if writer is not None else None)
+        return slot.ref
+
+    def _add_slot(self, slot: Slot, writer_key: str | None) -> None:
+        self._slots[slot.path] = slot
+        owner = slot.owner.key if isinstance(slot.owner, Node) else slot.owner.name
+        self._graph.add_node(slot.path, kind="variable", owner=owner, doc=slot.doc)
+        if writer_key is not None:
+            self._graph.add_edge(writer_key, slot.path, kind="writes", declared=True)
+            slot.writer_keys.add(writer_key)
+        self._rt.version += 1
+
+    # Paths and refs ----------------------------------------------------------
+    def ref(self, path: str) -> Ref:
+        """The :class:`Ref` of the variable at ``path`` (``"configs.lr"``,
+        ``"engines.trainer.n_samples"``, or ``"trainer.n_samples"`` for a unique node name).
+
+        Raises:
+            AttributeError: no such variable; the message suggests close names.
+        """
+        return self._resolve(path).ref
+
+    def _resolve(self, target: Ref | str) -> Slot:
+        if isinstance(target, Ref):
+            if target.state is not self:
+                raise ValueError(f"{target!r} belongs to another State")
+            return target._slot
+        if not isinstance(target, str):
+            raise TypeError(f"expected a Ref or a path string, got {type(target).__name__}")
+        slot = self._slots.get(target)
+        if slot is not None:
+            return slot
+        parts = target.split(".")
+        if len(parts) == 2 and parts[0] not in self._containers:
+            same = self._by_name.get(parts[0], [])
+            if len(same) == 1 and parts[1] in same[0]._vars:
+                return same[0]._vars[parts[1]]
+        raise AttributeError(self._path_error(target))
+
+    def _path_error(self, path: str) -> str:
+        parts = path.split(".")
+        head = parts[0]
+        if head not in self._containers:
+            names = list(self._containers) + [n for n, s in self._by_name.items() if len(s) == 1]
+            if head in self._by_name:
+                return f"'{path}' is ambiguous: '{head}' names several nodes; use the full path"
+            return f"'{path}': '{head}' is not a container{did_you_mean(head, names)}"
+        box = self._containers[head]
+        if len(parts) < 2:
+            return f"'{path}' is a container, not a variable"
+        second = parts[1]
+        if second in box._nodes:
+            node = box._nodes[second]
+            if len(parts) == 2:
+                return f"'{path}' is a node, not a variable"
+            var = ".".join(parts[2:])
+            return (
+                f"'{var}' is not a variable of {node.key} ({type(node).__name__})"
+                f"{did_you_mean(var, node._vars)}"
+            )
+        return (
+            f"'{second}' is not a variable or node of container '{head}'"
+            f"{did_you_mean(second, list(box._vars) + list(box._nodes))}"
+        )
+
+    # Subscriptions -----------------------------------------------------------
+    def on(
+        self,
+        target: Ref | str,
+        every: int | None = None,
+        once: int | None = None,
+        when: Callable[[Any], Any] | None = None,
+        *,
+        reads: Iterable[Ref | str] = (),
+        writes: Iterable[Ref | str] = (),
+        allow_cycle: bool = False,
+    ) -> Callable[[F], F]:
+        """Decorator form of :meth:`Ref.subscribe`; returns the function unchanged.
+
+        Raises:
+            AttributeError: ``target`` names no variable (at decoration time).
+        """
+        slot = self._resolve(target)
+
+        def decorate(fn: F) -> F:
+            self._subscribe(slot, fn, every, once, when, reads, writes, allow_cycle)
+            return fn
+
+        return decorate
+
+    def _subscriber_for(self, callback: Callable[..., Any]) -> Node | CallbackNode:
+        owner = getattr(callback, "__self__", None)
+        if isinstance(owner, Node) and owner._state is self:
+            return owner
+        try:
+            known = self._callbacks.get(callback)
+        except TypeError:  # an unhashable callable: identified by id
+            known = self._callbacks.get(id(callback))
+        if known is not None:
+            return known  # type: ignore[no-any-return]
+        label = callback_label(callback)
+        key, n = label, 2
+        while key in self._graph:
+            key, n = f"{label} #{n}", n + 1
+        node = CallbackNode(key, label)
+        try:
+            self._callbacks[callback] = node
+        except TypeError:
+            self._callbacks[id(callback)] = node
+        self._graph.add_node(key, kind="callback")
+        return node
+
+    def _subscribe(
+        self,
+        slot: Slot,
+        callback: Callable[..., Any],
+        every: int | None,
+        once: int | None,
+        when: Callable[[Any], Any] | None,
+        reads: Iterable[Ref | str],
+        writes: Iterable[Ref | str],
+        allow_cycle: bool,
+    ) -> Handle:
+        pass_event = takes_event(callback)
+        check_filters(every, once, when)
+        if not isinstance(allow_cycle, bool):
+            raise TypeError(f"allow_cycle must be a bool, got {allow_cycle!r}")
+        read_slots = [self._resolve(r) for r in _as_list(reads, "reads")]
+        write_slots = [self._resolve(w) for w in _as_list(writes, "writes")]
+        subscriber = self._subscriber_for(callback)
+        _object_setattr(self, "_n_subscribed", self._n_subscribed + 1)
+        sub = Subscription(
+            slot, callback, pass_event, subscriber, every, once, when, allow_cycle,
+            index=self._n_subscribed,
+        )
+        slot.subs.append(sub)
+        slot.watch = True
+        slot.needs_event = slot.needs_event or pass_event
+        if isinstance(subscriber, CallbackNode):
+            subscriber.n_subscriptions += 1
+        self._update_trigger_edge(slot, subscriber)
+        self._add_edges(subscriber, read_slots, "reads")
+        self._add_edges(subscriber, write_slots, "writes")
+        self._rt.version += 1
+        return Handle(self, sub)
+
+    def _unsubscribe(self, slot: Slot, callback: Callable[..., Any]) -> int:
+        subs = [s for s in slot.subs if s.callback == callback]
+        for sub in subs:
+            self._remove_subscription(sub)
+        return len(subs)
+
+    def _remove_subscription(self, sub: Subscription) -> None:
+        slot = sub.slot
+        sub.removed = True
+        sub.filtered = True
+        slot.subs.remove(sub)
+        slot.order = [s for s in slot.order if s is not sub]
+        slot.watch = bool(slot.subs)
+        slot.needs_event = any(s.pass_event for s in slot.subs)
+        subscriber = sub.subscriber
+        self._update_trigger_edge(slot, subscriber)
+        callback = sub.callback
+        # Drop what the subscription holds so nothing outlives the removal.
+        sub.callback = _removed
+        sub.when = None
+        if isinstance(subscriber, CallbackNode):
+            subscriber.n_subscriptions -= 1
+            if subscriber.n_subscriptions == 0:
+                self._forget_callback(callback, subscriber)
+        self._rt.version += 1
+
+    def _forget_callback(self, callback: Callable[..., Any], node: CallbackNode) -> None:
+        try:
+            self._callbacks.pop(callback, None)
+        except TypeError:
+            self._callbacks.pop(id(callback), None)
+        for slot in node.written:
+            slot.writer_keys.discard(node.key)
+            if slot.last_writer is node:
+                slot.last_writer = None
+        node.written.clear()
+        if node.key in self._graph:
+            self._graph.remove_node(node.key)
+
+    def _update_trigger_edge(self, slot: Slot, subscriber: Node | CallbackNode) -> None:
+        g, key = self._graph, subscriber.key
+        subs = [s for s in slot.subs if s.subscriber is subscriber]
+        reads = g.has_edge(slot.path, key) and (
+            g.edges[slot.path, key]["kind"] == "reads" or g.edges[slot.path, key].get("reads")
+        )
+        if g.has_edge(slot.path, key):
+            g.remove_edge(slot.path, key)
+        if subs:
+            g.add_edge(
+                slot.path, key, kind="triggers", n=len(subs), reads=bool(reads),
+                label="; ".join(s.filter_label for s in subs if s.filter_label),
+                allow_cycle=any(s.allow_cycle for s in subs),
+            )
+        elif reads:
+            g.add_edge(slot.path, key, kind="reads")
+
+    def _add_edges(self, subscriber: Node | CallbackNode, slots: list[Slot], kind: str) -> None:
+        g, key = self._graph, subscriber.key
+        for slot in slots:
+            if kind == "reads":
+                if g.has_edge(slot.path, key):
+                    g.edges[slot.path, key]["reads"] = True
+                else:
+                    g.add_edge(slot.path, key, kind="reads")
+            else:
+                if g.has_edge(key, slot.path):
+                    g.edges[key, slot.path]["declared"] = True
+                else:
+                    g.add_edge(key, slot.path, kind="writes", declared=True)
+                slot.writer_keys.add(key)
+                if isinstance(subscriber, CallbackNode):
+                    subscriber.written.add(slot)
+
+    def _declare_edges(self, node: Node, refs: Iterable[Ref | str], kind: str) -> None:
+        slots = [self._resolve(r) for r in refs]
+        self._add_edges(node, slots, kind)
+        self._rt.version += 1
+
+    def _observe_write(self, writer: Node | CallbackNode, slot: Slot) -> None:
+        g = self._graph
+        if writer.key not in g:  # a callback that removed itself and then wrote
+            return
+        slot.writer_keys.add(writer.key)
+        if g.has_edge(writer.key, slot.path):
+            g.edges[writer.key, slot.path]["observed"] = True
+        else:
+            g.add_edge(writer.key, slot.path, kind="writes", observed=True)
+        if isinstance(writer, CallbackNode):
+            writer.written.add(slot)
+        self._rt.version += 1
+
+    def _reorder(self, slot: Slot) -> list[Subscription]:
+        order = graph_ops.dependency_order(self._graph, slot.subs)
+        slot.order = order
+        slot.order_version = self._rt.version
+        return order
+
+    def _slot_ranks(self) -> dict[str, int]:
+        version, ranks = self._ranks
+        if version != self._rt.version:
+            ranks = graph_ops.variable_ranks(self._graph)
+            _object_setattr(self, "_ranks", (self._rt.version, ranks))
+        return ranks  # type: ignore[no-any-return]
+
+    # Running -------------------------------------------------------------------
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Defer notifications to the end of the block (glitch-free batch).
+
+        Values change at once; at the end each changed variable notifies once
+        with its final value, in topological order, and a callback subscribed
+        to several changed variables fires once, after all of them. When the
+        block raises, the deferred notifications are dropped (the values stay).
+        """
+        rt = self._rt
+        rt.hold_depth += 1
+        rt.slow = True
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            rt.hold_depth -= 1
+            rt.refresh_slow()
+            if rt.hold_depth == 0:
+                if ok:
+                    rt.flush_held()
+                else:
+                    rt.held.clear()
+
+    @contextmanager
+    def writing_as(self, writer: Node) -> Iterator[None]:
+        """Attribute the sets made inside the block to ``writer`` (for a node's own loop)."""
+        rt = self._rt
+        prev = rt.writer
+        rt.writer = writer
+        try:
+            yield
+        finally:
+            rt.writer = prev
+
+    def trace(self, maxlen: int = 10_000) -> Trace:
+        """Record what is set, by whom, old and new, in a bounded buffer.
+
+        Example:
+            >>> from pipeline import State
+            >>> state = State()
+            >>> state.configs.x = 1
+            >>> with state.trace() as t:
+            ...     state.configs.x = 2
+            >>> "configs.x: 1 -> 2" in str(t)
+            True
+        """
+        from pipeline.trace import Trace
+
+        return Trace(self, maxlen=maxlen)
+
+    # The graph ---------------------------------------------------------------
+    @property
+    def graph(self) -> nx.DiGraph:
+        """A read-only view of the dependency graph (see ``pipeline.graph``)."""
+        return self._graph.copy(as_view=True)
+
+    def validate(self) -> None:
+        """Check the whole graph and raise one :class:`GraphError` listing every problem."""
+        problems = graph_ops.find_problems(
+            self._graph,
+            lambda path: self._slots[path].value,
+            [path for path, slot in self._slots.items() if not slot.shared],
+        )
+        if problems:
+            raise GraphError(problems)
+
+    def writers_of(self, target: Ref | str) -> list[str]:
+        """Keys of the nodes and callbacks that write a variable (declared or observed)."""
+        return graph_ops.writers_of(self._graph, self._resolve(target).path)
+
+    def readers_of(self, target: Ref | str) -> list[str]:
+        """Keys of the nodes and callbacks that declare they read a variable."""
+        return graph_ops.readers_of(self._graph, self._resolve(target).path)
+
+    def subscribers_of(self, target: Ref | str) -> list[str]:
+        """Keys of what a change of a variable triggers directly."""
+        return graph_ops.subscribers_of(self._graph, self._resolve(target).path)
+
+    def render(self, path: str | Path, trace: Trace | None = None) -> Path:
+        """Draw the graph with Graphviz; the suffix picks the format (.svg .png .pdf .dot).
+
+        Without the ``dot`` program, writes the ``.dot`` source next to ``path``,
+        warns with :class:`~pipeline.RenderWarning` how to install Graphviz, and
+        returns the ``.dot`` path.
+        """
+        from pipeline.render import render
+
+        return render(self, Path(path), trace)
+
+    def overview(self) -> str:
+        """The state as a text tree with values, the view a debugger gives."""
+        from pipeline.render import overview
+
+        return overview(self)
+
+    # Persistence ---------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything persistent, as data ``torch.load(weights_only=True)`` accepts."""
+        from pipeline.persistence import collect
+
+        return collect(self)
+
+    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> None:
+        """Restore a :meth:`state_dict` without firing events.
+
+        Raises:
+            StateDictError: with ``strict``, listing every missing, unexpected and
+                mismatched entry; nothing is changed in that case.
+        """
+        from pipeline.persistence import restore
+
+        restore(self, state_dict, strict=strict)
+
+    # Python protocol -------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        by_name = self.__dict__.get("_by_name", {})
+        same = by_name.get(name, [])
+        if len(same) > 1:
+            raise AttributeError(
+                f"'{name}' is ambiguous: it names {', '.join(n.key for n in same)}; "
+                f"use the container, e.g. state.{same[0].key}"
+            )
+        names = list(self.__dict__.get("_containers", {})) + [
+            n for n, s in by_name.items() if len(s) == 1
+        ]
+        raise AttributeError(
+            f"State has no container or node '{name}'{did_you_mean(name, names)}"
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(
+            f"cannot set state.{name}: assign variables inside a container "
+            f"(state.configs.{name} = ...) or add one with state.add_container({name!r})"
+        )
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._containers))
+
+    def __str__(self) -> str:
+        return self.overview()
+
+    def __repr__(self) -> str:
+        return (
+            f"<State: {len(self._containers)} containers, {len(self._nodes)} nodes, "
+            f"{len(self._slots)} variables>"
+        )
+
+
+def _removed(*args: Any) -> None:
+    """Stands in for the callback of a removed subscription."""
+
+
+def _as_list(refs: Iterable[Ref | str], what: str) -> list[Ref | str]:
+    if isinstance(refs, (str, Ref)):
+        return [refs]
+    try:
+        return list(refs)
+    except TypeError:
+        raise TypeError(f"{what} must be Refs or paths, got {refs!r}") from None

@@ -1,0 +1,252 @@
+"""Subscriptions: the one callback contract, its filters, and the handle that
+removes it.
+
+A callback takes no argument or one :class:`~pipeline.Event`; that is checked
+when it subscribes, never guessed when it fires. Filters (``every``, ``once``,
+``when``) are checked here. Who calls the callbacks, and in which order, is
+``propagation.py``'s business.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipeline.state import State
+    from pipeline.variable import Slot
+
+__all__ = ["CallbackNode", "Handle", "Subscription", "callback_label", "check_filters"]
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _source(fn: Callable[..., Any]) -> str:
+    code = getattr(inspect.unwrap(getattr(fn, "__func__", fn)), "__code__", None)
+    if code is None:
+        return ""
+    path = code.co_filename
+    cwd = os.getcwd()
+    if path.startswith(cwd + os.sep):
+        path = path[len(cwd) + 1 :]
+    else:
+        path = os.path.join(*path.split(os.sep)[-2:]) if os.sep in path else path
+    return f"{path}:{code.co_firstlineno}"
+
+
+def callback_label(fn: Callable[..., Any]) -> str:
+    """A readable name for a callback: ``qualname (file:line)``."""
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    name = name.replace(".<locals>.", ".").replace("<lambda>", "lambda")
+    src = _source(fn)
+    return f"{name} ({src})" if src else name
+
+
+def _positional_arity(fn: Callable[..., Any], what: str) -> tuple[int, bool]:
+    """Return (number of required positional args, accepts one positional arg)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"cannot read the signature of {what} {fn!r} ({exc}); "
+            "wrap it in a function such as `def cb(event): ...`"
+        ) from None
+    params = list(sig.parameters.values())
+    required_kw = [
+        p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty
+    ]
+    if required_kw:
+        raise TypeError(
+            f"{what} {callback_label(fn)} has required keyword-only arguments "
+            f"{required_kw}; give them defaults"
+        )
+    positional = [p for p in params if p.kind in _POSITIONAL]
+    required = [p.name for p in positional if p.default is p.empty]
+    var_positional = any(p.kind == p.VAR_POSITIONAL for p in params)
+    return len(required), bool(positional) or var_positional
+
+
+def takes_event(callback: Callable[..., Any]) -> bool:
+    """Check a callback's signature; return whether it is called with the Event.
+
+    Raises:
+        TypeError: it is not callable, or it requires more than one argument.
+    """
+    if not callable(callback):
+        raise TypeError(f"a callback must be callable, got {type(callback).__name__}")
+    n_required, takes_one = _positional_arity(callback, "callback")
+    if n_required > 1:
+        raise TypeError(
+            f"callback {callback_label(callback)} takes {n_required} required arguments; "
+            "a callback takes no argument or one Event: `def cb(event): ...` or `def cb(): ...`"
+        )
+    return takes_one
+
+
+def check_filters(every: object, once: object, when: object) -> None:
+    """Validate subscription filters, raising ValueError/TypeError that say how to fix them."""
+    for name, value in (("every", every), ("once", once)):
+        if value is None:
+            continue
+        if type(value) is not int:
+            raise TypeError(f"{name} must be a positive int or None, got {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must be a positive integer (1, 2, ...), got {value}")
+    if every is not None and once is not None:
+        raise ValueError(f"give every or once, not both (got every={every}, once={once})")
+    if when is not None:
+        if not callable(when):
+            raise TypeError(f"when must be a predicate of the new value, got {when!r}")
+        n_required, takes_one = _positional_arity(when, "predicate")
+        if n_required != 1 and not (n_required == 0 and takes_one):
+            raise TypeError(
+                f"predicate {callback_label(when)} must take exactly one argument "
+                f"(the new value), it requires {n_required}"
+            )
+
+
+class CallbackNode:
+    """The graph node standing for a plain callback (framework internal).
+
+    It does not hold the callback itself, so a removed subscription leaves no
+    reference to it behind.
+    """
+
+    __slots__ = ("key", "label", "n_subscriptions", "written")
+
+    def __init__(self, key: str, label: str) -> None:
+        self.key = key
+        self.label = label
+        self.n_subscriptions = 0
+        self.written: set[Slot] = set()
+
+    def __repr__(self) -> str:
+        return f"<callback {self.key}>"
+
+
+class Subscription:
+    """One callback subscribed to one variable with its filters (framework internal)."""
+
+    __slots__ = (
+        "allow_cycle",
+        "callback",
+        "every",
+        "filtered",
+        "index",
+        "n_changes",
+        "once",
+        "pass_event",
+        "removed",
+        "slot",
+        "subscriber",
+        "when",
+    )
+
+    def __init__(
+        self,
+        slot: Slot,
+        callback: Callable[..., Any],
+        pass_event: bool,
+        subscriber: Any,
+        every: int | None,
+        once: int | None,
+        when: Callable[[Any], Any] | None,
+        allow_cycle: bool,
+        index: int,
+    ) -> None:
+        self.slot = slot
+        self.callback = callback
+        self.pass_event = pass_event
+        self.subscriber = subscriber
+        self.every = every
+        self.once = once
+        self.when = when
+        self.allow_cycle = allow_cycle
+        self.index = index
+        self.n_changes = 0
+        self.removed = False
+        self.filtered = every is not None or once is not None or when is not None
+
+    def passes(self, new: Any) -> bool:
+        """Whether a change to ``new`` fires this subscription (advances change counters)."""
+        if self.removed:
+            return False
+        when = self.when
+        if when is not None and not when(new):
+            return False
+        every = self.every
+        if every is None and self.once is None:
+            return True
+        if type(new) is int:
+            return new % every == 0 if every is not None else new == self.once
+        self.n_changes += 1
+        if every is not None:
+            return self.n_changes % every == 0
+        return self.n_changes == self.once
+
+    @property
+    def filter_label(self) -> str:
+        """The filters as text, such as ``every=10`` (empty when there are none)."""
+        parts = []
+        if self.every is not None:
+            parts.append(f"every={self.every}")
+        if self.once is not None:
+            parts.append(f"once={self.once}")
+        if self.when is not None:
+            parts.append(f"when={getattr(self.when, '__name__', 'predicate')}")
+        if self.allow_cycle:
+            parts.append("allow_cycle")
+        return ", ".join(parts)
+
+    @property
+    def key(self) -> str:
+        """A stable name for this subscription, used for its counter in ``state_dict``."""
+        fn = getattr(self.callback, "__func__", self.callback)
+        name = getattr(fn, "__qualname__", type(fn).__name__)
+        return f"{self.slot.path} -> {self.subscriber.key}:{name}[{self.filter_label}]"
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.key}>"
+
+
+class Handle:
+    """Detaches one subscription: ``handle.remove()``, or ``with handle: ...``.
+
+    Removing twice is harmless. After removal the handle holds no reference to
+    the callback.
+    """
+
+    __slots__ = ("_state", "_subscription")
+
+    def __init__(self, state: State, subscription: Subscription) -> None:
+        self._state: State | None = state
+        self._subscription: Subscription | None = subscription
+
+    @property
+    def active(self) -> bool:
+        """Whether the subscription is still attached."""
+        return self._subscription is not None and not self._subscription.removed
+
+    @property
+    def path(self) -> str | None:
+        """The path of the subscribed variable, or None once removed."""
+        return self._subscription.slot.path if self._subscription is not None else None
+
+    def remove(self) -> None:
+        """Detach the subscription (no-op when already removed)."""
+        sub, state = self._subscription, self._state
+        self._subscription = None
+        self._state = None
+        if sub is not None and state is not None and not sub.removed:
+            state._remove_subscription(sub)
+
+    def __enter__(self) -> Handle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        return f"<Handle {self.path or 'removed'}>"
