@@ -68,6 +68,22 @@ class _Owner:
             raise self._missing(name) from None
 
 
+def _check_variable_name(cls_name: str, key: str, bases: tuple[type, ...]) -> None:
+    """Refuse a Variable name that would shadow the node API or a ``<name>_ref`` lookup."""
+    if key.startswith("_") or key.endswith("_ref"):
+        raise TypeError(
+            f"Variable '{key}' of {cls_name}: variable names may not start with '_' "
+            "or end in '_ref' (reserved for refs); rename it"
+        )
+    for base in bases:
+        for klass in base.__mro__:
+            if key in vars(klass):
+                raise TypeError(
+                    f"Variable '{key}' of {cls_name} clashes with {klass.__name__}.{key}; "
+                    "rename the variable"
+                )
+
+
 class _NodeMeta(type):
     """Keeps declared Variables off the class dict so instance reads stay plain.
 
@@ -84,6 +100,7 @@ class _NodeMeta(type):
             declared.update(getattr(base, "_declared", {}))
         for key, value in list(ns.items()):
             if isinstance(value, Variable):
+                _check_variable_name(name, key, bases)
                 value.name = key
                 declared[key] = value
                 del ns[key]
@@ -95,8 +112,7 @@ class _NodeMeta(type):
         if name in declared:
             return declared[name]
         raise AttributeError(
-            f"type object {cls.__name__!r} has no attribute {name!r}"
-            + did_you_mean(name, declared)
+            f"type object {cls.__name__!r} has no attribute {name!r}" + did_you_mean(name, declared)
         )
 
 
@@ -181,6 +197,21 @@ class Node(_Owner, metaclass=_NodeMeta):
         """Declare variables of other owners this node writes (``writes`` edges)."""
         self._state._declare_edges(self, refs, "writes")
 
+    def reset_variables(self, **values: Any) -> None:
+        """Set some of this node's variables without notifying anyone.
+
+        A reset (an evaluator's counters going back to 0 before a new run,
+        ``should_terminate`` cleared) is bookkeeping, not an event: a
+        subscriber with ``every=10`` must not fire because a counter went back to 0.
+
+        Raises:
+            AttributeError: a name is not a variable of this node.
+        """
+        slots = [(self._slot(name), value) for name, value in values.items()]
+        for slot, value in slots:
+            _object_setattr(self, slot.name, value)
+            slot.value = value
+
     # Persistence hooks ------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """The node's own state beyond its variables (override; default: nothing)."""
@@ -229,9 +260,7 @@ class Container(_Owner):
 
     def _set_other(self, name: str, value: Any) -> None:
         if name.startswith("_"):
-            raise AttributeError(
-                f"'{self._name}.{name}': variable names may not start with '_'"
-            )
+            raise AttributeError(f"'{self._name}.{name}': variable names may not start with '_'")
         if name in self._nodes:
             raise AttributeError(
                 f"'{self._name}.{name}' is a node ({type(self._nodes[name]).__name__}); "
