@@ -44,9 +44,7 @@ def flow_view(graph: nx.DiGraph) -> nx.DiGraph:
 
 def _reads(graph: nx.DiGraph, key: str) -> set[str]:
     return {
-        u
-        for u, _, d in graph.in_edges(key, data=True)
-        if d["kind"] == "reads" or d.get("reads")
+        u for u, _, d in graph.in_edges(key, data=True) if d["kind"] == "reads" or d.get("reads")
     }
 
 
@@ -112,17 +110,13 @@ def writers_of(graph: nx.DiGraph, path: str) -> list[str]:
 def readers_of(graph: nx.DiGraph, path: str) -> list[str]:
     """Keys of the nodes and callbacks that declare they read ``path``."""
     return sorted(
-        v
-        for _, v, d in graph.out_edges(path, data=True)
-        if d["kind"] == "reads" or d.get("reads")
+        v for _, v, d in graph.out_edges(path, data=True) if d["kind"] == "reads" or d.get("reads")
     )
 
 
 def subscribers_of(graph: nx.DiGraph, path: str) -> list[str]:
     """Keys of what a change of ``path`` triggers directly."""
-    return sorted(
-        v for _, v, d in graph.out_edges(path, data=True) if d["kind"] == "triggers"
-    )
+    return sorted(v for _, v, d in graph.out_edges(path, data=True) if d["kind"] == "triggers")
 
 
 def find_problems(
@@ -141,7 +135,7 @@ def find_problems(
     flow = flow_view(graph)
     n_cycles = 0
     for cycle in nx.simple_cycles(flow):
-        edges = list(zip(cycle, cycle[1:] + cycle[:1]))
+        edges = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
         triggers = [(u, v) for u, v in edges if graph.edges[u, v]["kind"] == "triggers"]
         if not triggers or any(graph.edges[u, v].get("allow_cycle") for u, v in triggers):
             continue

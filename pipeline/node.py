@@ -27,6 +27,7 @@ class _Owner:
     """Base of Node and Container: variable sets and ``<name>_ref`` lookups."""
 
     _vars: dict[str, Slot] = _NO_VARIABLES
+    _state: State
 
     def __setattr__(self, name: str, value: Any, _set: Any = _object_setattr) -> None:
         # The hot path. The value is stored as an ordinary attribute, so that a

@@ -86,7 +86,10 @@ def collect(state: State) -> dict[str, Any]:
 def _mismatch(path: str, current: Any, loaded: Any) -> str | None:
     if is_tensor(current) and is_tensor(loaded):
         if tuple(current.shape) != tuple(loaded.shape):
-            return f"{path}: tensor of shape {tuple(loaded.shape)} in the file, {tuple(current.shape)} in the state"
+            return (
+                f"{path}: tensor of shape {tuple(loaded.shape)} in the file, "
+                f"{tuple(current.shape)} in the state"
+            )
         return None
     if not is_plain_data(loaded):
         return f"{path}: holds a {type(loaded).__name__}, not plain data"
@@ -103,13 +106,15 @@ def restore(state: State, sd: dict[str, Any], strict: bool = True) -> None:
         )
     for section in _SECTIONS:
         if not isinstance(sd.get(section), dict):
-            raise StateDictError(header=f"the state dict's section {section!r} is missing or not a dict")
+            raise StateDictError(
+                header=f"the state dict's section {section!r} is missing or not a dict"
+            )
 
     expected: dict[str, dict[str, Any]] = {"variables": {}, "objects": {}}
     for path, slot in state._slots.items():
-        section = _section_of(slot)
-        if section is not None:
-            expected[section][path] = slot
+        where = _section_of(slot)
+        if where is not None:
+            expected[where][path] = slot
     nodes = {key: node for key, node in state._nodes.items() if node.state_dict()}
     filters = _filter_keys(state)
 
@@ -127,7 +132,9 @@ def restore(state: State, sd: dict[str, Any], strict: bool = True) -> None:
                 mismatched.append(problem)
     for path in expected["objects"]:
         if path in sd["objects"] and not isinstance(sd["objects"][path], dict):
-            mismatched.append(f"{path}: expected a state_dict (dict), got {type(sd['objects'][path]).__name__}")
+            mismatched.append(
+                f"{path}: expected a state_dict (dict), got {type(sd['objects'][path]).__name__}"
+            )
     if strict and (missing or unexpected or mismatched):
         raise StateDictError(missing, unexpected, mismatched)
 

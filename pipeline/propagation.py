@@ -34,7 +34,7 @@ class Runtime:
     slot stores, not attribute writes on the State façade.
     """
 
-    __slots__ = ("depth", "hold_depth", "held", "slow", "state", "tracer", "version", "writer")
+    __slots__ = ("depth", "held", "hold_depth", "slow", "state", "tracer", "version", "writer")
 
     def __init__(self, state: State) -> None:
         self.state = state
@@ -56,9 +56,7 @@ class Runtime:
             slot.last_writer = writer
             if writer is not None and writer.key not in slot.writer_keys:
                 self.state._observe_write(writer, slot)
-        if new is old or (
-            type(new) in SCALAR_TYPES and type(old) in SCALAR_TYPES and new == old
-        ):
+        if new is old or (type(new) in SCALAR_TYPES and type(old) in SCALAR_TYPES and new == old):
             if self.tracer is not None:
                 self.tracer.record_set(slot, old, new, writer, self.depth, False)
             return
@@ -70,9 +68,7 @@ class Runtime:
         if slot.subs:
             self.notify(slot, old, new, None)
 
-    def notify(
-        self, slot: Slot, old: Any, new: Any, only: Iterable[Subscription] | None
-    ) -> None:
+    def notify(self, slot: Slot, old: Any, new: Any, only: Iterable[Subscription] | None) -> None:
         """Call the subscribers of ``slot`` (or just ``only``, already filtered)."""
         if only is None:
             subs: Iterable[Subscription] = slot.order
@@ -123,9 +119,7 @@ class Runtime:
         """Notify what changed inside the outermost ``hold()`` block, once per subscriber."""
         held, self.held = self.held, {}
         changed = [
-            (slot, old)
-            for slot, old in held.items()
-            if slot.subs and is_changed(old, slot.value)
+            (slot, old) for slot, old in held.items() if slot.subs and is_changed(old, slot.value)
         ]
         if not changed:
             return
@@ -139,10 +133,11 @@ class Runtime:
             for sub in subs:
                 if sub.filtered and not sub.passes(slot.value):
                     continue
-                key = sub.callback
+                key: Any = sub.callback
+                if type(key).__hash__ is None:  # an unhashable callable: keyed by identity
+                    key = id(key)
                 plan.pop(key, None)
                 plan[key] = (slot, old, sub)
         for slot, old, sub in plan.values():
             if not sub.removed:
                 self.notify(slot, old, slot.value, (sub,))
-

@@ -74,31 +74,51 @@ def to_dot(state: State, trace: Trace | None = None, title: str | None = None) -
                 var_node(c, path)
             for node in members:
                 with c.subgraph(name=f"cluster_{node.key}") as n:
-                    n.attr(label=f"{node.name}: {type(node).__name__}", style="rounded,filled",
-                           fillcolor="#f3f6fa", color="#6b8db5")
+                    n.attr(
+                        label=f"{node.name}: {type(node).__name__}",
+                        style="rounded,filled",
+                        fillcolor="#f3f6fa",
+                        color="#6b8db5",
+                    )
                     hot = node.key in fired_nodes
-                    n.node(nid(node.key), label=node.name, shape="component",
-                           color=_HIGHLIGHT if hot else "black")
+                    n.node(
+                        nid(node.key),
+                        label=node.name,
+                        shape="component",
+                        color=_HIGHLIGHT if hot else "black",
+                    )
                     for slot in node._vars.values():
                         var_node(n, slot.path)
     for key, data in g.nodes(data=True):
         if data["kind"] == "callback":
             hot = key in fired_nodes
-            dot.node(nid(key), label=key, shape="ellipse", style="filled",
-                     fillcolor="#fff4d6", color=_HIGHLIGHT if hot else "black")
+            dot.node(
+                nid(key),
+                label=key,
+                shape="ellipse",
+                style="filled",
+                fillcolor="#fff4d6",
+                color=_HIGHLIGHT if hot else "black",
+            )
 
     for u, v, data in g.edges(data=True):
         kind = data["kind"]
-        if kind == "writes" and isinstance(state._nodes.get(u), Node) and (
-            state._slots.get(v) is not None and state._slots[v].owner is state._nodes[u]
+        if (
+            kind == "writes"
+            and isinstance(state._nodes.get(u), Node)
+            and (state._slots.get(v) is not None and state._slots[v].owner is state._nodes[u])
         ):
             continue  # a node writing its own variables is what its cluster says
         attrs = {"color": _COLORS[kind]}
         label = data.get("label", "")
         if kind == "writes":
-            attrs["style"] = "dashed" if data.get("observed") and not data.get("declared") else "solid"
+            attrs["style"] = (
+                "dashed" if data.get("observed") and not data.get("declared") else "solid"
+            )
             attrs["arrowhead"] = "normal"
-            label = "writes" + (" (observed)" if data.get("observed") and not data.get("declared") else "")
+            label = "writes" + (
+                " (observed)" if data.get("observed") and not data.get("declared") else ""
+            )
         elif kind == "reads":
             attrs["style"] = "dotted"
             label = "reads"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import networkx as nx
 
@@ -71,6 +71,16 @@ class State:
         [(0.1, 0.05)]
     """
 
+    _rt: Runtime
+    _graph: nx.DiGraph
+    _containers: dict[str, Container]
+    _nodes: dict[str, Node]
+    _by_name: dict[str, list[Node]]
+    _slots: dict[str, Slot]
+    _callbacks: dict[Any, CallbackNode]
+    _ranks: tuple[int, dict[str, int]]
+    _n_subscribed: int
+
     def __init__(self) -> None:
         _object_setattr(self, "_rt", Runtime(self))
         _object_setattr(self, "_graph", nx.DiGraph())
@@ -127,6 +137,11 @@ class State:
         if not name.isidentifier() or name.startswith("_"):
             raise ValueError(
                 f"a node name must be a Python identifier not starting with '_', got {name!r}"
+            )
+        if hasattr(Container, name):
+            raise ValueError(
+                f"a node name may not be {name!r}: it clashes with Container.{name}; "
+                "choose another name"
             )
         if container not in self._containers:
             raise ValueError(
@@ -186,13 +201,23 @@ class State:
             )
         if name in container:
             raise ValueError(f"'{container.name}.{name}' already exists")
+        if hasattr(Container, name):
+            raise ValueError(
+                f"'{container.name}.{name}' clashes with Container.{name}; choose another name"
+            )
         if name.endswith("_ref"):
             raise ValueError(
                 f"'{container.name}.{name}': names ending in '_ref' are reserved for refs"
             )
         slot = Slot(
-            self, container, name, f"{container.name}.{name}", value,
-            doc=doc, persistent=persistent, shared=True,
+            self,
+            container,
+            name,
+            f"{container.name}.{name}",
+            value,
+            doc=doc,
+            persistent=persistent,
+            shared=True,
         )
         container._vars[name] = slot
         _object_setattr(container, name, value)
@@ -201,8 +226,9 @@ class State:
 
     def _add_slot(self, slot: Slot, writer_key: str | None) -> None:
         self._slots[slot.path] = slot
-        owner = slot.owner.key if isinstance(slot.owner, Node) else slot.owner.name
-        self._graph.add_node(slot.path, kind="variable", owner=owner, doc=slot.doc)
+        owner = slot.owner
+        owner_key = owner.key if isinstance(owner, Node) else cast(Container, owner).name
+        self._graph.add_node(slot.path, kind="variable", owner=owner_key, doc=slot.doc)
         if writer_key is not None:
             self._graph.add_edge(writer_key, slot.path, kind="writes", declared=True)
             slot.writer_keys.add(writer_key)
@@ -328,7 +354,14 @@ class State:
         subscriber = self._subscriber_for(callback)
         _object_setattr(self, "_n_subscribed", self._n_subscribed + 1)
         sub = Subscription(
-            slot, callback, pass_event, subscriber, every, once, when, allow_cycle,
+            slot,
+            callback,
+            pass_event,
+            subscriber,
+            every,
+            once,
+            when,
+            allow_cycle,
             index=self._n_subscribed,
         )
         slot.subs.append(sub)
@@ -391,7 +424,11 @@ class State:
             g.remove_edge(slot.path, key)
         if subs:
             g.add_edge(
-                slot.path, key, kind="triggers", n=len(subs), reads=bool(reads),
+                slot.path,
+                key,
+                kind="triggers",
+                n=len(subs),
+                reads=bool(reads),
                 label="; ".join(s.filter_label for s in subs if s.filter_label),
                 allow_cycle=any(s.allow_cycle for s in subs),
             )
@@ -576,9 +613,7 @@ class State:
         names = list(self.__dict__.get("_containers", {})) + [
             n for n, s in by_name.items() if len(s) == 1
         ]
-        raise AttributeError(
-            f"State has no container or node '{name}'{did_you_mean(name, names)}"
-        )
+        raise AttributeError(f"State has no container or node '{name}'{did_you_mean(name, names)}")
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(

@@ -54,9 +54,7 @@ def _positional_arity(fn: Callable[..., Any], what: str) -> tuple[int, bool]:
             "wrap it in a function such as `def cb(event): ...`"
         ) from None
     params = list(sig.parameters.values())
-    required_kw = [
-        p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty
-    ]
+    required_kw = [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
     if required_kw:
         raise TypeError(
             f"{what} {callback_label(fn)} has required keyword-only arguments "

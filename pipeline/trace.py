@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.node import Node
 from pipeline.values import summarize
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ class Trace:
             self._previous.record_set(slot, old, new, writer, depth, changed)
         if writer is not None:
             who = writer.label
-        elif hasattr(slot.owner, "key"):
+        elif isinstance(slot.owner, Node):
             who = slot.owner.label
         else:
             who = _caller()
@@ -124,7 +125,7 @@ class Trace:
         return self._state is not None
 
     def render(self, state: State, path: str | Path) -> Path:
-        """Draw ``state``'s graph with this trace highlighted (same as ``state.render(path, trace=t)``)."""
+        """Draw ``state``'s graph with this trace highlighted (``state.render(path, trace=t)``)."""
         return state.render(path, trace=self)
 
     def __len__(self) -> int:
