@@ -1,0 +1,292 @@
+"""Propagation: synchronous depth-first order, dependency order, observed writes,
+hold blocks, and exception notes naming the chain of changes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from core_toys import Counter, Loop
+
+from pipeline import Event, State
+
+
+class TestOrder:
+    def test_synchronous_depth_first(self, state: State) -> None:
+        """Subscribers run before the set returns, depth first, like function calls."""
+        state.configs.a = 0
+        state.configs.b = 0
+        log: list[str] = []
+
+        def a1() -> None:
+            log.append("a1 start")
+            state.configs.b = 1
+            log.append("a1 end")
+
+        def a2() -> None:
+            log.append("a2")
+
+        def b1() -> None:
+            log.append("b1")
+
+        state.configs.a_ref.subscribe(a1)
+        state.configs.a_ref.subscribe(a2)
+        state.configs.b_ref.subscribe(b1)
+        state.configs.a = 1
+        log.append("after set")
+        assert log == ["a1 start", "b1", "a1 end", "a2", "after set"]
+
+    def test_ties_in_subscription_order(self, state: State) -> None:
+        """Without dependencies, subscribers run in the order they subscribed."""
+        log: list[int] = []
+
+        def make(i: int) -> Any:
+            return lambda: log.append(i)
+
+        for i in range(5):
+            state.configs.x_ref.subscribe(make(i))
+        state.configs.x = 1
+        assert log == [0, 1, 2, 3, 4]
+
+    def test_dependency_order(self, state: State) -> None:
+        """A subscriber that reads what another writes runs after it, even if subscribed first."""
+        state.configs.mean = 0.0
+        log: list[tuple[str, Any]] = []
+
+        def report() -> None:
+            log.append(("report", state.configs.mean))
+
+        def update(event: Event) -> None:
+            log.append(("update", event.new))
+            state.configs.mean = event.new / 2
+
+        def other() -> None:
+            log.append(("other", None))
+
+        state.configs.x_ref.subscribe(report, reads=["configs.mean"])
+        state.configs.x_ref.subscribe(other)
+        state.configs.x_ref.subscribe(update, writes=[state.configs.mean_ref])
+        state.configs.x = 4
+        assert log == [("other", None), ("update", 4), ("report", 2.0)]
+
+    def test_dependency_through_a_chain(self, state: State) -> None:
+        """The order follows writes transitively: A writes y, y triggers B, B writes z, C reads z."""
+        state.configs.y = 0
+        state.configs.z = 0
+        log: list[str] = []
+
+        def reader() -> None:
+            log.append(f"reader z={state.configs.z}")
+
+        def writer() -> None:
+            log.append("writer")
+            state.configs.y = 1
+
+        def relay() -> None:
+            state.configs.z = 2
+
+        state.configs.x_ref.subscribe(reader, reads=["configs.z"])
+        state.configs.x_ref.subscribe(writer, writes=["configs.y"])
+        state.configs.y_ref.subscribe(relay, writes=["configs.z"])
+        state.configs.x = 1
+        assert log == ["writer", "reader z=2"]
+
+    def test_observed_write_appears_in_graph(self, state: State) -> None:
+        """A callback that writes at run time gains an observed writes edge."""
+        state.configs.y = 0
+
+        def cb() -> None:
+            state.configs.y = 5
+
+        state.configs.x_ref.subscribe(cb)
+        (key,) = state.subscribers_of("configs.x")
+        assert state.writers_of("configs.y") == []
+        state.configs.x = 1
+        assert state.writers_of("configs.y") == [key]
+        assert state.graph.edges[key, "configs.y"] == {"kind": "writes", "observed": True}
+
+    def test_observed_write_orders_later_propagation(self, state: State) -> None:
+        """An observed write is used for ordering from then on."""
+        state.configs.y = 0
+        log: list[str] = []
+
+        def reader() -> None:
+            log.append(f"reader {state.configs.y}")
+
+        def writer(event: Event) -> None:
+            state.configs.y = event.new
+
+        state.configs.x_ref.subscribe(reader, reads=["configs.y"])
+        state.configs.x_ref.subscribe(writer)
+        state.configs.x = 1  # not yet known to write configs.y: subscription order
+        state.configs.x = 2
+        assert log == ["reader 0", "reader 2"]
+
+    def test_node_writes_attributed(self, state: State, loop: Loop) -> None:
+        """A node subscribed to a variable writes its own variables under its own key."""
+        counter = Counter(state, "counter")
+        loop.n_iteration_completed_ref.subscribe(counter.step)
+        loop.run(3)
+        assert counter.n == 3
+        assert state.writers_of(counter.n_ref) == ["handlers.counter"]
+
+
+class TestHold:
+    def test_values_visible_notifications_deferred(self, state: State) -> None:
+        """Inside hold the value changes at once; subscribers run at the end."""
+        log: list[Any] = []
+        state.configs.x_ref.subscribe(lambda e: log.append((e.old, e.new)))
+        with state.hold():
+            state.configs.x = 1
+            assert state.configs.x == 1 and state.configs.x_ref.value == 1
+            state.configs.x = 2
+            state.configs.x = 3
+            assert log == []
+        assert log == [(0, 3)]
+
+    def test_back_to_old_value_fires_nothing(self, state: State) -> None:
+        """A variable set and set back inside hold is not a change."""
+        log: list[Any] = []
+        state.configs.x_ref.subscribe(lambda: log.append(1))
+        with state.hold():
+            state.configs.x = 1
+            state.configs.x = 0
+        assert log == []
+
+    def test_multi_variable_subscriber_fires_once_after_all(self, state: State) -> None:
+        """A callback subscribed to several changed variables fires once, after all changed."""
+        state.params.w = 0.0
+        state.params.b = 0.0
+        seen: list[tuple[float, float]] = []
+
+        def both() -> None:
+            seen.append((state.params.w, state.params.b))
+
+        state.params.w_ref.subscribe(both)
+        state.params.b_ref.subscribe(both)
+        with state.hold():
+            state.params.w = 1.0
+            state.params.b = 2.0
+        assert seen == [(1.0, 2.0)]
+
+    def test_each_variable_notified_once_in_topological_order(self, state: State) -> None:
+        """Held variables are notified once each, upstream before downstream."""
+        state.configs.up = 0
+        state.configs.down = 0
+        log: list[str] = []
+
+        def relay(event: Event) -> None:
+            log.append(f"up={event.new}")
+
+        state.configs.down_ref.subscribe(lambda e: log.append(f"down={e.new}"))
+        state.configs.up_ref.subscribe(relay, writes=["configs.down"])
+        with state.hold():
+            state.configs.down = 5
+            state.configs.up = 1
+            state.configs.up = 2
+        assert log == ["up=2", "down=5"]
+
+    def test_nested_holds_flush_at_outermost(self, state: State) -> None:
+        """Nested hold blocks notify only when the outermost one ends."""
+        log: list[Any] = []
+        state.configs.x_ref.subscribe(lambda e: log.append(e.new))
+        with state.hold():
+            with state.hold():
+                state.configs.x = 1
+            assert log == []
+            state.configs.x = 2
+        assert log == [2]
+
+    def test_exception_drops_notifications(self, state: State) -> None:
+        """When the block raises, the values stay and the notifications are dropped."""
+        log: list[Any] = []
+        state.configs.x_ref.subscribe(lambda e: log.append(e.new))
+        with pytest.raises(RuntimeError), state.hold():
+            state.configs.x = 1
+            raise RuntimeError("boom")
+        assert state.configs.x == 1 and log == []
+        state.configs.x = 2
+        assert log == [2]
+
+    def test_filters_apply_to_final_value(self, counter: Counter) -> None:
+        """Filters are checked against the value at the end of the block."""
+        log: list[Any] = []
+        counter.n_ref.subscribe(lambda e: log.append(e.new), every=2)
+        with counter.state.hold():
+            counter.n = 2
+            counter.n = 3
+        assert log == []
+
+    def test_unhashable_callback(self, state: State) -> None:
+        """A callable object that is not hashable is flushed like any other."""
+
+        class Unhashable:
+            __hash__ = None  # type: ignore[assignment]
+
+            def __init__(self) -> None:
+                self.calls = 0
+
+            def __call__(self) -> None:
+                self.calls += 1
+
+        cb = Unhashable()
+        state.configs.x_ref.subscribe(cb)
+        with state.hold():
+            state.configs.x = 1
+        assert cb.calls == 1
+
+
+class TestExceptionNotes:
+    def test_nested_exception_keeps_type_and_gains_one_note(self, state: State) -> None:
+        """An error in a nested subscriber keeps its type and gains the chain as one note."""
+        state.configs.a = 0
+        state.configs.b = 0
+
+        def cb() -> None:
+            state.configs.b = 2
+
+        def cb2() -> None:
+            raise KeyError("bad")
+
+        state.configs.a_ref.subscribe(cb)
+        state.configs.b_ref.subscribe(cb2)
+        with pytest.raises(KeyError) as info:
+            state.configs.a = 1
+        notes = info.value.__notes__
+        assert len(notes) == 1
+        pattern = (
+            r"while configs\.a = 1 -> .*cb \(.*test_core_propagation\.py:\d+\) "
+            r"-> configs\.b = 2 -> .*cb2 \(.*test_core_propagation\.py:\d+\)"
+        )
+        assert re.fullmatch(pattern, notes[0]), notes[0]
+        assert not hasattr(info.value, "_statefire_chain")
+
+    def test_node_subscriber_named_in_note(self, state: State, counter: Counter) -> None:
+        """A node's method in the chain is named by the node's label."""
+
+        def fail() -> None:
+            raise ValueError("no")
+
+        state.configs.x_ref.subscribe(counter.step)
+        counter.n_ref.subscribe(fail)
+        with pytest.raises(ValueError, match="no") as info:
+            state.configs.x = 1
+        assert info.value.__notes__[0].startswith(
+            "while configs.x = 1 -> counter (Counter) -> handlers.counter.n = 1 -> "
+        )
+
+    def test_state_usable_after_exception(self, state: State) -> None:
+        """After an exception propagates, the next set propagates normally."""
+        log: list[Any] = []
+
+        def flaky(event: Event) -> None:
+            if event.new == 1:
+                raise RuntimeError("once")
+            log.append(event.new)
+
+        state.configs.x_ref.subscribe(flaky)
+        with pytest.raises(RuntimeError):
+            state.configs.x = 1
+        state.configs.x = 2
+        assert log == [2]

@@ -1,0 +1,265 @@
+"""State, containers, node registration, Variable declarations, Ref and Event."""
+
+from __future__ import annotations
+
+import pytest
+from core_toys import Counter, Loop
+
+from pipeline import Container, Event, Node, Ref, State, Variable
+from pipeline.state import STANDARD_CONTAINERS
+
+
+class TestContainers:
+    def test_standard_containers_exist(self) -> None:
+        """A new State has every standard container, reachable as an attribute."""
+        state = State()
+        for name in (
+            "configs",
+            "params",
+            "modules",
+            "optimizers",
+            "dataloaders",
+            "engines",
+            "metrics",
+            "handlers",
+            "writers",
+        ):
+            assert isinstance(getattr(state, name), Container)
+            assert getattr(state, name).name == name
+        assert set(state.containers) == set(STANDARD_CONTAINERS)
+
+    def test_containers_is_a_copy(self, state: State) -> None:
+        """Mutating the returned mapping does not change the state."""
+        state.containers.pop("configs")
+        assert "configs" in state.containers
+
+    def test_custom_container(self, state: State) -> None:
+        """add_container adds a container that works like a standard one."""
+        box = state.add_container("schedules")
+        assert state.schedules is box
+        state.schedules.warmup = 5
+        assert state.ref("schedules.warmup").value == 5
+
+    def test_assignment_creates_then_sets(self) -> None:
+        """Assigning a new name creates a variable; assigning again sets it."""
+        state = State()
+        state.configs.lr = 0.01
+        assert state.configs.lr == 0.01
+        assert "configs.lr" in state.variables()
+        state.configs.lr = 0.02
+        assert state.configs.lr == 0.02
+        assert state.ref("configs.lr").value == 0.02
+        assert state.configs.variables() == {"lr": 0.02}
+
+    def test_add_variable_returns_ref_with_doc_and_writer(self, state: State) -> None:
+        """add_variable creates a variable with a doc and a declared writer."""
+        counter = Counter(state, "counter")
+        ref = state.metrics.add_variable("acc", 0.5, doc="accuracy", writer=counter)
+        assert isinstance(ref, Ref) and ref.path == "metrics.acc" and ref.value == 0.5
+        assert state.graph.nodes["metrics.acc"]["doc"] == "accuracy"
+        assert state.writers_of("metrics.acc") == ["handlers.counter"]
+
+    def test_container_protocol(self, state: State, counter: Counter) -> None:
+        """A container supports in, iter, len and lists its nodes."""
+        assert "lr" in state.configs and "counter" in state.handlers
+        assert list(state.configs) == ["lr", "x"]
+        assert len(state.handlers) == 1
+        assert state.handlers.nodes() == {"counter": counter}
+        assert "lr" in dir(state.configs)
+
+    def test_typo_in_container_raises_with_suggestion(self, state: State) -> None:
+        """Reading a missing name fails at once and suggests the close one."""
+        with pytest.raises(AttributeError, match=r"'lrr' is not a variable .* did you mean 'lr'"):
+            state.configs.lrr
+
+    def test_typo_in_state_raises_with_suggestion(self, state: State) -> None:
+        """A misspelt container fails at once and suggests the close one."""
+        with pytest.raises(AttributeError, match=r"no container or node 'confgs'.*'configs'"):
+            state.confgs
+
+    def test_state_attribute_assignment_refused(self, state: State) -> None:
+        """state.x = ... is refused and says where variables go."""
+        with pytest.raises(AttributeError, match=r"cannot set state.x: .*state.configs.x"):
+            state.x = 1
+
+    def test_private_container_name_refused(self, state: State) -> None:
+        """A container variable may not start with an underscore."""
+        with pytest.raises(AttributeError, match="may not start with '_'"):
+            state.configs._hidden = 1
+
+    def test_repr(self, state: State, counter: Counter) -> None:
+        """repr of a state and a container count what they hold."""
+        assert repr(state.configs) == "<Container configs: 2 variables, 0 nodes>"
+        assert "1 nodes" in repr(state) and "containers" in repr(state)
+
+
+class TestNodeRegistration:
+    def test_registered_under_container_and_alias(self, state: State) -> None:
+        """A node is reachable as state.<container>.<name> and state.<name>."""
+        c = Counter(state, "counter", container="handlers")
+        assert state.handlers.counter is c and state.counter is c
+        assert state.nodes() == {"handlers.counter": c}
+        assert c.key == "handlers.counter" and c.name == "counter" and c.state is state
+
+    def test_default_container(self, state: State) -> None:
+        """Without container=, a node goes under its class's default_container."""
+        loop = Loop(state, "trainer")
+        assert state.engines.trainer is loop
+
+    def test_ambiguous_alias(self, state: State) -> None:
+        """Two nodes with the same name: state.<name> raises and names both."""
+        Counter(state, "twin", container="handlers")
+        Counter(state, "twin", container="metrics")
+        with pytest.raises(
+            AttributeError, match=r"'twin' is ambiguous.*handlers.twin, metrics.twin"
+        ):
+            state.twin
+        with pytest.raises(AttributeError, match="ambiguous"):
+            state.ref("twin.n")
+        assert state.ref("metrics.twin.n").path == "metrics.twin.n"
+
+    def test_alias_does_not_shadow_state_api(self, state: State) -> None:
+        """A node named like a State attribute is reachable only through its container."""
+        node = Counter(state, "graph")
+        assert state.handlers.graph is node
+        assert state.graph is not node
+
+    def test_short_path_through_alias(self, state: State, counter: Counter) -> None:
+        """state.ref("<node>.<var>") works for a unique node name."""
+        assert state.ref("counter.n") == state.ref("handlers.counter.n")
+
+    def test_node_cannot_be_assigned(self, state: State, counter: Counter) -> None:
+        """Assigning to a node's name in its container is refused."""
+        with pytest.raises(AttributeError, match="is a node"):
+            state.handlers.counter = 3
+
+    def test_node_typo_suggests(self, counter: Counter) -> None:
+        """A misspelt variable of a node fails where it is written, with a suggestion."""
+        with pytest.raises(AttributeError, match=r"'nn' is not a variable .*handlers.counter.*'n'"):
+            counter.nn
+
+    def test_node_repr_and_label(self, counter: Counter) -> None:
+        """A node's repr and label name its class."""
+        assert repr(counter) == "<Counter handlers.counter>"
+        assert counter.label == "counter (Counter)"
+
+    def test_node_ordinary_attributes(self, state: State) -> None:
+        """Attributes that are not Variables are ordinary attributes."""
+        c = Counter(state, "c")
+        c.note = "hello"
+        assert c.note == "hello"
+        assert "handlers.c.note" not in state.variables()
+
+
+class TestVariable:
+    def test_declaration_on_class(self) -> None:
+        """The class attribute is the Variable declaration with its name and doc."""
+        decl = Counter.n
+        assert isinstance(decl, Variable)
+        assert decl.name == "n" and decl.default == 0 and decl.doc == "how many times it counted"
+        assert "Variable(0, name='n')" == repr(decl)
+
+    def test_class_typo(self) -> None:
+        """A misspelt declaration on the class raises with a suggestion."""
+        with pytest.raises(AttributeError, match="did you mean 'items'"):
+            Counter.itemz
+
+    def test_instance_read_is_plain_attribute(self, counter: Counter) -> None:
+        """The value lives in the instance dict, so a read is a plain attribute read."""
+        assert counter.__dict__["n"] == 0
+        assert counter.n == 0
+
+    def test_mutable_defaults_copied_per_instance(self, state: State) -> None:
+        """List defaults are copied per instance."""
+        a, b = Counter(state, "a"), Counter(state, "b")
+        a.items.append(1)
+        assert b.items == [] and Counter.items.default == []
+
+    def test_value_set_before_registration_kept(self, state: State) -> None:
+        """A value set before Node.__init__ is the initial value."""
+
+        class Preset(Node):
+            n = Variable(0)
+
+            def __init__(self, state: State, name: str) -> None:
+                self.n = 7
+                super().__init__(state, name)
+
+        assert Preset(state, "p").n == 7
+
+    def test_inherited_variables(self, state: State) -> None:
+        """A subclass inherits its base's Variables and may redeclare one."""
+
+        class Base(Node):
+            a = Variable(1)
+
+        class Child(Base):
+            a = Variable(2)
+            b = Variable(3)
+
+        child = Child(state, "child")
+        assert child.variables() == {"a": 2, "b": 3}
+
+    def test_paths(self, state: State, loop: Loop) -> None:
+        """A node variable's path is <container>.<node>.<name>."""
+        assert loop.n_iteration_completed_ref.path == "engines.loop.n_iteration_completed"
+        assert "engines.loop.batch" in state.variables()
+
+    def test_variable_doc_must_be_str(self) -> None:
+        """A non-str doc is refused when declared."""
+        with pytest.raises(TypeError, match="doc must be a str"):
+            Variable(0, doc=3)  # type: ignore[arg-type]
+
+
+class TestRef:
+    def test_ref_spellings_are_equal(self, state: State, counter: Counter) -> None:
+        """x_ref, state.ref(path) and node.ref(name) give equal refs."""
+        r = counter.n_ref
+        assert r == state.ref("handlers.counter.n") == counter.ref("n")
+        assert hash(r) == hash(state.ref("handlers.counter.n"))
+        assert r != counter.items_ref and r != "handlers.counter.n"
+
+    def test_ref_reads_and_sets(self, state: State, counter: Counter) -> None:
+        """ref.value reads the current value; setting it is an ordinary set."""
+        r = counter.n_ref
+        counter.n = 3
+        assert r.value == 3
+        r.value = 4
+        assert counter.n == 4
+        assert (r.path, r.name, r.owner, r.state) == ("handlers.counter.n", "n", counter, state)
+        assert repr(r) == "Ref('handlers.counter.n')"
+
+    def test_container_ref(self, state: State) -> None:
+        """A container variable's ref has the container as owner."""
+        r = state.configs.lr_ref
+        assert r.path == "configs.lr" and r.value == 0.1 and r.owner is state.configs
+
+    def test_ref_of_another_state_refused(self, state: State) -> None:
+        """A ref from another State is refused when subscribing through state.on."""
+        other = State()
+        other.configs.y = 1
+        with pytest.raises(ValueError, match="belongs to another State"):
+            state.on(other.configs.y_ref)
+
+    def test_ref_typo(self, state: State, counter: Counter) -> None:
+        """state.ref of a missing variable suggests close names."""
+        with pytest.raises(AttributeError, match=r"'m' is not a variable of handlers.counter"):
+            state.ref("handlers.counter.m")
+        with pytest.raises(AttributeError, match="did you mean 'lr'"):
+            state.ref("configs.lrr")
+        with pytest.raises(AttributeError, match="is a node, not a variable"):
+            state.ref("handlers.counter")
+        with pytest.raises(AttributeError, match="is a container, not a variable"):
+            state.ref("configs")
+
+
+class TestEvent:
+    def test_event_fields(self, state: State) -> None:
+        """A one-argument callback receives ref, old, new and state."""
+        events: list[Event] = []
+        state.configs.lr_ref.subscribe(events.append)
+        state.configs.lr = 0.2
+        (e,) = events
+        assert e.ref == state.configs.lr_ref and e.path == "configs.lr"
+        assert (e.old, e.new) == (0.1, 0.2) and e.state is state
+        assert repr(e) == "Event(configs.lr: 0.1 -> 0.2)"
