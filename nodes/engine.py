@@ -1,0 +1,303 @@
+"""``Engine``: a transition of the state that loops over data.
+
+It writes its variables in a fixed order (``n_run_started``; per epoch
+``n_epoch_started``; per iteration ``n_iteration_started``, ``batch``,
+``output``, ``n_samples``, ``n_iteration_completed``; then
+``n_epoch_completed``; ``n_run_completed``) and nothing else happens in it:
+metrics, logging and checkpoints are subscribers. The loop never turns a
+tensor into a Python number (no ``.item()``, no host-device synchronisation).
+
+Resume: the engine saves, in its own ``state_dict``, the RNG state its data
+iterator was created with at the start of the current epoch, so a run loaded
+mid-epoch re-creates the same (shuffled) order and skips the batches already done.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import torch
+
+from pipeline import Node, Ref, State, Variable
+
+__all__ = ["Engine", "batch_size"]
+
+ProcessFn = Callable[["Engine", Any], Any]
+
+
+def batch_size(batch: Any) -> int:
+    """The first dimension of the first tensor in ``batch`` (0 when there is none).
+
+    Reads ``shape`` only, which lives on the host: no synchronisation.
+    """
+    if isinstance(batch, torch.Tensor):
+        return int(batch.shape[0]) if batch.dim() else 1
+    if isinstance(batch, (list, tuple)):
+        for item in batch:
+            n = batch_size(item)
+            if n:
+                return n
+        return 0
+    if isinstance(batch, Mapping):
+        for item in batch.values():
+            n = batch_size(item)
+            if n:
+                return n
+    return 0
+
+
+def _check_positive(name: str, value: object, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if type(value) is not int or value < 1:
+        raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
+
+
+def _check_process_fn(process_fn: object, owner: str) -> None:
+    if not callable(process_fn):
+        raise TypeError(f"{owner}: process_fn must be callable as process_fn(engine, batch), got {process_fn!r}")
+    try:
+        inspect.signature(process_fn).bind(None, None)
+    except TypeError:
+        raise TypeError(
+            f"{owner}: process_fn {getattr(process_fn, '__qualname__', process_fn)!r} must accept "
+            "two arguments (engine, batch)"
+        ) from None
+    except ValueError:  # no signature (a builtin): accept it
+        pass
+
+
+class Engine(Node):
+    """An engine: runs ``process_fn(engine, batch)`` over ``dataloader``, epoch after epoch.
+
+    Args:
+        state: the state to join (registered under ``state.engines``).
+        name: the engine's name (``state.<name>`` when unique).
+        process_fn: ``process_fn(engine, batch) -> output``.
+        dataloader: any re-iterable (a ``DataLoader``, a list of batches, ...).
+        max_epochs: the default for :meth:`run`.
+        run_on: a Ref; the engine runs whenever it fires (e.g. an evaluator on
+            ``trainer.n_epoch_completed_ref``).
+        every, once, when: filters of the ``run_on`` subscription.
+
+    Raises:
+        TypeError: ``process_fn`` is not callable with two arguments, or
+            ``dataloader`` is not iterable.
+        ValueError: the name is taken, or ``dataloader`` is empty.
+
+    Example:
+        >>> from pipeline import State
+        >>> state = State()
+        >>> e = Engine(state, "counter", lambda engine, batch: batch * 2, [1, 2, 3])
+        >>> e.run(max_epochs=2)
+        >>> e.n_iteration_completed, e.n_epoch_completed, e.output
+        (6, 2, 6)
+    """
+
+    default_container = "engines"
+
+    n_run_started = Variable(0, doc="runs started")
+    n_epoch_started = Variable(0, doc="the epoch being run (1-based); reset by a new run")
+    n_iteration_started = Variable(0, doc="the iteration being run (1-based); reset by a new run")
+    batch = Variable(None, doc="the current batch", persistent=False)
+    output = Variable(None, doc="what process_fn returned for the current batch", persistent=False)
+    n_samples = Variable(0, doc="samples processed since the first run (never reset)")
+    n_iteration_completed = Variable(0, doc="iterations done in this run")
+    n_epoch_completed = Variable(0, doc="epochs done in this run")
+    n_run_completed = Variable(0, doc="runs completed")
+    max_epochs = Variable(None, doc="epochs of the current run")
+    epoch_length = Variable(None, doc="iterations per epoch")
+    should_terminate = Variable(
+        False, doc="set by terminate(): the run ends after the current iteration", shared=True,
+        persistent=False,
+    )
+    exception = Variable(None, doc="the exception that ended the last run, if any", persistent=False)
+    epoch_time = Variable(0.0, doc="seconds the last epoch took")
+    run_time = Variable(0.0, doc="seconds the last run took")
+
+    def __init__(
+        self,
+        state: State,
+        name: str,
+        process_fn: ProcessFn,
+        dataloader: Iterable[Any],
+        *,
+        max_epochs: int = 1,
+        run_on: Ref | None = None,
+        every: int | None = None,
+        once: int | None = None,
+        when: Callable[[Any], Any] | None = None,
+    ) -> None:
+        owner = f"{type(self).__name__} '{name}'"
+        _check_process_fn(process_fn, owner)
+        if not isinstance(dataloader, Iterable) or isinstance(dataloader, Iterator):
+            raise TypeError(
+                f"{owner}: dataloader must be re-iterable (a DataLoader, a list, ...), "
+                f"got {type(dataloader).__name__}"
+                + (" (an iterator is exhausted after one epoch; pass the iterable)" if isinstance(dataloader, Iterator) else "")
+            )
+        if hasattr(dataloader, "__len__") and len(dataloader) == 0:  # type: ignore[arg-type]
+            raise ValueError(f"{owner}: the dataloader is empty (len 0); give it at least one batch")
+        _check_positive("max_epochs", max_epochs, allow_none=False)
+        if run_on is not None and not isinstance(run_on, Ref):
+            raise TypeError(
+                f"{owner}: run_on must be a Ref such as state.trainer.n_epoch_completed_ref, got {run_on!r}"
+            )
+        super().__init__(state, name)
+        self.process_fn = process_fn
+        self.dataloader = dataloader
+        self.default_max_epochs = max_epochs
+        self._epoch_rng: torch.Tensor | None = None  # RNG state the current epoch's iterator came from
+        self._resume_rng: torch.Tensor | None = None
+        self._validated = False
+        self.trigger: Any = None
+        if run_on is not None:
+            self.trigger = run_on.subscribe(self._run_triggered, every=every, once=once, when=when)
+
+    def _run_triggered(self) -> None:
+        self.run()
+
+    # The loop ------------------------------------------------------------------------
+    def run(self, max_epochs: int | None = None, epoch_length: int | None = None) -> None:
+        """Run until ``max_epochs`` epochs are completed or :meth:`terminate` is called.
+
+        A run that completed starts again from epoch 0 (counters reset without
+        events, ``n_samples`` kept); a run that was terminated, or loaded from a
+        checkpoint, continues where it stopped.
+
+        Raises:
+            ValueError: bad ``max_epochs``/``epoch_length``, or fewer than the epochs done.
+            GraphError: before the first iteration, when the state graph is invalid.
+        """
+        _check_positive("max_epochs", max_epochs)
+        _check_positive("epoch_length", epoch_length)
+        state = self.state
+        if not self._validated:
+            state.validate()
+            self._validated = True
+        finished = self.max_epochs is None or self.n_epoch_completed >= self.max_epochs
+        with state.writing_as(self):
+            if finished:
+                if epoch_length is None and hasattr(self.dataloader, "__len__"):
+                    epoch_length = len(self.dataloader)  # type: ignore[arg-type]
+                self.reset_variables(
+                    n_epoch_started=0, n_iteration_started=0, n_iteration_completed=0,
+                    n_epoch_completed=0, should_terminate=False, exception=None,
+                    max_epochs=max_epochs or self.default_max_epochs, epoch_length=epoch_length,
+                )
+                self._resume_rng = None
+            else:
+                if max_epochs is not None:
+                    if max_epochs < self.n_epoch_completed:
+                        raise ValueError(
+                            f"{self.key}: max_epochs={max_epochs} is less than the "
+                            f"{self.n_epoch_completed} epochs already completed in this run"
+                        )
+                    self.reset_variables(max_epochs=max_epochs)
+                if epoch_length is not None and epoch_length != self.epoch_length:
+                    raise ValueError(
+                        f"{self.key}: cannot change epoch_length from {self.epoch_length} to "
+                        f"{epoch_length} in the middle of a run"
+                    )
+                self.reset_variables(should_terminate=False, exception=None)
+            started = time.perf_counter()
+            self.n_run_started += 1
+            try:
+                while self.n_epoch_completed < self.max_epochs and not self.should_terminate:
+                    epoch_start = time.perf_counter()
+                    if self.n_epoch_started == self.n_epoch_completed:
+                        self._set_sampler_epoch(self.n_epoch_completed)
+                        self.n_epoch_started = self.n_epoch_completed + 1
+                        it = self._new_iterator(None, 0)
+                        done_in_epoch = 0
+                    else:  # resuming inside an epoch
+                        done_in_epoch = self.n_iteration_completed - self.n_epoch_completed * (self.epoch_length or 0)
+                        self._set_sampler_epoch(self.n_epoch_completed)
+                        it = self._new_iterator(self._resume_rng, done_in_epoch)
+                    if not self._run_epoch(it, done_in_epoch):
+                        break
+                    self.epoch_time = time.perf_counter() - epoch_start
+                    self.n_epoch_completed += 1
+            except BaseException as exc:
+                self.exception = exc
+                raise
+            self.run_time = time.perf_counter() - started
+            self.n_run_completed += 1
+
+    def _run_epoch(self, it: Iterator[Any], done: int) -> bool:
+        """Run the rest of one epoch; False when terminated before its end."""
+        process = self.process_fn
+        length = self.epoch_length
+        k = done
+        while length is None or k < length:
+            try:
+                batch = next(it)
+            except StopIteration:
+                if length is None:
+                    if k == 0:
+                        raise ValueError(f"{self.key}: the dataloader yielded no batch") from None
+                    self.epoch_length = length = k
+                    break
+                it = iter(self.dataloader)  # data shorter than epoch_length: start it again
+                try:
+                    batch = next(it)
+                except StopIteration:
+                    raise ValueError(f"{self.key}: the dataloader yielded no batch") from None
+            self.n_iteration_started = self.n_iteration_completed + 1
+            self.batch = batch
+            self.output = process(self, batch)
+            self.n_samples += batch_size(batch)
+            self.n_iteration_completed += 1
+            k += 1
+            if self.should_terminate:
+                return length is not None and k >= length
+        return True
+
+    def _new_iterator(self, rng: torch.Tensor | None, skip: int) -> Iterator[Any]:
+        """A data iterator for the epoch; ``rng`` re-creates a saved order, then ``skip`` batches."""
+        loader = self.dataloader
+        if not isinstance(loader, torch.utils.data.DataLoader):
+            it = iter(loader)
+        else:
+            gen = loader.generator
+            if rng is None:
+                self._epoch_rng = (gen.get_state() if gen is not None else torch.get_rng_state())
+                it = iter(loader)
+            elif gen is not None:
+                gen.set_state(rng)
+                self._epoch_rng = rng
+                it = iter(loader)
+            else:  # the sampler draws from the global RNG: replay it, then put it back
+                keep = torch.get_rng_state()
+                torch.set_rng_state(rng)
+                self._epoch_rng = rng
+                it = iter(loader)
+                torch.set_rng_state(keep)
+        for _ in range(skip):
+            next(it)
+        return it
+
+    def _set_sampler_epoch(self, epoch: int) -> None:
+        sampler = getattr(self.dataloader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+
+    def terminate(self) -> None:
+        """End the run after the current iteration (the run then completes)."""
+        self.should_terminate = True
+
+    # Persistence ----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The RNG state the current epoch's data order came from (for mid-epoch resume)."""
+        return {} if self._epoch_rng is None else {"epoch_rng": self._epoch_rng.clone()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; the next run re-creates the epoch's data order."""
+        rng = state_dict.get("epoch_rng")
+        if rng is not None and not isinstance(rng, torch.Tensor):
+            raise ValueError(f"{self.key}: epoch_rng must be a tensor, got {type(rng).__name__}")
+        self._resume_rng = rng
+        self._epoch_rng = rng

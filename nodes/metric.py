@@ -1,0 +1,214 @@
+"""``Metric``: any ``ignite.metrics.Metric`` computed on an engine's variables.
+
+The ignite metric keeps its own logic (output transform, mapping outputs,
+unrolling, distributed reduction in ``compute``); this node only decides
+*when* it is reset, updated and computed, by subscribing to the engine's
+counters, and puts the result into ``state.metrics.<engine>_<name>`` so a
+metric change is an event like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+
+from pipeline import Node, Ref, State
+from pipeline.values import did_you_mean
+from nodes.engine import Engine
+
+__all__ = ["USAGES", "Metric"]
+
+#: usage -> (reset on, update on, compute on): the engine variables of each usage.
+USAGES: dict[str, tuple[str, str, str]] = {
+    "epoch": ("n_epoch_started", "n_iteration_completed", "n_epoch_completed"),
+    "batch": ("n_iteration_started", "n_iteration_completed", "n_iteration_completed"),
+    "running": ("n_run_started", "n_iteration_completed", "n_iteration_completed"),
+    "single_epoch_running": ("n_epoch_started", "n_iteration_completed", "n_iteration_completed"),
+    "running_epoch": ("n_run_started", "n_iteration_completed", "n_epoch_completed"),
+}
+
+
+class _EngineView:
+    """The two attributes of an ignite Engine that ignite metrics use: state.output, state.metrics."""
+
+    __slots__ = ("state",)
+
+    def __init__(self) -> None:
+        self.state = SimpleNamespace(output=None, metrics={})
+
+
+def _resolve_engine(engine: Engine | str, state: State | None) -> Engine:
+    if isinstance(engine, Engine):
+        return engine
+    if isinstance(engine, str):
+        if state is None:
+            raise TypeError(f"Metric on engine name {engine!r} needs state=...")
+        engines = state.engines.nodes()
+        if engine not in engines:
+            raise ValueError(
+                f"no engine named {engine!r} in state.engines{did_you_mean(engine, engines)}"
+                f" (engines: {', '.join(engines) or 'none yet'}); create the engine first"
+            )
+        found = engines[engine]
+        if not isinstance(found, Engine):
+            raise TypeError(f"state.engines.{engine} is a {type(found).__name__}, not an Engine")
+        return found
+    raise TypeError(f"engine must be an Engine or an engine name, got {type(engine).__name__}")
+
+
+class _Publication:
+    """Publishes the values of the metrics computed on one engine event together.
+
+    Every metric of an engine computed on the same variable (say the
+    evaluator's ``n_epoch_completed``) computes first; the last one to do so
+    writes all the values inside one ``hold()`` block, so a subscriber of one
+    metric never sees another metric of the same evaluation still stale.
+    """
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.members: list[Metric] = []
+        self.pending: dict[Metric, dict[str, Any]] = {}
+
+    def submit(self, metric: Metric, values: dict[str, Any]) -> None:
+        self.pending[metric] = values
+        if len(self.pending) < len(self.members):
+            return
+        pending, self.pending = self.pending, {}
+        metrics = self.state.metrics
+        if len(pending) == 1 and len(values) == 1:  # alone: nothing to keep consistent
+            for var, value in values.items():
+                setattr(metrics, var, value)
+            return
+        with self.state.hold():
+            for member, member_values in pending.items():
+                with self.state.writing_as(member):
+                    for var, value in member_values.items():
+                        setattr(metrics, var, value)
+
+
+class Metric(Node):
+    """Compute ``ignite_metric`` on ``engine``; its value is ``state.metrics.<engine>_<name>``.
+
+    Args:
+        engine: the engine (or its name in ``state.engines``, with ``state=``).
+        ignite_metric: an ``ignite.metrics.Metric`` instance.
+        name: the metric's name; a metric returning a dict gives one variable per key instead.
+        usage: ``"epoch"`` (reset each epoch, computed at its end), ``"batch"``
+            (each iteration), ``"running"`` (never reset in a run, computed each
+            iteration, e.g. ``RunningAverage``), ``"single_epoch_running"`` or ``"running_epoch"``.
+        state: needed only when ``engine`` is a name.
+
+    Values computed every epoch that are 0-d tensors become Python numbers (one
+    synchronisation per epoch, as in ignite); per-iteration values stay tensors,
+    so nothing synchronises per iteration unless a subscriber converts them.
+
+    Example:
+        >>> from ignite.metrics import Accuracy  # doctest: +SKIP
+        >>> Metric(state.val_evaluator, Accuracy(), "accuracy")  # doctest: +SKIP
+        >>> state.metrics.val_evaluator_accuracy  # doctest: +SKIP
+        0.93
+    """
+
+    def __init__(
+        self,
+        engine: Engine | str,
+        ignite_metric: Any,
+        name: str,
+        usage: str = "epoch",
+        *,
+        state: State | None = None,
+    ) -> None:
+        from ignite.metrics import Metric as IgniteMetric
+
+        engine = _resolve_engine(engine, state)
+        if not isinstance(ignite_metric, IgniteMetric):
+            raise TypeError(
+                f"Metric '{name}': ignite_metric must be an ignite.metrics.Metric instance, "
+                f"got {type(ignite_metric).__name__}"
+                + (" (a class: instantiate it)" if isinstance(ignite_metric, type) else "")
+            )
+        if usage not in USAGES:
+            raise ValueError(
+                f"Metric '{name}': usage must be one of {', '.join(USAGES)}, got {usage!r}"
+                f"{did_you_mean(str(usage), USAGES)}"
+            )
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"a metric name must be a Python identifier, got {name!r}")
+        self.engine = engine
+        self.metric = ignite_metric
+        self.metric_name = f"{engine.name}_{name}"
+        self.usage = usage
+        self._view = _EngineView()
+        self._per_epoch = USAGES[usage][2] == "n_epoch_completed"
+        self.value_refs: dict[str, Ref] = {}
+        super().__init__(engine.state, f"{self.metric_name}_metric", container="handlers")
+        metrics = engine.state.metrics
+        if self.metric_name in metrics:
+            raise ValueError(
+                f"state.metrics.{self.metric_name} already exists; give this metric another name"
+            )
+        self.value_refs[self.metric_name] = metrics.add_variable(
+            self.metric_name, None, doc=f"{type(ignite_metric).__name__} of {engine.name} ({usage})",
+            writer=self,
+        )
+        reset_on, update_on, compute_on = USAGES[usage]
+        engine.ref(reset_on).subscribe(self.reset)
+        engine.ref(update_on).subscribe(self.update)
+        engine.ref(compute_on).subscribe(self.compute)
+        self.declare_reads(engine.output_ref)
+        groups = engine.__dict__.setdefault("_metric_publications", {})
+        self._publication: _Publication = groups.setdefault(compute_on, _Publication(engine.state))
+        self._publication.members.append(self)
+
+    def reset(self) -> None:
+        """Reset the ignite metric."""
+        self.metric.reset()
+
+    def update(self) -> None:
+        """Update the ignite metric with the engine's output."""
+        self._view.state.output = self.engine.output
+        src = getattr(self.metric, "src", None)  # RunningAverage of another metric
+        if src is not None and hasattr(src, "iteration_completed"):
+            src.iteration_completed(self._view)
+        self.metric.iteration_completed(self._view)
+
+    def compute(self) -> None:
+        """Compute the metric; its value (or values, for a dict) is published with the
+        other metrics computed on the same engine event."""
+        result = self.metric.compute()
+        if not isinstance(result, Mapping):
+            self._publication.submit(self, {self.metric_name: self._convert(result)})
+            return
+        metrics = self.state.metrics
+        values = {}
+        for key, value in result.items():
+            var = f"{self.engine.name}_{key}"
+            if var not in self.value_refs:
+                if var in metrics:
+                    raise ValueError(f"state.metrics.{var} already exists; rename the metric's output")
+                self.value_refs[var] = metrics.add_variable(var, None, writer=self)
+            values[var] = self._convert(value)
+        self._publication.submit(self, values)
+
+    def _convert(self, value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            if self._per_epoch and value.dim() == 0:
+                return value.item()
+            return value.detach()
+        return value
+
+    def state_dict(self) -> dict[str, Any]:
+        """The ignite metric's own state, when it can serialise it."""
+        try:
+            return {"metric": self.metric.state_dict()}
+        except (NotImplementedError, AttributeError, TypeError):
+            return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        if "metric" in state_dict:
+            self.metric.load_state_dict(state_dict["metric"])
