@@ -89,6 +89,7 @@ class Slot:
         "needs_event",
         "order",
         "order_version",
+        "own",
         "owner",
         "path",
         "persistent",
@@ -117,6 +118,7 @@ class Slot:
         self.state = state
         self.rt: Runtime = state._rt
         self.owner = owner
+        self.own: dict[str, Any] = vars(owner)  # the owner's instance dict, where the value lives
         self.name = name
         self.path = path
         self.value = value
