@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from core_toys import Counter, Loop
 
 from pipeline import State

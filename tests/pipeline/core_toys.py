@@ -50,6 +50,7 @@ class Stateful:
 class WithOwnState(Node):
     """A node with state of its own beyond its variables (like an RNG or a metric)."""
 
+    default_container = "metrics"
     total = Variable(0.0)
 
     def __init__(self, state: State, name: str) -> None:

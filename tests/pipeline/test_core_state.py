@@ -157,7 +157,7 @@ class TestVariable:
         decl = Counter.n
         assert isinstance(decl, Variable)
         assert decl.name == "n" and decl.default == 0 and decl.doc == "how many times it counted"
-        assert "Variable(0, name='n')" == repr(decl)
+        assert repr(decl) == "Variable(0, name='n')"
 
     def test_class_typo(self) -> None:
         """A misspelt declaration on the class raises with a suggestion."""
