@@ -65,6 +65,8 @@ def to_dot(state: State, trace: Trace | None = None, title: str | None = None) -
 
     for cname, container in state._containers.items():
         own = [s.path for s in container._vars.values()]
+        if cname == "structure":  # bookkeeping: drawn only where something uses it
+            own = [p for p in own if g.degree(p)]
         members = list(container._nodes.values())
         if not own and not members:
             continue

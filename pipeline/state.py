@@ -50,6 +50,7 @@ STANDARD_CONTAINERS: dict[str, bool] = {
     "metrics": True,
     "handlers": True,
     "writers": False,
+    "structure": False,
 }
 
 _object_setattr = object.__setattr__
@@ -93,6 +94,13 @@ class State:
         _object_setattr(self, "_n_subscribed", 0)
         for name, persistent in STANDARD_CONTAINERS.items():
             self.add_container(name, persistent=persistent)
+        # Changes of the state's structure are variables too: subscribe to them
+        # to pick up nodes and variables created later (e.g. new metrics).
+        structure = self._containers["structure"]
+        structure.add_variable("n_variables", 0, doc="variables created outside 'structure'")
+        structure.add_variable("last_variable", None, doc="path of the newest variable")
+        structure.add_variable("n_nodes", 0, doc="nodes registered")
+        structure.add_variable("last_node", None, doc="key of the newest node")
 
     # Containers and nodes ---------------------------------------------------
     def add_container(self, name: str, persistent: bool = True) -> Container:
@@ -184,6 +192,9 @@ class State:
         self._graph.add_node(key, kind="node", cls=type(node).__name__, container=container)
         for slot in slots.values():
             self._add_slot(slot, writer_key=key)
+        structure = self._containers["structure"]
+        structure.n_nodes += 1
+        structure.last_node = key
 
     def _create_container_variable(
         self,
@@ -233,6 +244,10 @@ class State:
             self._graph.add_edge(writer_key, slot.path, kind="writes", declared=True)
             slot.writer_keys.add(writer_key)
         self._rt.version += 1
+        structure = self._containers.get("structure")
+        if structure is not None and owner is not structure:
+            structure.n_variables += 1
+            structure.last_variable = slot.path
 
     # Paths and refs ----------------------------------------------------------
     def ref(self, path: str) -> Ref:
