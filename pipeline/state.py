@@ -317,9 +317,11 @@ class State:
         """Decorator form of :meth:`Ref.subscribe`; returns the function unchanged.
 
         Raises:
-            AttributeError: ``target`` names no variable (at decoration time).
+            AttributeError: ``target`` names no variable.
+            TypeError, ValueError: the filters are invalid (see :meth:`Ref.subscribe`).
         """
         slot = self._resolve(target)
+        check_filters(every, once, when)  # fail at the line that wrote them, not at def
 
         def decorate(fn: F) -> F:
             self._subscribe(slot, fn, every, once, when, reads, writes, allow_cycle)
@@ -328,7 +330,9 @@ class State:
         return decorate
 
     def _subscriber_for(self, callback: Callable[..., Any]) -> Node | CallbackNode:
-        owner = getattr(callback, "__self__", None)
+        # A node's method, or a functools.partial of one (one callback per
+        # variable, so that hold() does not merge them), acts as the node.
+        owner = getattr(getattr(callback, "func", callback), "__self__", None)
         if isinstance(owner, Node) and owner._state is self:
             return owner
         try:

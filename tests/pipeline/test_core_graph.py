@@ -170,7 +170,7 @@ class TestValidate:
         """Declaring a read of such a variable is a problem too; a writer fixes it."""
         state.configs.empty = None
         counter.declare_reads("configs.empty")
-        with pytest.raises(GraphError, match="handlers.counter but nobody writes it"):
+        with pytest.raises(GraphError, match=r"handlers\.counter but nobody writes it"):
             state.validate()
         Loop(state, "loop").declare_writes("configs.empty")
         state.validate()

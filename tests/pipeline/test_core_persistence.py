@@ -135,7 +135,7 @@ class TestStateDict:
         sd = build().state_dict()
         sd["variables"]["configs.lr"] = object()
         sd["objects"]["modules.net"] = 3
-        with pytest.raises(StateDictError, match="mismatch: configs.lr: holds a object") as info:
+        with pytest.raises(StateDictError, match=r"mismatch: configs\.lr: holds a object") as info:
             build().load_state_dict(sd)
         assert len(info.value.mismatched) == 2
 
@@ -177,5 +177,5 @@ class TestStateDict:
         """The default Node.load_state_dict refuses a non-empty dict."""
         counter = Counter(state, "counter")
         counter.load_state_dict({})
-        with pytest.raises(ValueError, match="handlers.counter has no state of its own"):
+        with pytest.raises(ValueError, match=r"handlers\.counter has no state of its own"):
             counter.load_state_dict({"x": 1})

@@ -71,7 +71,7 @@ class TestOrder:
         assert log == [("other", None), ("update", 4), ("report", 2.0)]
 
     def test_dependency_through_a_chain(self, state: State) -> None:
-        """The order follows writes transitively: A writes y, y triggers B, B writes z, C reads z."""
+        """Order follows writes transitively: A writes y, y triggers B, B writes z, C reads z."""
         state.configs.y = 0
         state.configs.z = 0
         log: list[str] = []
