@@ -1,0 +1,61 @@
+"""Render the graphs embedded in the docs into ``docs/images/``.
+
+Each image is one small function in ``GRAPHS`` that builds (or runs) a state
+and writes one file; add a graph by writing a function and appending it.
+
+    python docs/make_graphs.py            # every graph
+    python docs/make_graphs.py core_state_graph   # only those named
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import runpy
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline import State, Trace
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT / "docs" / "images"
+
+
+def run_example(script: str, *argv: str) -> dict[str, object]:
+    """Run ``examples/<script>`` with ``argv`` and its stdout captured; return its globals."""
+    path = ROOT / "examples" / script
+    saved = sys.argv
+    sys.argv = [str(path), *argv]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return runpy.run_path(str(path), run_name="__main__")
+    finally:
+        sys.argv = saved
+
+
+def core_state_graph(out: Path) -> Path:
+    """The state of ``examples/core_state_graph.py``, its first iteration's trace highlighted."""
+    scratch = ROOT / "outputs" / "docs-graphs"
+    ns = run_example("core_state_graph.py", "--output-dir", str(scratch))
+    state, first = ns["state"], ns["first"]
+    assert isinstance(state, State) and isinstance(first, Trace)
+    return state.render(out / "core_state_graph.svg", trace=first)
+
+
+#: Every image of the docs, in the order they are written.
+GRAPHS: list[Callable[[Path], Path]] = [core_state_graph]
+
+
+def main(names: list[str]) -> None:
+    unknown = set(names) - {g.__name__ for g in GRAPHS}
+    if unknown:
+        raise SystemExit(f"unknown graphs {sorted(unknown)}; known: {[g.__name__ for g in GRAPHS]}")
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    for make in GRAPHS:
+        if not names or make.__name__ in names:
+            print(f"{make.__name__}: {make(IMAGES).relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
