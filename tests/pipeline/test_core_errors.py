@@ -305,22 +305,24 @@ BAD_INPUTS: list[tuple[str, Callable[[Env], Any], type[BaseException], str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("action", "exc", "match"),
-    [pytest.param(action, exc, match, id=name) for name, action, exc, match in BAD_INPUTS],
-)
-def test_bad_input_message(
-    state: State,
-    counter: Counter,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    action: Callable[[Env], Any],
-    exc: type[BaseException],
-    match: str,
-) -> None:
-    """Each bad input raises the expected exception with a message that says how to fix it."""
-    with pytest.raises(exc, match=match):
-        action(Env(state, counter, tmp_path, monkeypatch))
+class TestBadInputs:
+    @pytest.mark.parametrize(
+        ("action", "exc", "match"),
+        [pytest.param(action, exc, match, id=name) for name, action, exc, match in BAD_INPUTS],
+    )
+    def test_bad_input_message(
+        self,
+        state: State,
+        counter: Counter,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        action: Callable[[Env], Any],
+        exc: type[BaseException],
+        match: str,
+    ) -> None:
+        """Each bad input raises the expected exception with a message that says how to fix it."""
+        with pytest.raises(exc, match=match):
+            action(Env(state, counter, tmp_path, monkeypatch))
 
 
 class TestFailedInputsLeaveNoTrace:
