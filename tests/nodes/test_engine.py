@@ -1,0 +1,563 @@
+"""Tests of ``nodes.Engine``: the order of its variable changes, counters across runs,
+terminate, run_on, epoch lengths, exceptions, validation, and its argument errors."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from nodes import Engine, batch_size
+from pipeline import GraphError, State
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def echo(engine: Engine, batch: Any) -> Any:
+    """A process function that returns its batch."""
+    return batch
+
+
+def ones(*sizes: int) -> list[torch.Tensor]:
+    """One batch of ``torch.ones(n)`` per size."""
+    return [torch.ones(n) for n in sizes]
+
+
+def record_all(engine: Engine) -> list[tuple[str, Any]]:
+    """Subscribe to every variable of ``engine``; the list fills with (name, value) per change.
+
+    Tensors are recorded by their first dimension, timings as the string ``"time"``.
+    """
+    log: list[tuple[str, Any]] = []
+    for name in engine.variables():
+
+        def record(event: Any, name: str = name) -> None:
+            value = event.new
+            if isinstance(value, torch.Tensor):
+                value = int(value.shape[0])
+            elif name in ("epoch_time", "run_time"):
+                value = "time"
+            log.append((name, value))
+
+        engine.ref(name).subscribe(record)
+    return log
+
+
+def iteration(i: int, size: int, output: int, n_samples: int) -> list[tuple[str, Any]]:
+    """The changes of one iteration, in order."""
+    return [
+        ("n_iteration_started", i),
+        ("batch", size),
+        ("output", output),
+        ("n_samples", n_samples),
+        ("n_iteration_completed", i),
+    ]
+
+
+class Countdown:
+    """An iterable without ``__len__``: ``__iter__`` is a generator function."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        for i in range(self.n):
+            yield torch.ones(self.n - i)
+
+
+class TestOrder:
+    """The variables change in the documented order."""
+
+    def test_order_of_one_run(self, state: State) -> None:
+        """Run, epochs and iterations write their variables in the documented order."""
+        engine = Engine(state, "e", lambda e, b: int(b.shape[0]) * 10, ones(2, 3), max_epochs=2)
+        log = record_all(engine)
+        engine.run()
+        assert log == [
+            ("n_run_started", 1),
+            ("n_epoch_started", 1),
+            *iteration(1, 2, 20, 2),
+            *iteration(2, 3, 30, 5),
+            ("epoch_time", "time"),
+            ("n_epoch_completed", 1),
+            ("n_epoch_started", 2),
+            *iteration(3, 2, 20, 7),
+            *iteration(4, 3, 30, 10),
+            ("epoch_time", "time"),
+            ("n_epoch_completed", 2),
+            ("run_time", "time"),
+            ("n_run_completed", 1),
+        ]
+
+    def test_second_run_restarts_counters_and_keeps_n_samples(self, state: State) -> None:
+        """A new run restarts the epoch and iteration counters silently; n_samples goes on."""
+        engine = Engine(state, "e", lambda e, b: int(b.shape[0]) * 10, ones(2, 3))
+        engine.run()
+        log = record_all(engine)
+        engine.run()
+        assert log == [
+            ("n_run_started", 2),
+            ("n_epoch_started", 1),
+            *iteration(1, 2, 20, 7),
+            *iteration(2, 3, 30, 10),
+            ("epoch_time", "time"),
+            ("n_epoch_completed", 1),
+            ("run_time", "time"),
+            ("n_run_completed", 2),
+        ]
+        assert (engine.n_samples, engine.n_iteration_completed, engine.n_epoch_completed) == (
+            10,
+            2,
+            1,
+        )
+
+    def test_unchanged_output_fires_nothing(self, state: State) -> None:
+        """An output equal to the previous scalar output is not an event."""
+        engine = Engine(state, "e", lambda e, b: 7, ones(1, 1, 1))
+        outputs = []
+        engine.output_ref.subscribe(lambda event: outputs.append(event.new))
+        engine.run()
+        assert outputs == [7]
+        assert engine.n_iteration_completed == 3
+
+
+class TestSamples:
+    """n_samples counts the first dimension of the first tensor of each batch."""
+
+    @pytest.mark.parametrize(
+        ("batch", "expected"),
+        [
+            (torch.zeros(5, 3), 5),
+            ((torch.zeros(4, 2), torch.zeros(4)), 4),
+            ([7, torch.zeros(3)], 3),
+            ({"x": torch.zeros(6, 1), "y": torch.zeros(2)}, 6),
+            (torch.tensor(1.0), 1),
+            ("text", 0),
+        ],
+    )
+    def test_batch_size(self, batch: Any, expected: int) -> None:
+        """batch_size reads the first dimension of the first tensor found."""
+        assert batch_size(batch) == expected
+
+    def test_n_samples_over_runs(self, state: State) -> None:
+        """n_samples sums the batch sizes over every run of the engine."""
+        data = [(torch.zeros(4, 2), torch.zeros(4)), (torch.zeros(3, 2), torch.zeros(3))]
+        engine = Engine(state, "e", echo, data, max_epochs=2)
+        engine.run()
+        assert engine.n_samples == 14
+        engine.run(max_epochs=1)
+        assert engine.n_samples == 21
+
+
+class TestEvaluatorRestart:
+    """An engine run again restarts its counters without firing events, as in ignite."""
+
+    def test_reset_fires_no_event(self, state: State) -> None:
+        """A subscriber with every=2 does not fire when the counter is reset to 0."""
+        engine = Engine(state, "evaluator", echo, ones(1, 1, 1))
+        fired: list[int] = []
+        engine.n_iteration_completed_ref.subscribe(lambda ev: fired.append(ev.new), every=2)
+        seen: list[int] = []
+        engine.n_iteration_completed_ref.subscribe(lambda ev: seen.append(ev.new))
+        epochs: list[int] = []
+        engine.n_epoch_completed_ref.subscribe(lambda ev: epochs.append(ev.new))
+        for _ in range(3):
+            engine.run()
+        assert fired == [2, 2, 2]
+        assert seen == [1, 2, 3] * 3
+        assert epochs == [1, 1, 1]
+        assert (engine.n_run_started, engine.n_run_completed, engine.n_samples) == (3, 3, 9)
+
+
+class TestTerminate:
+    """terminate() ends the run after the current iteration; the run completes."""
+
+    def test_terminate_mid_epoch_then_continue(self, state: State) -> None:
+        """A terminated run completes; the next run() continues with the next batch."""
+        data = ones(1, 2, 3, 4)
+        engine = Engine(state, "e", lambda e, b: int(b.shape[0]), data, max_epochs=2)
+        engine.n_iteration_completed_ref.subscribe(lambda: engine.terminate(), once=3)
+        processed: list[int] = []
+        engine.output_ref.subscribe(lambda ev: processed.append(ev.new))
+        engine.run()
+        assert processed == [1, 2, 3]
+        assert engine.variables() | {"batch": None, "epoch_time": 0, "run_time": 0} == {
+            "n_run_started": 1,
+            "n_epoch_started": 1,
+            "n_iteration_started": 3,
+            "batch": None,
+            "output": 3,
+            "n_samples": 6,
+            "n_iteration_completed": 3,
+            "n_epoch_completed": 0,
+            "n_run_completed": 1,
+            "max_epochs": 2,
+            "epoch_length": 4,
+            "should_terminate": True,
+            "exception": None,
+            "epoch_time": 0,
+            "run_time": 0,
+        }
+        engine.run()
+        assert processed == [1, 2, 3, 4, 1, 2, 3, 4]
+        assert (engine.n_iteration_completed, engine.n_epoch_completed) == (8, 2)
+        assert (engine.n_run_started, engine.n_run_completed) == (2, 2)
+        assert engine.should_terminate is False
+
+    def test_terminate_on_last_iteration_completes_the_epoch(self, state: State) -> None:
+        """Terminating on an epoch's last iteration counts that epoch; the next run goes on."""
+        engine = Engine(state, "e", echo, ones(1, 1), max_epochs=3)
+        engine.n_iteration_completed_ref.subscribe(lambda: engine.terminate(), once=2)
+        engine.run()
+        assert (engine.n_epoch_completed, engine.n_run_completed) == (1, 1)
+        engine.run()
+        assert (engine.n_epoch_completed, engine.n_iteration_completed) == (3, 6)
+        assert engine.n_run_completed == 2
+
+    def test_terminate_from_epoch_subscriber(self, state: State) -> None:
+        """terminate() on n_epoch_completed stops before the next epoch starts."""
+        engine = Engine(state, "e", echo, ones(1, 1), max_epochs=5)
+        engine.n_epoch_completed_ref.subscribe(lambda: engine.terminate(), once=2)
+        started: list[int] = []
+        engine.n_epoch_started_ref.subscribe(lambda ev: started.append(ev.new))
+        engine.run()
+        assert started == [1, 2]
+        assert (engine.n_epoch_completed, engine.n_run_completed) == (2, 1)
+
+    @pytest.mark.xfail(
+        raises=GraphError,
+        strict=True,
+        reason="core: a node's bound method subscribes as the node itself, so the engine "
+        "looks triggered by the variables it writes (a false trigger cycle)",
+    )
+    def test_bound_terminate_as_subscriber(self, state: State) -> None:
+        """engine.terminate subscribed directly to the engine's own counter ends the run."""
+        engine = Engine(state, "e", echo, ones(1, 1, 1))
+        engine.n_iteration_completed_ref.subscribe(engine.terminate, once=2)
+        engine.run()
+        assert (engine.n_iteration_completed, engine.n_run_completed) == (2, 1)
+
+    def test_continued_run_with_larger_max_epochs(self, state: State) -> None:
+        """run(max_epochs=n) on a terminated run extends it to n epochs."""
+        engine = Engine(state, "e", echo, ones(1, 1), max_epochs=2)
+        engine.n_iteration_completed_ref.subscribe(lambda: engine.terminate(), once=1)
+        engine.run()
+        engine.run(max_epochs=4)
+        assert (engine.n_epoch_completed, engine.n_iteration_completed, engine.max_epochs) == (
+            4,
+            8,
+            4,
+        )
+
+
+class TestRunOn:
+    """run_on runs an engine exactly on the events it names."""
+
+    def runs_of(self, state: State, max_epochs: int = 5, **filters: Any) -> list[int]:
+        trainer = Engine(state, "trainer", echo, ones(2, 2), max_epochs=max_epochs)
+        evaluator = Engine(
+            state, "evaluator", echo, ones(3), run_on=trainer.n_epoch_completed_ref, **filters
+        )
+        runs: list[int] = []
+        evaluator.n_run_completed_ref.subscribe(lambda: runs.append(trainer.n_epoch_completed))
+        trainer.run()
+        assert evaluator.n_run_completed == len(runs)
+        return runs
+
+    def test_every(self, state: State) -> None:
+        """every=2 over 5 epochs runs the evaluator after epochs 2 and 4."""
+        assert self.runs_of(state, every=2) == [2, 4]
+
+    def test_once(self, state: State) -> None:
+        """once=3 runs it after epoch 3 only."""
+        assert self.runs_of(state, once=3) == [3]
+
+    def test_when(self, state: State) -> None:
+        """when= runs it where the predicate of the epoch holds."""
+        assert self.runs_of(state, when=lambda epoch: epoch in (1, 5)) == [1, 5]
+
+    def test_no_filter(self, state: State) -> None:
+        """Without a filter it runs after every epoch."""
+        assert self.runs_of(state, max_epochs=3) == [1, 2, 3]
+
+    def test_evaluator_runs_inside_the_trainer_epoch_end(self, state: State) -> None:
+        """The evaluator's whole run happens before the trainer's next epoch starts."""
+        trainer = Engine(state, "trainer", echo, ones(2), max_epochs=2)
+        evaluator = Engine(
+            state, "evaluator", echo, ones(1, 1), run_on=trainer.n_epoch_completed_ref
+        )
+        order: list[str] = []
+        trainer.n_epoch_started_ref.subscribe(lambda ev: order.append(f"trainer epoch {ev.new}"))
+        evaluator.n_iteration_completed_ref.subscribe(lambda ev: order.append(f"eval it {ev.new}"))
+        trainer.run()
+        assert order == [
+            "trainer epoch 1",
+            "eval it 1",
+            "eval it 2",
+            "trainer epoch 2",
+            "eval it 1",
+            "eval it 2",
+        ]
+        assert evaluator.n_samples == 4
+
+
+class TestEpochLength:
+    """epoch_length, given or learned from the data."""
+
+    def test_shorter_than_data(self, state: State) -> None:
+        """epoch_length=2 over 5 batches: two iterations per epoch, each epoch from the start."""
+        engine = Engine(state, "e", lambda e, b: int(b.shape[0]), ones(1, 2, 3, 4, 5))
+        outputs: list[int] = []
+        engine.output_ref.subscribe(lambda ev: outputs.append(ev.new))
+        engine.run(max_epochs=3, epoch_length=2)
+        # Unlike ignite, which carries its data iterator over to the next epoch.
+        assert outputs == [1, 2, 1, 2, 1, 2]
+        assert (engine.epoch_length, engine.n_iteration_completed, engine.n_samples) == (2, 6, 9)
+
+    def test_longer_than_data(self, state: State) -> None:
+        """Data shorter than epoch_length starts again within the epoch."""
+        seen: list[int] = []
+        engine = Engine(state, "e", lambda e, b: seen.append(int(b.shape[0])), ones(1, 2))
+        engine.run(max_epochs=2, epoch_length=3)
+        assert seen == [1, 2, 1, 1, 2, 1]
+        assert (engine.n_epoch_completed, engine.n_iteration_completed) == (2, 6)
+
+    def test_length_from_len(self, state: State) -> None:
+        """Without epoch_length, a sized loader's len() is the epoch length before the run."""
+        engine = Engine(state, "e", echo, ones(1, 1, 1))
+        lengths: list[int] = []
+        engine.n_run_started_ref.subscribe(lambda: lengths.append(engine.epoch_length))
+        engine.run()
+        assert lengths == [3]
+
+    def test_data_without_len(self, state: State) -> None:
+        """Data without __len__ ends its first epoch at StopIteration and sets epoch_length."""
+        engine = Engine(state, "e", lambda e, b: int(b.shape[0]), Countdown(3), max_epochs=2)
+        changes: list[tuple[Any, Any]] = []
+        engine.epoch_length_ref.subscribe(lambda ev: changes.append((ev.old, ev.new)))
+        outputs: list[int] = []
+        engine.output_ref.subscribe(lambda ev: outputs.append(ev.new))
+        engine.run()
+        assert changes == [(None, 3)]
+        assert outputs == [3, 2, 1, 3, 2, 1]
+        assert (engine.n_epoch_completed, engine.n_iteration_completed, engine.n_samples) == (
+            2,
+            6,
+            12,
+        )
+
+    def test_data_without_len_and_epoch_length(self, state: State) -> None:
+        """Data without __len__ with epoch_length=2 runs two batches per epoch."""
+        engine = Engine(state, "e", lambda e, b: int(b.shape[0]), Countdown(3))
+        outputs: list[int] = []
+        engine.output_ref.subscribe(lambda ev: outputs.append(ev.new))
+        engine.run(max_epochs=2, epoch_length=2)
+        assert outputs == [3, 2, 3, 2]
+
+    def test_data_without_len_that_yields_nothing(self, state: State) -> None:
+        """An iterable without __len__ that yields no batch fails at run time."""
+        engine = Engine(state, "e", echo, Countdown(0))
+        with pytest.raises(ValueError, match="the dataloader yielded no batch"):
+            engine.run()
+
+
+class TestExceptions:
+    """Exceptions keep their type, are stored, and the run does not complete."""
+
+    def test_exception_in_process_fn(self, state: State) -> None:
+        """An exception in process_fn is stored in engine.exception and reaches the caller."""
+
+        def process(engine: Engine, batch: Any) -> Any:
+            if engine.n_iteration_started == 2:
+                raise KeyError("bad batch")
+            return batch
+
+        engine = Engine(state, "e", process, ones(1, 1, 1))
+        completed: list[int] = []
+        engine.n_run_completed_ref.subscribe(lambda ev: completed.append(ev.new))
+        with pytest.raises(KeyError, match="bad batch") as info:
+            engine.run()
+        assert engine.exception is info.value
+        assert (engine.n_iteration_completed, engine.n_run_completed, completed) == (1, 0, [])
+
+    def test_exception_in_subscriber_has_chain_note(self, state: State) -> None:
+        """An exception in a subscriber reaches run()'s caller with a note naming the chain."""
+        engine = Engine(state, "e", echo, ones(1, 1, 1))
+
+        def explode() -> None:
+            raise RuntimeError("boom")
+
+        state.on(engine.n_iteration_completed_ref, once=2)(explode)
+        with pytest.raises(RuntimeError, match="boom") as info:
+            engine.run()
+        assert engine.exception is info.value
+        assert engine.n_run_completed == 0
+        notes = info.value.__notes__
+        assert len(notes) == 1
+        assert re.fullmatch(
+            r"while engines\.e\.n_iteration_completed = 2 -> \S*explode \(tests/nodes/test_engine\.py:\d+\)",
+            notes[0],
+        )
+
+    def test_exception_in_triggered_evaluator(self, state: State) -> None:
+        """An evaluator failing inside the trainer's epoch end stops both; the note names both."""
+        trainer = Engine(state, "trainer", echo, ones(1), max_epochs=3)
+
+        def fail(engine: Engine, batch: Any) -> Any:
+            raise ZeroDivisionError("eval failed")
+
+        evaluator = Engine(state, "evaluator", fail, ones(1), run_on=trainer.n_epoch_completed_ref)
+        with pytest.raises(ZeroDivisionError) as info:
+            trainer.run()
+        assert evaluator.exception is info.value
+        assert trainer.exception is info.value
+        assert (trainer.n_epoch_completed, trainer.n_run_completed) == (1, 0)
+        assert info.value.__notes__ == [
+            "while engines.trainer.n_epoch_completed = 1 -> evaluator (Engine)"
+        ]
+
+    def test_next_run_clears_exception(self, state: State) -> None:
+        """A run after a failed one clears engine.exception and continues the failed run."""
+        fail = [True]
+
+        def process(engine: Engine, batch: Any) -> Any:
+            if fail[0] and engine.n_iteration_started == 2:
+                raise RuntimeError("once")
+            return batch
+
+        engine = Engine(state, "e", process, ones(1, 1, 1))
+        with pytest.raises(RuntimeError):
+            engine.run()
+        fail[0] = False
+        engine.run()
+        assert engine.exception is None
+        assert (engine.n_iteration_completed, engine.n_run_completed, engine.n_samples) == (3, 1, 3)
+
+
+class TestValidation:
+    """The engine validates the state graph before its first iteration."""
+
+    def test_trigger_cycle_raises_graph_error(self, state: State) -> None:
+        """A trigger cycle in the state makes run() raise GraphError before any iteration."""
+        state.configs.a = 0
+        state.configs.b = 0
+
+        @state.on("configs.a", writes=["configs.b"])
+        def a_to_b() -> None:
+            state.configs.b += 1
+
+        @state.on("configs.b", writes=["configs.a"])
+        def b_to_a() -> None:
+            state.configs.a += 1
+
+        engine = Engine(state, "e", echo, ones(1))
+        with pytest.raises(GraphError, match="trigger cycle that can loop forever"):
+            engine.run()
+        assert (engine.n_run_started, engine.n_iteration_completed) == (0, 0)
+
+
+class TestArguments:
+    """Bad arguments fail at construction or at run() with a message that says how to fix them."""
+
+    @pytest.mark.parametrize(
+        ("kwargs", "error", "match"),
+        [
+            (
+                {"process_fn": 3},
+                TypeError,
+                r"process_fn must be callable as process_fn\(engine, batch\)",
+            ),
+            (
+                {"process_fn": lambda batch: batch},
+                TypeError,
+                r"must accept two arguments \(engine, batch\)",
+            ),
+            ({"process_fn": lambda a, b, c: a}, TypeError, "must accept two arguments"),
+            ({"dataloader": iter([1, 2])}, TypeError, "an iterator is exhausted after one epoch"),
+            ({"dataloader": 5}, TypeError, "dataloader must be re-iterable"),
+            ({"dataloader": []}, ValueError, r"the dataloader is empty \(len 0\)"),
+            ({"max_epochs": 0}, ValueError, "max_epochs must be a positive integer, got 0"),
+            ({"max_epochs": 1.5}, ValueError, "max_epochs must be a positive integer"),
+            ({"run_on": "engines.t.n_epoch_completed"}, TypeError, "run_on must be a Ref"),
+            ({"name": "not valid"}, ValueError, "identifier"),
+        ],
+    )
+    def test_bad_constructor_arguments(
+        self, state: State, kwargs: dict[str, Any], error: type[Exception], match: str
+    ) -> None:
+        """A bad constructor argument raises at once."""
+        args = {"name": "e", "process_fn": echo, "dataloader": [1]} | kwargs
+        with pytest.raises(error, match=match):
+            Engine(state, **args)
+
+    def test_process_fn_with_defaults_and_builtins(self, state: State) -> None:
+        """A process_fn with extra defaulted arguments or *args is accepted."""
+        Engine(state, "a", lambda engine, batch, scale=2: batch, [1])
+        Engine(state, "b", lambda *args: args[1], [1])
+
+    def test_name_taken(self, state: State) -> None:
+        """A second engine with the same name is refused."""
+        Engine(state, "trainer", echo, [1])
+        with pytest.raises(ValueError, match="trainer"):
+            Engine(state, "trainer", echo, [2])
+
+    def test_name_taken_leaves_the_trigger_unsubscribed(self, state: State) -> None:
+        """A refused engine does not subscribe its run_on trigger."""
+        trainer = Engine(state, "trainer", echo, [1], max_epochs=2)
+        Engine(state, "evaluator", echo, [1])
+        with pytest.raises(ValueError):
+            Engine(state, "evaluator", echo, [1], run_on=trainer.n_epoch_completed_ref)
+        trainer.run()
+        assert state.engines.evaluator.n_run_started == 0
+
+    @pytest.mark.parametrize(
+        ("kwargs", "match"),
+        [
+            ({"max_epochs": 0}, "max_epochs must be a positive integer or None, got 0"),
+            ({"epoch_length": -1}, "epoch_length must be a positive integer or None, got -1"),
+            ({"max_epochs": True}, "max_epochs must be a positive integer"),
+        ],
+    )
+    def test_bad_run_arguments(self, state: State, kwargs: dict[str, Any], match: str) -> None:
+        """run() refuses non-positive max_epochs and epoch_length."""
+        engine = Engine(state, "e", echo, [1])
+        with pytest.raises(ValueError, match=match):
+            engine.run(**kwargs)
+
+    def test_max_epochs_below_epochs_done(self, state: State) -> None:
+        """A continued run refuses max_epochs smaller than the epochs it already completed."""
+        engine = Engine(state, "e", echo, [1, 2], max_epochs=4)
+        engine.n_iteration_completed_ref.subscribe(lambda: engine.terminate(), once=5)
+        engine.run()
+        assert engine.n_epoch_completed == 2
+        with pytest.raises(ValueError, match="max_epochs=1 is less than the 2 epochs already"):
+            engine.run(max_epochs=1)
+
+    def test_epoch_length_change_mid_run(self, state: State) -> None:
+        """A continued run refuses a different epoch_length."""
+        engine = Engine(state, "e", echo, [1, 2, 3], max_epochs=2)
+        engine.n_iteration_completed_ref.subscribe(lambda: engine.terminate(), once=1)
+        engine.run()
+        with pytest.raises(ValueError, match="cannot change epoch_length from 3 to 2"):
+            engine.run(epoch_length=2)
+
+
+class TestImports:
+    """``import nodes`` stays light."""
+
+    def test_import_nodes_does_not_import_ignite(self) -> None:
+        """Importing nodes loads torch and pipeline but not ignite."""
+        code = (
+            "import sys, nodes; "
+            "print(sorted(m for m in sys.modules if m == 'ignite' or m.startswith('ignite.')))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == "[]"
