@@ -401,7 +401,8 @@ class TestExceptions:
         notes = info.value.__notes__
         assert len(notes) == 1
         assert re.fullmatch(
-            r"while engines\.e\.n_iteration_completed = 2 -> \S*explode \(tests/nodes/test_engine\.py:\d+\)",
+            r"while engines\.e\.n_iteration_completed = 2 -> "
+            r"\S*explode \(tests/nodes/test_engine\.py:\d+\)",
             notes[0],
         )
 
