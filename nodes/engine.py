@@ -53,12 +53,16 @@ def _check_positive(name: str, value: object, allow_none: bool = True) -> None:
     if value is None and allow_none:
         return
     if type(value) is not int or value < 1:
-        raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
+        raise ValueError(
+            f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}"
+        )
 
 
 def _check_process_fn(process_fn: object, owner: str) -> None:
     if not callable(process_fn):
-        raise TypeError(f"{owner}: process_fn must be callable as process_fn(engine, batch), got {process_fn!r}")
+        raise TypeError(
+            f"{owner}: process_fn must be callable as process_fn(engine, batch), got {process_fn!r}"
+        )
     try:
         inspect.signature(process_fn).bind(None, None)
     except TypeError:
@@ -111,10 +115,14 @@ class Engine(Node):
     max_epochs = Variable(None, doc="epochs of the current run")
     epoch_length = Variable(None, doc="iterations per epoch")
     should_terminate = Variable(
-        False, doc="set by terminate(): the run ends after the current iteration", shared=True,
+        False,
+        doc="set by terminate(): the run ends after the current iteration",
+        shared=True,
         persistent=False,
     )
-    exception = Variable(None, doc="the exception that ended the last run, if any", persistent=False)
+    exception = Variable(
+        None, doc="the exception that ended the last run, if any", persistent=False
+    )
     epoch_time = Variable(0.0, doc="seconds the last epoch took")
     run_time = Variable(0.0, doc="seconds the last run took")
 
@@ -137,10 +145,16 @@ class Engine(Node):
             raise TypeError(
                 f"{owner}: dataloader must be re-iterable (a DataLoader, a list, ...), "
                 f"got {type(dataloader).__name__}"
-                + (" (an iterator is exhausted after one epoch; pass the iterable)" if isinstance(dataloader, Iterator) else "")
+                + (
+                    " (an iterator is exhausted after one epoch; pass the iterable)"
+                    if isinstance(dataloader, Iterator)
+                    else ""
+                )
             )
         if hasattr(dataloader, "__len__") and len(dataloader) == 0:  # type: ignore[arg-type]
-            raise ValueError(f"{owner}: the dataloader is empty (len 0); give it at least one batch")
+            raise ValueError(
+                f"{owner}: the dataloader is empty (len 0); give it at least one batch"
+            )
         _check_positive("max_epochs", max_epochs, allow_none=False)
         if run_on is not None and not isinstance(run_on, Ref):
             raise TypeError(
@@ -150,7 +164,9 @@ class Engine(Node):
         self.process_fn = process_fn
         self.dataloader = dataloader
         self.default_max_epochs = max_epochs
-        self._epoch_rng: torch.Tensor | None = None  # RNG state the current epoch's iterator came from
+        self._epoch_rng: torch.Tensor | None = (
+            None  # RNG state the current epoch's iterator came from
+        )
         self._resume_rng: torch.Tensor | None = None
         self._validated = False
         self.trigger: Any = None
@@ -184,9 +200,14 @@ class Engine(Node):
                 if epoch_length is None and hasattr(self.dataloader, "__len__"):
                     epoch_length = len(self.dataloader)  # type: ignore[arg-type]
                 self.reset_variables(
-                    n_epoch_started=0, n_iteration_started=0, n_iteration_completed=0,
-                    n_epoch_completed=0, should_terminate=False, exception=None,
-                    max_epochs=max_epochs or self.default_max_epochs, epoch_length=epoch_length,
+                    n_epoch_started=0,
+                    n_iteration_started=0,
+                    n_iteration_completed=0,
+                    n_epoch_completed=0,
+                    should_terminate=False,
+                    exception=None,
+                    max_epochs=max_epochs or self.default_max_epochs,
+                    epoch_length=epoch_length,
                 )
                 self._resume_rng = None
             else:
@@ -214,7 +235,9 @@ class Engine(Node):
                         it = self._new_iterator(None, 0)
                         done_in_epoch = 0
                     else:  # resuming inside an epoch
-                        done_in_epoch = self.n_iteration_completed - self.n_epoch_completed * (self.epoch_length or 0)
+                        done_in_epoch = self.n_iteration_completed - self.n_epoch_completed * (
+                            self.epoch_length or 0
+                        )
                         self._set_sampler_epoch(self.n_epoch_completed)
                         it = self._new_iterator(self._resume_rng, done_in_epoch)
                     if not self._run_epoch(it, done_in_epoch):
@@ -264,7 +287,7 @@ class Engine(Node):
         else:
             gen = loader.generator
             if rng is None:
-                self._epoch_rng = (gen.get_state() if gen is not None else torch.get_rng_state())
+                self._epoch_rng = gen.get_state() if gen is not None else torch.get_rng_state()
                 it = iter(loader)
             elif gen is not None:
                 gen.set_state(rng)

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
+from nodes.engine import Engine
 from pipeline import Node, Ref, State
 from pipeline.values import did_you_mean
-from nodes.engine import Engine
 
 __all__ = ["USAGES", "Metric"]
 
@@ -152,7 +152,9 @@ class Metric(Node):
                 f"state.metrics.{self.metric_name} already exists; give this metric another name"
             )
         self.value_refs[self.metric_name] = metrics.add_variable(
-            self.metric_name, None, doc=f"{type(ignite_metric).__name__} of {engine.name} ({usage})",
+            self.metric_name,
+            None,
+            doc=f"{type(ignite_metric).__name__} of {engine.name} ({usage})",
             writer=self,
         )
         reset_on, update_on, compute_on = USAGES[usage]
@@ -189,7 +191,9 @@ class Metric(Node):
             var = f"{self.engine.name}_{key}"
             if var not in self.value_refs:
                 if var in metrics:
-                    raise ValueError(f"state.metrics.{var} already exists; rename the metric's output")
+                    raise ValueError(
+                        f"state.metrics.{var} already exists; rename the metric's output"
+                    )
                 self.value_refs[var] = metrics.add_variable(var, None, writer=self)
             values[var] = self._convert(value)
         self._publication.submit(self, values)

@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from pipeline import Container, Ref, State
 from nodes.engine import Engine
+from pipeline import Container, Ref, State
 
 __all__ = ["Evaluator", "Trainer", "prepare_batch", "to_device"]
 
@@ -122,9 +122,13 @@ class Trainer(Engine):
         owner = f"Trainer '{name}'"
         _check_model(owner, model)
         if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(f"{owner}: optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+            raise TypeError(
+                f"{owner}: optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+            )
         if not callable(loss_fn):
-            raise TypeError(f"{owner}: loss_fn must be callable as loss_fn(y_pred, y), got {loss_fn!r}")
+            raise TypeError(
+                f"{owner}: loss_fn must be callable as loss_fn(y_pred, y), got {loss_fn!r}"
+            )
         if type(gradient_accumulation_steps) is not int or gradient_accumulation_steps < 1:
             raise ValueError(
                 f"{owner}: gradient_accumulation_steps must be a positive integer (1: no accumulation), "
@@ -133,7 +137,9 @@ class Trainer(Engine):
         if scaler is True:
             kind = torch.device(device).type if device is not None else "cpu"
             if kind != "cuda":
-                raise ValueError(f"{owner}: a gradient scaler needs a CUDA device, got device={device!r}")
+                raise ValueError(
+                    f"{owner}: a gradient scaler needs a CUDA device, got device={device!r}"
+                )
             scaler = torch.amp.GradScaler(kind)
         self.model = model
         self.optimizer = optimizer
@@ -225,7 +231,14 @@ class Evaluator(Engine):
         self.amp = amp
         self.model_fn = model_fn
         super().__init__(
-            state, name, Evaluator._step, dataloader, run_on=run_on, every=every, once=once, when=when
+            state,
+            name,
+            Evaluator._step,
+            dataloader,
+            run_on=run_on,
+            every=every,
+            once=once,
+            when=when,
         )
         self.model_ref = _adopt(state.modules, model, "model")
         self.declare_reads(self.model_ref)
