@@ -92,6 +92,23 @@ class TestOrder:
         state.configs.x = 1
         assert log == ["writer", "reader z=2"]
 
+    def test_read_write_loop_keeps_subscription_order(self, state: State) -> None:
+        """Two subscribers that each read what the other writes keep subscription order."""
+        state.configs.p = 0
+        state.configs.q = 0
+        log: list[str] = []
+
+        def a() -> None:
+            log.append("a")
+
+        def b() -> None:
+            log.append("b")
+
+        state.configs.x_ref.subscribe(a, reads=["configs.q"], writes=["configs.p"])
+        state.configs.x_ref.subscribe(b, reads=["configs.p"], writes=["configs.q"])
+        state.configs.x = 1
+        assert log == ["a", "b"]
+
     def test_observed_write_appears_in_graph(self, state: State) -> None:
         """A callback that writes at run time gains an observed writes edge."""
         state.configs.y = 0

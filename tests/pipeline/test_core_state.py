@@ -138,6 +138,17 @@ class TestNodeRegistration:
         with pytest.raises(AttributeError, match=r"'nn' is not a variable .*handlers.counter.*'n'"):
             counter.nn
 
+    def test_reset_variables_fires_nothing(self, counter: Counter) -> None:
+        """reset_variables sets values without an event; a typo still raises."""
+        fired: list[object] = []
+        counter.n_ref.subscribe(fired.append)
+        counter.n = 5
+        counter.reset_variables(n=0, items=[1])
+        assert (counter.n, counter.n_ref.value, counter.items) == (0, 0, [1])
+        assert len(fired) == 1
+        with pytest.raises(AttributeError, match="did you mean 'n'"):
+            counter.reset_variables(nn=1)
+
     def test_node_repr_and_label(self, counter: Counter) -> None:
         """A node's repr and label name its class."""
         assert repr(counter) == "<Counter handlers.counter>"
