@@ -46,10 +46,13 @@ def prepare_batch(
     try:
         x, y = batch
     except (TypeError, ValueError):
+        try:
+            length = f" of length {len(batch)}"
+        except TypeError:  # no len(), or one that refuses (a 0-d tensor)
+            length = ""
         raise ValueError(
             f"the default prepare_batch expects (x, y) batches, got {type(batch).__name__}"
-            + (f" of length {len(batch)}" if hasattr(batch, "__len__") else "")
-            + "; pass prepare_batch=... to split your batches"
+            f"{length}; pass prepare_batch=... to split your batches"
         ) from None
     return to_device(x, device, non_blocking), to_device(y, device, non_blocking)
 
