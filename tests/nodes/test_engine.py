@@ -230,12 +230,6 @@ class TestTerminate:
         assert started == [1, 2]
         assert (engine.n_epoch_completed, engine.n_run_completed) == (2, 1)
 
-    @pytest.mark.xfail(
-        raises=GraphError,
-        strict=True,
-        reason="core: a node's bound method subscribes as the node itself, so the engine "
-        "looks triggered by the variables it writes (a false trigger cycle)",
-    )
     def test_bound_terminate_as_subscriber(self, state: State) -> None:
         """engine.terminate subscribed directly to the engine's own counter ends the run."""
         engine = Engine(state, "e", echo, ones(1, 1, 1))
