@@ -21,6 +21,7 @@ import torch
 from nodes.engine import Engine
 from nodes.metric import USAGES, Metric
 from pipeline import Node, Ref, State, Variable
+from pipeline.subscription import check_filters
 from pipeline.values import did_you_mean
 
 __all__ = ["EarlyStopping", "LRScheduler", "TerminateOnNan"]
@@ -374,6 +375,7 @@ class LRScheduler(Node):
         trigger = _as_ref(
             owner, "trigger_ref", state, trigger_ref, "state.trainer.n_iteration_completed_ref"
         )
+        check_filters(every, once, when)  # before registering: a failed call leaves nothing
         plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
         metric: Ref | None = None
         if plateau:
@@ -403,7 +405,7 @@ class LRScheduler(Node):
         for opt in self._optimizers():
             if id(opt) in optimizers:
                 # It changes the optimizer in place: show the edge in the graph.
-                self.declare_writes(state.optimizers.ref(optimizers[id(opt)]))
+                self.declare_writes(f"optimizers.{optimizers[id(opt)]}")
         self.handle = trigger.subscribe(self.step, every=every, once=once, when=when)
 
     def _optimizers(self) -> list[Any]:
