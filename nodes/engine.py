@@ -169,6 +169,7 @@ class Engine(Node):
         )
         self._resume_rng: torch.Tensor | None = None
         self._validated = False
+        self.metric_publications: dict[str, Any] = {}  # Metric nodes publish values per event
         self.trigger: Any = None
         if run_on is not None:
             self.trigger = run_on.subscribe(self._run_triggered, every=every, once=once, when=when)

@@ -162,7 +162,7 @@ class Metric(Node):
         engine.ref(update_on).subscribe(self.update)
         engine.ref(compute_on).subscribe(self.compute)
         self.declare_reads(engine.output_ref)
-        groups = engine.__dict__.setdefault("_metric_publications", {})
+        groups = engine.metric_publications
         self._publication: _Publication = groups.setdefault(compute_on, _Publication(engine.state))
         self._publication.members.append(self)
 

@@ -24,12 +24,12 @@ _NO_VARIABLES: dict[str, Slot] = {}
 
 
 class _Owner:
-    """Base of Node and Container: variable sets and ``<name>_ref`` lookups."""
+    """Base of Node and Container: where a variable set enters the framework."""
 
     _vars: dict[str, Slot] = _NO_VARIABLES
     _state: State
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value: Any, _store: Any = _object_setattr) -> None:
         # The hot path. The value is stored as an ordinary attribute, so that a
         # read stays a plain attribute read; the slot keeps a second copy for
         # the core. Everything beyond that (subscribers, traces, hold blocks,
@@ -39,11 +39,11 @@ class _Owner:
         except KeyError:
             self._set_other(name, value)
             return
-        # Store straight into the instance dict (cached on the slot): the same
-        # store object.__setattr__ makes for a name no data descriptor shadows
-        # (_NodeMeta refuses those), without its slot-wrapper call, which alone
-        # cost ~80 ns of a ~250 ns set on CPython 3.11 (benchmarks/bench_core.py).
-        slot.own[name] = value
+        # object.__setattr__ costs ~70 ns more than writing into vars(self), but
+        # touching vars(self) makes CPython 3.11 drop its fast path for every
+        # later read of the object (~5x slower reads), and reads are the common
+        # case (benchmarks/bench_core.py).
+        _store(self, name, value)
         old = slot.value
         slot.value = value
         rt = slot.rt
@@ -51,23 +51,19 @@ class _Owner:
             rt.on_set(slot, old, value)
 
     def _set_other(self, name: str, value: Any) -> None:
-        if name == "__dict__":
-            # Each variable's Slot caches the instance dict; a new one would detach them.
-            raise AttributeError(f"cannot replace the __dict__ of {self!r}")
+        if name.endswith("_ref") and name[:-4] in self._vars:
+            raise AttributeError(
+                f"'{name}' is the Ref of the variable '{name[:-4]}'; set the variable itself"
+            )
         _object_setattr(self, name, value)
 
     def _missing(self, name: str) -> AttributeError:
         raise NotImplementedError
 
-    def __getattr__(self, name: str) -> Any:
-        # Only called when normal lookup failed: refs and did-you-mean errors.
-        if name.startswith("__"):
-            raise AttributeError(name)
-        if name.endswith("_ref"):
-            slot = self._vars.get(name[:-4])
-            if slot is not None:
-                return slot.ref
-        raise self._missing(name)
+    # No __getattr__ on purpose: defining one makes CPython 3.11 take its slow
+    # path for every attribute read of the object. Refs are plain attributes
+    # (``<name>_ref``, set at registration) and a typo gets Python's own
+    # AttributeError, whose traceback suggests the closest name.
 
     def _slot(self, name: str) -> Slot:
         try:
@@ -157,6 +153,8 @@ class Node(_Owner, metaclass=_NodeMeta):
     """
 
     default_container: ClassVar[str] = "handlers"
+    _name: str
+    _container: str
     _declared: ClassVar[dict[str, Variable]]
 
     def __init__(self, state: State, name: str, container: str | None = None) -> None:
@@ -258,6 +256,14 @@ class Container(_Owner):
         >>> state.configs.lr, state.configs.lr_ref.path
         (0.1, 'configs.lr')
     """
+
+    _name: str
+    _persistent: bool
+    _nodes: dict[str, Node]
+
+    if TYPE_CHECKING:
+        # Variables and nodes are created at run time; to a type checker any name may exist.
+        def __getattr__(self, name: str) -> Any: ...
 
     def __init__(self, state: State, name: str, persistent: bool = True) -> None:
         _object_setattr(self, "_state", state)

@@ -56,6 +56,13 @@ STANDARD_CONTAINERS: dict[str, bool] = {
 _object_setattr = object.__setattr__
 
 
+def _object_getattr(obj: object, name: str, default: Any) -> Any:
+    try:
+        return object.__getattribute__(obj, name)
+    except AttributeError:
+        return default
+
+
 class State:
     """The training state: every container, node and variable, and their graph.
 
@@ -121,7 +128,10 @@ class State:
                 f"{'State.' + name if hasattr(type(self), name) else 'a node of that name'}; "
                 "choose another name"
             )
-        container = Container(self, name, persistent=persistent)
+        # One class per container, so that Python's own AttributeError for a
+        # typo names it: "'Container[configs]' object has no attribute 'lrr'".
+        kind = type(f"Container[{name}]", (Container,), {"__module__": Container.__module__})
+        container: Container = kind(self, name, persistent=persistent)
         self._containers[name] = container
         _object_setattr(self, name, container)
         return container
@@ -173,10 +183,14 @@ class State:
             _object_setattr(self, name, node)
         elif len(same) == 2:
             self.__dict__.pop(name, None)
-        own = node.__dict__
+        # Values a subclass set before Node.__init__ become the initial values.
+        # (Read with getattr: touching node.__dict__ would slow every later read.)
+        unset = object()
         slots: dict[str, Slot] = {}
         for vname, decl in type(node)._declared.items():
-            value = own[vname] if vname in own else decl.initial_value()
+            value = _object_getattr(node, vname, unset)
+            if value is unset:
+                value = decl.initial_value()
             slots[vname] = Slot(
                 self,
                 node,
@@ -188,6 +202,7 @@ class State:
                 shared=decl.shared,
             )
             _object_setattr(node, vname, value)
+            _object_setattr(node, f"{vname}_ref", slots[vname].ref)
         _object_setattr(node, "_vars", slots)
         self._graph.add_node(key, kind="node", cls=type(node).__name__, container=container)
         for slot in slots.values():
@@ -232,6 +247,7 @@ class State:
         )
         container._vars[name] = slot
         _object_setattr(container, name, value)
+        _object_setattr(container, f"{name}_ref", slot.ref)
         self._add_slot(slot, writer_key=writer.key if writer is not None else None)
         return slot.ref
 

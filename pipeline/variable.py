@@ -89,7 +89,6 @@ class Slot:
         "needs_event",
         "order",
         "order_version",
-        "own",
         "owner",
         "path",
         "persistent",
@@ -118,7 +117,6 @@ class Slot:
         self.state = state
         self.rt: Runtime = state._rt
         self.owner = owner
-        self.own: dict[str, Any] = vars(owner)  # the owner's instance dict, where the value lives
         self.name = name
         self.path = path
         self.value = value

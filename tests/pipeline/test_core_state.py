@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from core_toys import Counter, Loop
 
 from pipeline import Container, Event, Node, Ref, State, Variable
 from pipeline.state import STANDARD_CONTAINERS
+
+
+def _uncaught(script: str) -> str:
+    """stderr of a Python process that dies of an uncaught exception in ``script``."""
+    code = "from pipeline import State\ns = State()\n" + script
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    return done.stderr
 
 
 class TestContainers:
@@ -68,9 +79,13 @@ class TestContainers:
         assert "lr" in dir(state.configs)
 
     def test_typo_in_container_raises_with_suggestion(self, state: State) -> None:
-        """Reading a missing name fails at once and suggests the close one."""
-        with pytest.raises(AttributeError, match=r"'lrr' is not a variable .* did you mean 'lr'"):
+        """Reading a missing name fails at once, naming the container; the traceback suggests the close one."""
+        with pytest.raises(
+            AttributeError, match=r"'Container\[configs\]' object has no attribute 'lrr'"
+        ) as info:
             state.configs.lrr
+        assert info.value.name == "lrr" and info.value.obj is state.configs
+        assert "Did you mean: 'lr'?" in _uncaught("s.configs.lr = 1\ns.configs.lrr")
 
     def test_typo_in_state_raises_with_suggestion(self, state: State) -> None:
         """A misspelt container fails at once and suggests the close one."""
@@ -134,9 +149,19 @@ class TestNodeRegistration:
             state.handlers.counter = 3
 
     def test_node_typo_suggests(self, counter: Counter) -> None:
-        """A misspelt variable of a node fails where it is written, with a suggestion."""
-        with pytest.raises(AttributeError, match=r"'nn' is not a variable .*handlers.counter.*'n'"):
-            counter.nn
+        """A misspelt variable of a node fails where it is written; the traceback suggests the variable."""
+        counter.items_ref  # refs are plain attributes
+        with pytest.raises(
+            AttributeError, match=r"'Counter' object has no attribute 'itemz'"
+        ) as info:
+            counter.itemz
+        assert info.value.name == "itemz" and info.value.obj is counter
+        script = (
+            "from pipeline import Node, Variable\n"
+            "class Counter(Node):\n    items = Variable(0)\n"
+            "c = Counter(s, 'counter')\nc.itemz"
+        )
+        assert "Did you mean: 'items'?" in _uncaught(script)
 
     def test_reset_variables_fires_nothing(self, counter: Counter) -> None:
         """reset_variables sets values without an event; a typo still raises."""
