@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: setup
-	$(PY) examples/core_state_graph.py --output-dir outputs/core
+	$(PY) examples/mnist_with_tensorboard.py --epochs 12 --output-dir outputs/digits
 
 test: setup
 	$(PY) -m ruff check pipeline nodes tests examples benchmarks

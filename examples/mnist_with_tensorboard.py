@@ -1,0 +1,137 @@
+"""pytorch-ignite's mnist_with_tensorboard example, on statefire: three engines on one state.
+
+`trainer`, `train_evaluator` and `val_evaluator` (accuracy and loss), the
+running loss, TensorBoard charts that compare the engines, and the rendered
+state graph next to the outputs. Default data: scikit-learn's digits,
+upscaled to 28x28 (offline); `--dataset mnist --data-dir DIR` reads MNIST
+idx files you already have.
+
+    python examples/mnist_with_tensorboard.py --epochs 3 --output-dir outputs/digits
+    tensorboard --logdir outputs/digits/tb
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from nodes.compose import supervised_training
+from nodes.datasets import digits_datasets, mnist_datasets
+from nodes.tensorboard import (
+    EnginesMetricsCharts,
+    EnginesMetricsComparisonCharts,
+    ScalarChart,
+    TensorBoard,
+)
+from pipeline import State
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
+parser.add_argument("--data-dir", type=Path, help="folder with the MNIST idx files")
+parser.add_argument("--batch-size", type=int, default=64)
+parser.add_argument("--val-batch-size", type=int, default=1000)
+parser.add_argument("--epochs", type=int, default=10)
+parser.add_argument("--lr", type=float, default=0.01)
+parser.add_argument("--momentum", type=float, default=0.5)
+parser.add_argument("--log-interval", type=int, default=10, help="iterations between logged losses")
+parser.add_argument("--patience", type=int, default=None, help="early stopping on val accuracy")
+parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+parser.add_argument("--output-dir", type=Path, default=Path("outputs/digits"))
+parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+args = parser.parse_args()
+
+
+class Net(nn.Module):
+    """The network of the ignite example: two convolutions, two linear layers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
+        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
+        self.conv2_drop = nn.Dropout2d()
+        self.fc1 = nn.Linear(320, 50)
+        self.fc2 = nn.Linear(50, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        x = F.relu(F.max_pool2d(self.conv2_drop(self.conv2(x)), 2))
+        x = x.view(-1, 320)
+        x = F.relu(self.fc1(x))
+        x = F.dropout(x, training=self.training)
+        return F.log_softmax(self.fc2(x), dim=-1)
+
+
+torch.manual_seed(args.seed)
+if args.dataset == "mnist":
+    if args.data_dir is None:
+        parser.error("--dataset mnist needs --data-dir with the MNIST idx files")
+    train_set, val_set = mnist_datasets(args.data_dir)
+else:
+    train_set, val_set = digits_datasets(seed=args.seed)
+
+state = State()
+for key, value in vars(args).items():
+    setattr(state.configs, key, str(value) if isinstance(value, Path) else value)
+state.dataloaders.train = DataLoader(
+    train_set,
+    batch_size=args.batch_size,
+    shuffle=True,
+    generator=torch.Generator().manual_seed(args.seed),
+)
+state.dataloaders.val = DataLoader(val_set, batch_size=args.val_batch_size)
+state.modules.model = Net().to(args.device)
+state.optimizers.optimizer = torch.optim.SGD(
+    state.modules.model.parameters(), lr=args.lr, momentum=args.momentum
+)
+
+supervised_training(
+    state,
+    state.modules.model,
+    state.optimizers.optimizer,
+    nn.NLLLoss(),
+    state.dataloaders.train,
+    state.dataloaders.val,
+    device=args.device,
+    patience=args.patience,
+    progress=not args.no_progress,
+)
+trainer = state.trainer
+
+tb = TensorBoard(state, log_dir=args.output_dir / "tb")
+EnginesMetricsComparisonCharts(x_axis_ref=trainer.n_samples_ref, n_identical_metric_name_suffixes=1)
+EnginesMetricsCharts(x_axes_refs=trainer.n_samples_ref, n_identical_metric_name_suffixes=1)
+ScalarChart(
+    trainer.n_iteration_completed_ref,
+    [trainer.output_ref],
+    every=args.log_interval,
+    tags=["training/batch_loss"],
+)
+
+
+@state.on(
+    state.val_evaluator.n_run_completed_ref,
+    reads=["metrics.train_evaluator_accuracy", "metrics.val_evaluator_accuracy"],
+)
+def print_metrics() -> None:
+    m = state.metrics
+    print(
+        f"Epoch {trainer.n_epoch_completed}  "
+        f"train: accuracy {m.train_evaluator_accuracy:.4f} loss {m.train_evaluator_loss:.4f}  "
+        f"val: accuracy {m.val_evaluator_accuracy:.4f} loss {m.val_evaluator_loss:.4f}"
+    )
+
+
+args.output_dir.mkdir(parents=True, exist_ok=True)
+trainer.run(max_epochs=args.epochs)
+tb.close()
+graph = state.render(args.output_dir / "graph.svg")
+(args.output_dir / "overview.txt").write_text(state.overview() + "\n")
+print(
+    f"\nstate graph: {graph}\nTensorBoard logs: {tb.log_dir}  (tensorboard --logdir {tb.log_dir})"
+)
