@@ -320,7 +320,7 @@ class LRScheduler(Node):
         >>> from nodes import Engine, LRScheduler
         >>> state = State()
         >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-        >>> engine = Engine(state, "trainer", lambda engine, batch: None, range(4))
+        >>> engine = Engine(state, "trainer", lambda engine, batch: opt.step(), range(4))
         >>> sched = LRScheduler(state, torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5),
         ...                     engine.n_iteration_completed_ref)
         >>> engine.run()

@@ -644,3 +644,53 @@ class TestEngineTiming:
         assert all(0.03 <= t < 0.05 + 0.03 for t in epoch_times), epoch_times
         assert trainer.run_time >= sum(epoch_times) + 2 * 0.05
         assert state.evaluator.run_time >= 0.05
+
+
+# On a CUDA device ------------------------------------------------------------------------
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def count_syncs(run: Callable[[], None]) -> int:
+    """How many host-device synchronisations ``run`` makes (torch's sync debug mode)."""
+    import warnings
+
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            run()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
+@needs_cuda
+class TestCuda:
+    def test_terminate_on_nan_with_cuda_outputs(self) -> None:
+        """NaN in a CUDA tensor, alone or next to a CPU tensor, terminates the run."""
+        values = [1.0, 2.0, NAN, 4.0]
+        engine, nan = run_outputs([torch.tensor(v, device="cuda") for v in values])
+        engine.run()
+        assert nan.terminated_at_iteration == 3
+        mixed = [(torch.ones(2), torch.tensor(v, device="cuda")) for v in values]
+        engine, nan = run_outputs(mixed)
+        engine.run()
+        assert nan.terminated_at_iteration == 3
+
+    def test_engine_loop_adds_no_sync_and_terminate_on_nan_one_per_iteration(self) -> None:
+        """The loop alone never synchronises; TerminateOnNan synchronises once per iteration."""
+        data = [torch.full((4,), float(i), device="cuda") for i in range(6)]
+
+        def plain() -> None:
+            Engine(State(), "trainer", lambda engine, batch: batch * 0.5, data).run()
+
+        def guarded() -> None:
+            engine = Engine(State(), "trainer", lambda engine, batch: batch * 0.5, data)
+            TerminateOnNan(engine)
+            engine.run()
+
+        plain()  # warm up CUDA kernels outside the count
+        assert count_syncs(plain) == 0
+        assert count_syncs(guarded) == len(data)
