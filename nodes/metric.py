@@ -27,7 +27,9 @@ USAGES: dict[str, tuple[str, str, str]] = {
     "batch": ("n_iteration_started", "n_iteration_completed", "n_iteration_completed"),
     "running": ("n_run_started", "n_iteration_completed", "n_iteration_completed"),
     "single_epoch_running": ("n_epoch_started", "n_iteration_completed", "n_iteration_completed"),
-    "running_epoch": ("n_run_started", "n_iteration_completed", "n_epoch_completed"),
+    # As ignite's RunningEpochWise: updated once per epoch, with the epoch's last output
+    # (a RunningAverage's source metric is still updated every iteration).
+    "running_epoch": ("n_run_started", "n_epoch_completed", "n_epoch_completed"),
 }
 
 
@@ -159,6 +161,10 @@ class Metric(Node):
         )
         reset_on, update_on, compute_on = USAGES[usage]
         engine.ref(reset_on).subscribe(self.reset)
+        src = getattr(ignite_metric, "src", None)  # RunningAverage of another metric
+        if src is not None and hasattr(src, "iteration_completed"):
+            # As ignite's RunningAverage.attach: the source sees every iteration.
+            engine.n_iteration_completed_ref.subscribe(self._update_src)
         engine.ref(update_on).subscribe(self.update)
         engine.ref(compute_on).subscribe(self.compute)
         self.declare_reads(engine.output_ref)
@@ -173,10 +179,12 @@ class Metric(Node):
     def update(self) -> None:
         """Update the ignite metric with the engine's output."""
         self._view.state.output = self.engine.output
-        src = getattr(self.metric, "src", None)  # RunningAverage of another metric
-        if src is not None and hasattr(src, "iteration_completed"):
-            src.iteration_completed(self._view)
         self.metric.iteration_completed(self._view)
+
+    def _update_src(self) -> None:
+        """Update the source metric of a RunningAverage with the engine's output."""
+        self._view.state.output = self.engine.output
+        self.metric.src.iteration_completed(self._view)
 
     def compute(self) -> None:
         """Compute the metric; its value (or values, for a dict) is published with the
