@@ -217,6 +217,6 @@ def test_cuda_tensors_synchronise_only_on_refresh() -> None:
             engine.run()
         finally:
             torch.cuda.set_sync_debug_mode("default")
-    syncs = sum("synchroniz" in str(w.message) for w in caught)
+    syncs = sum("called a synchronizing CUDA operation" in str(w.message) for w in caught)
     assert syncs == 3  # iterations 3 and 6, and the end of the epoch
     assert bar.postfix == "output=2.5"
