@@ -281,27 +281,35 @@ class Engine(Node):
         return True
 
     def _new_iterator(self, rng: torch.Tensor | None, skip: int) -> Iterator[Any]:
-        """A data iterator for the epoch; ``rng`` re-creates a saved order, then ``skip`` batches."""
+        """A data iterator for the epoch; ``rng`` re-creates a saved order, then ``skip`` batches.
+
+        A DataLoader draws its shuffling seed from its generator (or torch's
+        global one) when the iterator is created and on its first batch; both
+        happen under the epoch's saved RNG state, then the global state the
+        run was loaded with is put back.
+        """
         loader = self.dataloader
         if not isinstance(loader, torch.utils.data.DataLoader):
             it = iter(loader)
+            for _ in range(skip):
+                next(it)
+            return it
+        gen = loader.generator
+        if rng is None:
+            self._epoch_rng = gen.get_state() if gen is not None else torch.get_rng_state()
+            return iter(loader)
+        self._epoch_rng = rng
+        keep = None
+        if gen is not None:
+            gen.set_state(rng)
         else:
-            gen = loader.generator
-            if rng is None:
-                self._epoch_rng = gen.get_state() if gen is not None else torch.get_rng_state()
-                it = iter(loader)
-            elif gen is not None:
-                gen.set_state(rng)
-                self._epoch_rng = rng
-                it = iter(loader)
-            else:  # the sampler draws from the global RNG: replay it, then put it back
-                keep = torch.get_rng_state()
-                torch.set_rng_state(rng)
-                self._epoch_rng = rng
-                it = iter(loader)
-                torch.set_rng_state(keep)
+            keep = torch.get_rng_state()
+            torch.set_rng_state(rng)
+        it = iter(loader)
         for _ in range(skip):
             next(it)
+        if keep is not None:
+            torch.set_rng_state(keep)
         return it
 
     def _set_sampler_epoch(self, epoch: int) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from nodes.engine import Engine
+from nodes.rng import ensure_random_states
 from pipeline import Container, Ref, State
 
 __all__ = ["Evaluator", "Trainer", "prepare_batch", "to_device"]
@@ -160,6 +161,7 @@ class Trainer(Engine):
         self.model_ref = _adopt(state.modules, model, "model")
         self.optimizer_ref = _adopt(state.optimizers, optimizer, "optimizer")
         self.declare_writes(self.model_ref, self.optimizer_ref)
+        ensure_random_states(state)  # training draws random numbers: they belong to the state
 
     @staticmethod
     def _step(engine: Engine, batch: Any) -> Any:

@@ -96,6 +96,22 @@ def _mismatch(path: str, current: Any, loaded: Any) -> str | None:
     return None
 
 
+def _module_mismatches(path: str, current: dict[str, Any], loaded: dict[str, Any]) -> list[str]:
+    """Every key and tensor shape in which a module's saved state differs from the module."""
+    problems = []
+    missing = [k for k in current if k not in loaded]
+    unexpected = [k for k in loaded if k not in current]
+    if missing:
+        problems.append(f"{path}: the file lacks {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"{path}: the file has unknown {', '.join(unexpected)}")
+    for key, tensor in current.items():
+        problem = _mismatch(f"{path}.{key}", tensor, loaded[key]) if key in loaded else None
+        if problem:
+            problems.append(problem)
+    return problems
+
+
 def restore(state: State, sd: dict[str, Any], strict: bool = True) -> None:
     """Load ``sd`` into ``state`` without firing events (see :meth:`State.load_state_dict`)."""
     if not isinstance(sd, dict) or sd.get("format") != FORMAT:
@@ -115,30 +131,44 @@ def restore(state: State, sd: dict[str, Any], strict: bool = True) -> None:
         where = _section_of(slot)
         if where is not None:
             expected[where][path] = slot
-    nodes = {key: node for key, node in state._nodes.items() if node.state_dict()}
     filters = _filter_keys(state)
 
     missing: list[str] = []
     unexpected: list[str] = []
     mismatched: list[str] = []
-    for section, have in (*expected.items(), ("nodes", nodes), ("filters", filters)):
+    bad: set[str] = set()  # paths with a mismatch: never loaded, even with strict=False
+    for section, have in (*expected.items(), ("filters", filters)):
         given = sd[section]
         missing += [f"{section}:{k}" for k in have if k not in given]
         unexpected += [f"{section}:{k}" for k in given if k not in have]
+    # A node's own state may be empty before it has run (an engine's data order):
+    # missing only when the node has something now, unexpected only for unknown nodes.
+    missing += [
+        f"nodes:{k}" for k, n in state._nodes.items() if k not in sd["nodes"] and n.state_dict()
+    ]
+    unexpected += [f"nodes:{k}" for k in sd["nodes"] if k not in state._nodes]
     for path, slot in expected["variables"].items():
         if path in sd["variables"]:
             problem = _mismatch(path, slot.value, sd["variables"][path])
             if problem:
                 mismatched.append(problem)
-    for path in expected["objects"]:
-        if path in sd["objects"] and not isinstance(sd["objects"][path], dict):
-            mismatched.append(
-                f"{path}: expected a state_dict (dict), got {type(sd['objects'][path]).__name__}"
-            )
+                bad.add(path)
+    for path, slot in expected["objects"].items():
+        if path not in sd["objects"]:
+            continue
+        loaded = sd["objects"][path]
+        if not isinstance(loaded, dict):
+            problems = [f"{path}: expected a state_dict (dict), got {type(loaded).__name__}"]
+        elif hasattr(slot.value, "named_parameters"):  # a module: its tensors must fit exactly
+            problems = _module_mismatches(path, slot.value.state_dict(), loaded)
+        else:
+            problems = []
+        if problems:
+            mismatched += problems
+            bad.add(path)
     if strict and (missing or unexpected or mismatched):
         raise StateDictError(missing, unexpected, mismatched)
 
-    bad = {line.split(":", 1)[0] for line in mismatched}
     for path, slot in expected["variables"].items():
         if path in sd["variables"] and path not in bad:
             _store(slot, sd["variables"][path])

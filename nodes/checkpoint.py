@@ -1,0 +1,361 @@
+"""``Checkpoint``: the whole state saved to disk, atomically, and loaded back safely.
+
+A checkpoint file is ``torch.save`` of ``{"format", "metadata", "state"}``
+where ``state`` is ``state.state_dict()``. It is written to a temporary file
+in the same directory, flushed and fsynced, then renamed over the final name
+(``os.replace``), so a crash or a full disk never leaves a partial file under
+a checkpoint's name and never touches the previous checkpoints. Files are
+loaded with ``torch.load(..., weights_only=True)`` only: a file holding
+pickled code is refused before anything runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import platform
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nodes.engine import Engine
+from pipeline import Node, Ref, State, StateDictError, Variable
+
+__all__ = ["Checkpoint", "CheckpointError"]
+
+FORMAT = "statefire.checkpoint/1"
+SUFFIX = ".pt"
+_TMP_MARK = ".tmp-"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written or read; ``path`` names the file.
+
+    Attributes:
+        path: the checkpoint file concerned.
+    """
+
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _sanitise(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", text).strip("-")
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "torch": str(torch.__version__)}
+    for module in ("ignite", "statefire"):
+        with contextlib.suppress(Exception):
+            if module == "statefire":
+                from importlib.metadata import version
+
+                out[module] = version("statefire")
+            else:
+                out[module] = str(__import__(module).__version__)
+    return out
+
+
+def graph_summary(state: State) -> dict[str, Any]:
+    """What a checkpoint records about the graph it came from (plain strings and ints)."""
+    paths = sorted(state.variables())
+    return {
+        "n_variables": len(paths),
+        "n_nodes": len(state.nodes()),
+        "nodes": [f"{key} ({type(node).__name__})" for key, node in state.nodes().items()],
+        "variables_sha256": hashlib.sha256("\n".join(paths).encode()).hexdigest(),
+    }
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # some file systems do not open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class Checkpoint(Node):
+    """Save the state when a trigger fires; keep the last ``n_saved``, or the best by a score.
+
+    Args:
+        state: the state to save.
+        dirname: the directory (created if needed).
+        trigger: the variable whose changes save (with ``every``/``once``/``when``),
+            e.g. ``state.trainer.n_epoch_completed_ref``.
+        n_saved: how many files to keep (None: all).
+        score: a Ref of a number (e.g. ``state.metrics.val_evaluator_accuracy_ref``):
+            keep the best ``n_saved`` by it instead of the last ones.
+        mode: ``"max"`` or ``"min"``: which scores are best.
+        save_on_exception: also save when ``engine``'s run ends with an exception
+            or ``KeyboardInterrupt`` (the state as of the last completed iteration).
+        engine: the engine whose counters name the files (default: the trigger's
+            owner if it is an engine, else ``state.trainer``).
+        prefix: the start of the file names.
+        name: the node's name in ``state.handlers``.
+
+    Raises:
+        TypeError: ``trigger``/``score`` are not Refs.
+        ValueError: bad ``n_saved`` or ``mode``, or no engine to name the files.
+
+    Example:
+        >>> Checkpoint(state, "outputs/ckpt", trigger=state.trainer.n_epoch_completed_ref,  # doctest: +SKIP
+        ...            n_saved=2, score=state.metrics.val_evaluator_accuracy_ref)
+        >>> state.load_state_dict(torch.load(Checkpoint.latest("outputs/ckpt"),  # doctest: +SKIP
+        ...                       weights_only=True)["state"])
+    """
+
+    n_saves = Variable(0, doc="checkpoints written by this node")
+    last_saved = Variable(None, doc="path of the newest checkpoint written", persistent=False)
+
+    def __init__(
+        self,
+        state: State,
+        dirname: str | Path,
+        trigger: Ref,
+        n_saved: int | None = 1,
+        score: Ref | None = None,
+        mode: str = "max",
+        save_on_exception: bool = True,
+        *,
+        every: int | None = None,
+        once: int | None = None,
+        when: Callable[[Any], Any] | None = None,
+        engine: Engine | None = None,
+        prefix: str = "checkpoint",
+        name: str = "checkpoint",
+    ) -> None:
+        owner = f"Checkpoint '{name}'"
+        if not isinstance(trigger, Ref):
+            raise TypeError(
+                f"{owner}: trigger must be a Ref such as state.trainer.n_epoch_completed_ref, got {trigger!r}"
+            )
+        if score is not None and not isinstance(score, Ref):
+            raise TypeError(
+                f"{owner}: score must be a Ref such as state.metrics.val_evaluator_accuracy_ref, got {score!r}"
+            )
+        if n_saved is not None and (type(n_saved) is not int or n_saved < 1):
+            raise ValueError(
+                f"{owner}: n_saved must be a positive integer or None (keep all), got {n_saved!r}"
+            )
+        if mode not in ("max", "min"):
+            raise ValueError(f"{owner}: mode must be 'max' or 'min', got {mode!r}")
+        if engine is None:
+            engine = trigger.owner if isinstance(trigger.owner, Engine) else None
+        if engine is None:
+            found = state.engines.nodes().get("trainer")
+            engine = found if isinstance(found, Engine) else None
+        if engine is None:
+            raise ValueError(
+                f"{owner}: no engine to name the files after; pass engine=state.<your trainer>"
+            )
+        super().__init__(state, name)
+        self.dirname = Path(dirname)
+        self.dirname.mkdir(parents=True, exist_ok=True)
+        self.trigger = trigger
+        self.n_saved = n_saved
+        self.score = score
+        self.mode = mode
+        self.engine = engine
+        self.prefix = _sanitise(prefix)
+        self.counter = (
+            trigger
+            if trigger.owner is engine and type(trigger.value) is int
+            else engine.n_iteration_completed_ref
+        )
+        self._kept: list[tuple[float, Path]] = []  # (rank, path); the lowest rank goes first
+        reads = [self.counter] + ([score] if score is not None else [])
+        trigger.subscribe(self.save, every=every, once=once, when=when, reads=reads)
+        if save_on_exception:
+            engine.exception_ref.subscribe(self._save_exception, when=lambda exc: exc is not None)
+
+    # Saving ----------------------------------------------------------------------------
+    def _score_value(self) -> float | None:
+        if self.score is None:
+            return None
+        value = self.score.value
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if type(value) not in (int, float) or math.isnan(value):
+            return None
+        return float(value)
+
+    def filename(self, tag: str = "", counter: Ref | None = None) -> str:
+        """The name the next file gets: engine, counter and score, sanitised."""
+        counter = counter or self.counter
+        parts = [self.prefix, self.engine.name, f"{counter.name}={counter.value}"]
+        score = self._score_value()
+        if score is not None and self.score is not None:
+            parts.append(f"{self.score.name}={score:.4f}")
+        if tag:
+            parts.append(tag)
+        return _sanitise("_".join(parts)) + SUFFIX
+
+    def save(self) -> Path | None:
+        """Save now if the retention rule keeps the file; return its path (None when skipped)."""
+        score = self._score_value()
+        if self.score is not None:
+            if score is None:
+                return None  # no score yet (no evaluation has run)
+            rank = score if self.mode == "max" else -score
+            full = self.n_saved is not None and len(self._kept) >= self.n_saved
+            if full and rank <= min(r for r, _ in self._kept):
+                return None
+        else:
+            rank = float(self.n_saves + 1)
+        path = self.write(self.dirname / self.filename())
+        self._kept = [(r, p) for r, p in self._kept if p != path]
+        self._kept.append((rank, path))
+        self._kept.sort(key=lambda item: item[0])
+        while self.n_saved is not None and len(self._kept) > self.n_saved:
+            _, old = self._kept.pop(0)
+            with contextlib.suppress(FileNotFoundError):
+                old.unlink()
+        return path
+
+    def _save_exception(self) -> None:
+        name = self.filename("exception", counter=self.engine.n_iteration_completed_ref)
+        self.write(self.dirname / name)
+
+    def write(self, path: Path) -> Path:
+        """Write the state to ``path`` atomically.
+
+        Raises:
+            CheckpointError: the write failed; no partial file is left and earlier
+                checkpoints are untouched (the message says which is the newest).
+        """
+        payload = {
+            "format": FORMAT,
+            "metadata": {
+                "versions": _versions(),
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "engine": self.engine.key,
+                "counter": f"{self.counter.path}={self.counter.value}",
+                "graph": graph_summary(self.state),
+                "command": " ".join(sys.argv),
+            },
+            "state": self.state.state_dict(),
+        }
+        tmp = path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}")
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(payload, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if not isinstance(exc, (OSError, RuntimeError)):
+                raise
+            previous = Checkpoint.latest(self.dirname)
+            kept = (
+                f"the newest complete checkpoint is still {previous}"
+                if previous
+                else "no earlier checkpoint exists"
+            )
+            why = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else str(exc)
+            raise CheckpointError(
+                f"could not write checkpoint {path}: {why}; no partial file was left and {kept}",
+                path,
+            ) from exc
+        _fsync_dir(path.parent)
+        self.n_saves += 1
+        self.last_saved = str(path)
+        return path
+
+    # Loading -----------------------------------------------------------------------------
+    @staticmethod
+    def latest(dirname: str | Path) -> Path | None:
+        """The newest complete checkpoint file in ``dirname`` (None when there is none)."""
+        folder = Path(dirname)
+        if not folder.is_dir():
+            return None
+        files = [p for p in folder.glob(f"*{SUFFIX}") if not p.name.startswith(".") and p.is_file()]
+        return max(files, key=lambda p: (p.stat().st_mtime_ns, p.name), default=None)
+
+    @staticmethod
+    def read(path: str | Path) -> dict[str, Any]:
+        """Read a checkpoint file safely (``weights_only=True``) and check its format.
+
+        Raises:
+            CheckpointError: the file is missing, truncated, corrupted, holds
+                objects other than tensors and plain data (refused, nothing run),
+                or is not a statefire checkpoint.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint {path} does not exist", path)
+        size = path.stat().st_size
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            text = str(exc)
+            if (
+                "Weights only load failed" in text
+                or "Unsupported global" in text
+                or "weights_only" in text
+            ):
+                first = next(
+                    (line for line in text.splitlines() if "global" in line.lower()),
+                    text.splitlines()[0],
+                )
+                raise CheckpointError(
+                    f"refused checkpoint {path}: it holds pickled objects other than tensors and "
+                    f"plain data ({first.strip()}); nothing in it was executed. Only load files "
+                    "you trust, and never with weights_only=False",
+                    path,
+                ) from None
+            raise CheckpointError(
+                f"checkpoint {path} ({size} bytes) is truncated or corrupted and cannot be read "
+                f"({type(exc).__name__}: {text.splitlines()[0] if text else 'no detail'}); "
+                f"load an earlier checkpoint, e.g. Checkpoint.latest() of another directory",
+                path,
+            ) from None
+        if (
+            not isinstance(payload, dict)
+            or payload.get("format") != FORMAT
+            or "state" not in payload
+        ):
+            got = sorted(payload)[:6] if isinstance(payload, dict) else type(payload).__name__
+            raise CheckpointError(
+                f"{path} is not a statefire checkpoint (expected format {FORMAT!r}, got {got})",
+                path,
+            )
+        return payload
+
+    @staticmethod
+    def load(state: State, path: str | Path, strict: bool = True) -> dict[str, Any]:
+        """Load a checkpoint into ``state`` (no events fire); return its metadata.
+
+        Raises:
+            CheckpointError: the file cannot be read (see :meth:`read`).
+            StateDictError: with ``strict``, every mismatch between the file and
+                the state in one error (nothing is loaded then); ``strict=False``
+                loads what matches.
+        """
+        payload = Checkpoint.read(path)
+        try:
+            state.load_state_dict(payload["state"], strict=strict)
+        except StateDictError as exc:
+            raise StateDictError(
+                exc.missing,
+                exc.unexpected,
+                exc.mismatched,
+                header=f"checkpoint {path} does not match this state (it came from a graph of "
+                f"{payload.get('metadata', {}).get('graph', {}).get('n_variables', '?')} variables)",
+            ) from None
+        return dict(payload.get("metadata", {}))
