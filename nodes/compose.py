@@ -12,11 +12,11 @@ from typing import IO, Any
 
 import torch
 
-from pipeline import State
 from nodes.handlers import EarlyStopping
 from nodes.metric import Metric
 from nodes.progress import ProgressBar
 from nodes.supervised import Evaluator, Trainer
+from pipeline import State
 
 __all__ = ["supervised_training"]
 
