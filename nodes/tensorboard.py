@@ -97,6 +97,21 @@ def metric_groups(
     return out
 
 
+def _to_numbers(values: Sequence[Any]) -> list[float]:
+    """Python floats of ``values``; the tensors of each device are stacked there and copied
+    to the host in one transfer (one synchronisation per device, not one per value)."""
+    by_device: dict[torch.device, list[int]] = {}
+    for i, value in enumerate(values):
+        if isinstance(value, torch.Tensor):
+            by_device.setdefault(value.device, []).append(i)
+    numbers = [0.0 if isinstance(v, torch.Tensor) else float(v) for v in values]
+    for indices in by_device.values():
+        stacked = torch.stack([values[i].detach().reshape(()).float() for i in indices])
+        for i, number in zip(indices, stacked.tolist(), strict=True):
+            numbers[i] = number
+    return numbers
+
+
 def _png_size(data: bytes) -> tuple[int, int]:
     width, height = struct.unpack(">II", data[16:24])
     return int(width), int(height)
@@ -204,16 +219,15 @@ class TensorBoard(Node):
             self._layout_version += 1
 
     def flush(self) -> None:
-        """Write the queued scalars (one device transfer for all tensors) and the layout."""
+        """Write the queued scalars (one device transfer per device for all tensors) and the layout.
+
+        Does nothing once the writer is closed.
+        """
+        if self.closed:
+            return
         pending, self._pending = self._pending, []
-        tensors = [v for _, v, _, _ in pending if isinstance(v, torch.Tensor)]
-        numbers = iter(
-            torch.stack([t.detach().reshape(()).float().cpu() for t in tensors]).tolist()
-            if tensors
-            else []
-        )
-        for tag, value, step, wall in pending:
-            number = next(numbers) if isinstance(value, torch.Tensor) else float(value)
+        numbers = _to_numbers([value for _, value, _, _ in pending])
+        for (tag, _, step, wall), number in zip(pending, numbers, strict=True):
             self.writer.add_scalar(tag, number, global_step=step, walltime=wall)
         if pending:
             self.n_scalars_written += len(pending)

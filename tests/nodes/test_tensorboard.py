@@ -1,0 +1,698 @@
+"""Tests of the TensorBoard nodes: the writer, ScalarChart and the two chart calls, read
+back from real event files with TensorBoard's own ``EventAccumulator``."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nodes import Engine, Evaluator, Metric, Trainer
+from nodes.tensorboard import (
+    EnginesMetricsCharts,
+    EnginesMetricsComparisonCharts,
+    ScalarChart,
+    TensorBoard,
+    metric_groups,
+)
+from pipeline import State
+
+LAYOUT_TAG = "custom_scalars__config__"
+N_TRAIN, N_VAL, BATCH = 24, 12, 8
+
+# Helpers ---------------------------------------------------------------------------------
+
+
+def batches(n: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``n`` random samples of 4 features and 3 classes, in batches of ``BATCH``."""
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(n, 4, generator=g), torch.randint(0, 3, (n,), generator=g)
+    return [(x[i : i + BATCH], y[i : i + BATCH]) for i in range(0, n, BATCH)]
+
+
+def scaled_loss(k: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A cross entropy times ``k``: metrics with distinct values and names."""
+    return lambda y_pred, y: F.cross_entropy(y_pred, y) * k
+
+
+def build(
+    state: State,
+    evaluators: tuple[str, ...] = ("train_evaluator", "val_evaluator"),
+    n_metrics: int = 2,
+    trainer_metrics: int = 0,
+) -> Trainer:
+    """A trainer of a tiny linear model and evaluators run after each of its epochs, with
+    ``n_metrics`` scaled-loss metrics ``m0``, ``m1``, ... on each evaluator and
+    ``trainer_metrics`` per-epoch averages of the loss on the trainer."""
+    from ignite.metrics import Average, Loss
+
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    trainer = Trainer(state, "trainer", model, optimizer, F.cross_entropy, batches(N_TRAIN, 0))
+    for i in range(trainer_metrics):
+        Metric(trainer, Average(output_transform=lambda loss, k=i + 1: loss * k), f"m{i}")
+    for j, name in enumerate(evaluators):
+        evaluator = Evaluator(
+            state, name, model, batches(N_VAL, j + 1), run_on=trainer.n_epoch_completed_ref
+        )
+        for i in range(n_metrics):
+            Metric(evaluator, Loss(scaled_loss(i + 1)), f"m{i}")
+    return trainer
+
+
+def record(ref: Any, x_ref: Any) -> list[tuple[int, float]]:
+    """Subscribe to ``ref``; the returned list fills with ``(x, value)`` at each change."""
+    seen: list[tuple[int, float]] = []
+    ref.subscribe(lambda: seen.append((x_ref.value, float(ref.value))))
+    return seen
+
+
+class Events:
+    """The event files of a log dir, read with TensorBoard's ``EventAccumulator``."""
+
+    def __init__(self, log_dir: Path) -> None:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        self.acc = EventAccumulator(
+            str(log_dir), size_guidance={"scalars": 0, "tensors": 0, "images": 0}
+        )
+        self.acc.Reload()
+        self.tags = self.acc.Tags()
+
+    def scalars(self, tag: str) -> list[tuple[int, float]]:
+        return [(e.step, e.value) for e in self.acc.Scalars(tag)]
+
+    def scalar_tags(self) -> set[str]:
+        return set(self.tags["scalars"])
+
+    def layout(self) -> dict[str, dict[str, list[str]]]:
+        """The newest custom-scalars layout: category -> chart title -> tag regexes."""
+        from tensorboard.plugins.custom_scalar import layout_pb2
+
+        events = self.acc.Tensors(LAYOUT_TAG)
+        last = max(events, key=lambda e: e.step)
+        layout = layout_pb2.Layout.FromString(last.tensor_proto.string_val[0])
+        return {
+            category.title: {chart.title: list(chart.multiline.tag) for chart in category.chart}
+            for category in layout.category
+        }
+
+
+def assert_close(got: list[tuple[int, float]], expected: list[tuple[int, float]]) -> None:
+    assert [s for s, _ in got] == [s for s, _ in expected]
+    assert [v for _, v in got] == pytest.approx([v for _, v in expected], rel=1e-6)
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Path:
+    return tmp_path / "tb"
+
+
+@pytest.fixture
+def tb(state: State, log_dir: Path) -> Iterator[TensorBoard]:
+    """A TensorBoard writer on ``state`` (no state graph: faster), closed after the test."""
+    writer = TensorBoard(state, log_dir, log_graph=False)
+    yield writer
+    writer.close()
+
+
+# The writer ------------------------------------------------------------------------------
+
+
+class TestWriter:
+    def test_registers_under_writers(self, state: State, tb: TensorBoard, log_dir: Path) -> None:
+        """The writer is state.writers.tensorboard and logs into log_dir."""
+        assert state.writers.tensorboard is tb
+        assert tb.log_dir == log_dir
+
+    def test_default_log_dir_is_runs(
+        self, state: State, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without log_dir the events go to runs/<date-time>_<host>, as with SummaryWriter."""
+        monkeypatch.chdir(tmp_path)
+        with TensorBoard(state, log_graph=False) as tb:
+            assert tb.log_dir.parent == Path("runs")
+        assert list((tmp_path / "runs").iterdir()) == [tmp_path / tb.log_dir]
+
+    def test_second_writer_refused(self, state: State, tb: TensorBoard, tmp_path: Path) -> None:
+        """A second TensorBoard writer on the same state is refused, naming the first."""
+        with pytest.raises(
+            ValueError, match=r"already has a TensorBoard writer.*writers\.tensorboard"
+        ):
+            TensorBoard(state, tmp_path / "other", name="tensorboard_2")
+        assert not (tmp_path / "other").exists()
+
+    def test_flushes_when_a_run_completes(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """After a run completes its values are in the event file, without close()."""
+        engine = Engine(state, "engine", lambda engine, batch: batch * 2.0, [1.0, 2.0, 3.0])
+        ScalarChart(engine.n_iteration_completed_ref, [engine.output_ref], tags=["out"])
+        engine.run()
+        assert tb.n_flushes >= 1 and not tb.closed
+        assert Events(log_dir).scalars("out") == [(1, 2.0), (2, 4.0), (3, 6.0)]
+
+    def test_flushes_when_the_queue_is_full(self, state: State, log_dir: Path) -> None:
+        """max_pending queued values write the queue, in the middle of an epoch."""
+        tb = TensorBoard(state, log_dir, max_pending=2, log_graph=False)
+        state.configs.step = 0
+        chart = ScalarChart(state.configs.step_ref, [state.configs.step_ref], tags=["step"])
+        state.configs.step = 1
+        assert tb.n_flushes == 0
+        state.configs.step = 2
+        assert (tb.n_flushes, tb.n_scalars_written, chart.n_points) == (1, 2, 2)
+        assert Events(log_dir).scalars("step") == [(1, 1.0), (2, 2.0)]
+        tb.close()
+
+    def test_close_is_idempotent(self, state: State, log_dir: Path) -> None:
+        """close() writes the queue once; a second close() does nothing; logging after it raises."""
+        tb = TensorBoard(state, log_dir, log_graph=False)
+        tb.add_scalar("x", torch.tensor(1.5), 3)
+        tb.close()
+        flushes = tb.n_flushes
+        tb.close()
+        assert tb.closed and tb.n_flushes == flushes
+        tb.set_chart("late", "chart", ["x"])
+        tb.flush()  # an engine completing after close: nothing written, no new event file
+        assert len(list(log_dir.iterdir())) == 1
+        assert Events(log_dir).scalars("x") == [(3, 1.5)]
+        with pytest.raises(RuntimeError, match="is closed; create a new TensorBoard writer"):
+            tb.add_scalar("x", 1.0, 4)
+
+    def test_context_manager_closes(self, state: State, log_dir: Path) -> None:
+        """``with TensorBoard(...)`` closes the writer at the end of the block."""
+        with TensorBoard(state, log_dir, log_graph=False) as tb:
+            tb.add_scalar("x", 2, 1)
+        assert tb.closed
+        assert Events(log_dir).scalars("x") == [(1, 2.0)]
+
+    @pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
+    def test_logs_the_state_graph_and_overview(self, state: State, log_dir: Path) -> None:
+        """The first engine run logs the rendered graph (a PNG) and the text overview."""
+        tb = TensorBoard(state, log_dir)
+        trainer = build(state, evaluators=("val_evaluator",), n_metrics=1)
+        EnginesMetricsComparisonCharts(trainer.n_samples_ref)
+        trainer.run(max_epochs=1)
+        events = Events(log_dir)
+        assert "state/graph" in events.tags["images"]
+        image = events.acc.Images("state/graph")[0]
+        assert image.encoded_image_string.startswith(b"\x89PNG")
+        assert image.width > 0 and image.height > 0
+        texts = events.acc.Tensors("state/overview/text_summary")
+        overview = texts[0].tensor_proto.string_val[0].decode()
+        assert "trainer" in overview and "val_evaluator_m0" in overview
+        tb.close()  # the final graph, at the last step
+        assert len(Events(log_dir).acc.Images("state/graph")) == 2
+
+
+# ScalarChart ----------------------------------------------------------------------------
+
+
+class TestScalarChart:
+    def test_every(self, state: State, tb: TensorBoard, log_dir: Path) -> None:
+        """every=3 on the iteration counter logs the loss at iterations 3, 6, 9."""
+        model = nn.Linear(4, 3)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        trainer = Trainer(
+            state, "trainer", model, optimizer, F.cross_entropy, batches(5 * BATCH, 0)
+        )
+        chart = ScalarChart(trainer.n_iteration_completed_ref, [trainer.output_ref], every=3)
+        seen = record(trainer.output_ref, trainer.n_iteration_completed_ref)
+        trainer.run(max_epochs=2)
+        assert chart.n_points == 3
+        # output is set before the counter moves: the loss of iteration i is seen at i - 1
+        assert_close(
+            Events(log_dir).scalars("engines/trainer/output"), [(i + 1, v) for i, v in seen[2::3]]
+        )
+
+    def test_x_axis_other_than_the_trigger(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """The trigger decides when, x_axis_ref where: n_samples at every 2nd iteration."""
+        engine = Engine(
+            state, "engine", lambda engine, batch: batch[0].sum(), batches(4 * BATCH, 0)
+        )
+        ScalarChart(
+            engine.n_iteration_completed_ref,
+            [engine.output_ref, "engines.engine.n_epoch_completed"],
+            engine.n_samples_ref,
+            every=2,
+            tags=["sum", "epochs"],
+        )
+        engine.run(max_epochs=2)
+        events = Events(log_dir)
+        assert [s for s, _ in events.scalars("sum")] == [16, 32, 48, 64]
+        assert events.scalars("epochs") == [(16, 0.0), (32, 0.0), (48, 1.0), (64, 1.0)]
+
+    def test_non_scalar_tensor_refused(self, state: State, tb: TensorBoard) -> None:
+        """Charting a batch (a tensor of several elements) raises when it is logged."""
+        engine = Engine(state, "engine", lambda engine, batch: batch, [torch.ones(2, 3)])
+        ScalarChart(engine.n_iteration_completed_ref, [engine.output_ref])
+        with pytest.raises(ValueError, match=r"shape \(2, 3\) is not a scalar"):
+            engine.run()
+
+    @pytest.mark.parametrize(
+        ("make_args", "error", "match"),
+        [
+            (lambda s: ("engines.engine.n_samples", ["configs.x"]), TypeError, "must be a Ref"),
+            (lambda s: (s.engine.n_iteration_completed_ref, []), ValueError, "at least one"),
+            (
+                lambda s: (s.engine.n_iteration_completed_ref, ["configs.x"], s.engine.batch_ref),
+                TypeError,
+                "engines.engine.batch must hold an int.*NoneType",
+            ),
+            (
+                lambda s: (s.configs.x_ref, ["configs.x"]),
+                TypeError,
+                "configs.x must hold an int.*float 0.5",
+            ),
+        ],
+    )
+    def test_bad_arguments(
+        self, state: State, tb: TensorBoard, make_args: Any, error: type, match: str
+    ) -> None:
+        """Bad triggers, variables and x axes are refused when the chart is created."""
+        Engine(state, "engine", lambda engine, batch: batch, [1])
+        state.configs.x = 0.5
+        with pytest.raises(error, match=match):
+            ScalarChart(*make_args(state))
+
+    def test_tag_count_must_match(self, state: State, tb: TensorBoard) -> None:
+        """One tag per variable."""
+        state.configs.step = 0
+        with pytest.raises(ValueError, match="2 tags for 1 variables"):
+            ScalarChart(state.configs.step_ref, ["configs.step"], tags=["a", "b"])
+
+
+# The two chart calls -----------------------------------------------------------------------
+
+
+class TestComparisonCharts:
+    def test_every_metric_of_every_engine_at_the_x_values(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """Each metric is logged as <group>/<engine> at trainer.n_samples when its evaluator ran."""
+        trainer = build(state)
+        charts = EnginesMetricsComparisonCharts(
+            x_axis_ref=trainer.n_samples_ref, n_identical_metric_name_suffixes=1
+        )
+        expected = {
+            f"m{i}/{engine}": record(
+                getattr(state.metrics, f"{engine}_m{i}_ref"), trainer.n_samples_ref
+            )
+            for engine in ("train_evaluator", "val_evaluator")
+            for i in range(2)
+        }
+        trainer.run(max_epochs=3)
+        events = Events(log_dir)
+        assert events.scalar_tags() == set(expected)
+        for tag, seen in expected.items():
+            assert [s for s, _ in seen] == [N_TRAIN, 2 * N_TRAIN, 3 * N_TRAIN]
+            assert_close(events.scalars(tag), seen)
+        assert events.layout() == {
+            "engines comparison": {
+                "m0": ["^m0/train_evaluator$", "^m0/val_evaluator$"],
+                "m1": ["^m1/train_evaluator$", "^m1/val_evaluator$"],
+            }
+        }
+        assert (charts.n_metrics, charts.n_points) == (4, 12)
+
+    def test_running_loss_joins_the_loss_chart(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """The trainer's running loss (a tensor every iteration) shares the chart 'loss'."""
+        from ignite.metrics import Loss, RunningAverage
+
+        trainer = build(state, evaluators=(), n_metrics=0)
+        Metric(trainer, RunningAverage(output_transform=lambda x: x), "loss", usage="running")
+        val = Evaluator(
+            state,
+            "val_evaluator",
+            trainer.model,
+            batches(N_VAL, 1),
+            run_on=trainer.n_epoch_completed_ref,
+        )
+        Metric(val, Loss(F.cross_entropy), "loss")
+        EnginesMetricsComparisonCharts(trainer.n_samples_ref)
+        trainer.run(max_epochs=2)
+        events = Events(log_dir)
+        steps = [BATCH * k for k in range(1, 7)]
+        assert [s for s, _ in events.scalars("loss/trainer")] == steps
+        assert [s for s, _ in events.scalars("loss/val_evaluator")] == [N_TRAIN, 2 * N_TRAIN]
+        assert events.layout()["engines comparison"] == {
+            "loss": ["^loss/trainer$", "^loss/val_evaluator$"]
+        }
+
+    def test_four_engines_ten_metrics_same_two_calls(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """A trainer and 3 evaluators with 10 metrics each: all 40 series and all charts
+        from the same two calls."""
+        evaluators = ("train_evaluator", "val_evaluator", "test_evaluator")
+        trainer = build(state, evaluators, n_metrics=10, trainer_metrics=10)
+        EnginesMetricsComparisonCharts(trainer.n_samples_ref, n_identical_metric_name_suffixes=1)
+        EnginesMetricsCharts(trainer.n_samples_ref, n_identical_metric_name_suffixes=1)
+        trainer.run(max_epochs=2)
+        events = Events(log_dir)
+        engines = ("trainer", *evaluators)
+        metrics = [f"m{i}" for i in range(10)]
+        comparison = {f"{m}/{e}" for m in metrics for e in engines}
+        per_engine = {f"{e}/{m}" for m in metrics for e in engines}
+        assert events.scalar_tags() == comparison | per_engine
+        for tag in comparison | per_engine:
+            assert [s for s, _ in events.scalars(tag)] == [N_TRAIN, 2 * N_TRAIN], tag
+        for e in engines:
+            for m in metrics:
+                assert events.scalars(f"{m}/{e}") == events.scalars(f"{e}/{m}")
+        layout = events.layout()
+        assert set(layout) == {"engines comparison", *engines}
+        assert layout["engines comparison"] == {m: [f"^{m}/{e}$" for e in engines] for m in metrics}
+        for e in engines:
+            assert layout[e] == {m: [f"^{e}/{m}$"] for m in metrics}
+
+    def test_metrics_added_after_the_call(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """Evaluators and metrics created after the chart call are charted too."""
+        from ignite.metrics import Loss
+
+        trainer = build(state, evaluators=("train_evaluator",), n_metrics=1)
+        EnginesMetricsComparisonCharts(trainer.n_samples_ref)
+        EnginesMetricsCharts(trainer.n_samples_ref)
+        val = Evaluator(
+            state,
+            "val_evaluator",
+            trainer.model,
+            batches(N_VAL, 2),
+            run_on=trainer.n_epoch_completed_ref,
+        )
+        Metric(val, Loss(scaled_loss(1)), "m0")
+        Metric(state.train_evaluator, Loss(scaled_loss(5)), "late")
+        trainer.run(max_epochs=2)
+        events = Events(log_dir)
+        assert {
+            "m0/val_evaluator",
+            "late/train_evaluator",
+            "val_evaluator/m0",
+        } <= events.scalar_tags()
+        assert [s for s, _ in events.scalars("m0/val_evaluator")] == [N_TRAIN, 2 * N_TRAIN]
+        layout = events.layout()
+        assert layout["engines comparison"]["m0"] == ["^m0/train_evaluator$", "^m0/val_evaluator$"]
+        assert layout["engines comparison"]["late"] == ["^late/train_evaluator$"]
+        assert layout["val_evaluator"] == {"m0": ["^val_evaluator/m0$"]}
+
+    def test_engine_and_metrics_all_after_the_call(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """A chart call on a state with no engine yet (x axis a config counter) charts the
+        engines and metrics created later."""
+        from ignite.metrics import Average
+
+        state.configs.step = 0
+        EnginesMetricsComparisonCharts(state.configs.step_ref)
+        engine = Engine(
+            state, "engine", lambda engine, batch: batch, [torch.tensor(1.0), torch.tensor(3.0)]
+        )
+        Metric(engine, Average(), "mean")
+        state.configs.step = 7
+        engine.run()
+        assert Events(log_dir).scalars("mean/engine") == [(7, 2.0)]
+
+    def test_group_by_two_suffixes(self, state: State, tb: TensorBoard, log_dir: Path) -> None:
+        """n_identical_metric_name_suffixes=2 groups on the last two tokens of the name."""
+        from ignite.metrics import Loss
+
+        trainer = build(state, evaluators=("val_evaluator",), n_metrics=0)
+        for name in ("top_1", "top_5"):
+            Metric(state.val_evaluator, Loss(scaled_loss(1)), name)
+        EnginesMetricsComparisonCharts(trainer.n_samples_ref, n_identical_metric_name_suffixes=2)
+        trainer.run(max_epochs=1)
+        assert Events(log_dir).layout()["engines comparison"] == {
+            "top_1": ["^top_1/val_evaluator$"],
+            "top_5": ["^top_5/val_evaluator$"],
+        }
+
+    def test_no_metric_ever_warns(self, state: State, tb: TensorBoard) -> None:
+        """A chart call with no metric, before or after it, warns once an engine run completes."""
+        state.configs.step = 0
+        EnginesMetricsComparisonCharts(state.configs.step_ref)
+        engine = Engine(state, "engine", lambda engine, batch: batch, [1, 2])
+        with pytest.warns(
+            UserWarning, match="found no metric under state.metrics after an engine run"
+        ):
+            engine.run()
+
+    def test_no_warning_when_metrics_exist(self, state: State, tb: TensorBoard) -> None:
+        """With a metric there is no warning (warnings are errors here)."""
+        import warnings
+
+        trainer = build(state, evaluators=("val_evaluator",), n_metrics=1)
+        EnginesMetricsComparisonCharts(trainer.n_samples_ref)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            trainer.run(max_epochs=1)
+
+
+class TestEnginesMetricsCharts:
+    def test_one_ref_for_every_engine(self, state: State, tb: TensorBoard, log_dir: Path) -> None:
+        """One category per engine, a chart per metric, x = the one ref."""
+        trainer = build(state, n_metrics=2, trainer_metrics=1)
+        charts = EnginesMetricsCharts(trainer.n_samples_ref)
+        trainer.run(max_epochs=2)
+        events = Events(log_dir)
+        tags = {"trainer/m0"} | {
+            f"{e}/m{i}" for e in ("train_evaluator", "val_evaluator") for i in range(2)
+        }
+        assert events.scalar_tags() == tags
+        for tag in tags:
+            assert [s for s, _ in events.scalars(tag)] == [N_TRAIN, 2 * N_TRAIN]
+        assert events.layout() == {
+            "trainer": {"m0": ["^trainer/m0$"]},
+            "train_evaluator": {"m0": ["^train_evaluator/m0$"], "m1": ["^train_evaluator/m1$"]},
+            "val_evaluator": {"m0": ["^val_evaluator/m0$"], "m1": ["^val_evaluator/m1$"]},
+        }
+        assert charts.n_metrics == 5
+
+    def test_a_ref_per_engine(self, state: State, tb: TensorBoard, log_dir: Path) -> None:
+        """A dict gives each engine its x axis; engines missing from it use the first ref."""
+        trainer = build(state, n_metrics=1, trainer_metrics=1)
+        EnginesMetricsCharts(
+            {
+                "trainer": trainer.n_epoch_completed_ref,
+                "val_evaluator": state.val_evaluator.n_samples_ref,
+            }
+        )
+        trainer.run(max_epochs=3)
+        events = Events(log_dir)
+        assert [s for s, _ in events.scalars("trainer/m0")] == [1, 2, 3]
+        assert [s for s, _ in events.scalars("val_evaluator/m0")] == [N_VAL, 2 * N_VAL, 3 * N_VAL]
+        # train_evaluator runs inside trainer.n_epoch_completed, so the first ref reads 1, 2, 3
+        assert [s for s, _ in events.scalars("train_evaluator/m0")] == [1, 2, 3]
+
+    def test_unknown_engine_in_dict(self, state: State, tb: TensorBoard) -> None:
+        """A dict naming an engine that does not exist is refused with a suggestion."""
+        trainer = build(state, n_metrics=0)
+        with pytest.raises(ValueError, match=r"do not exist: \['val_evaluater'\].*val_evaluator"):
+            EnginesMetricsCharts({"val_evaluater": trainer.n_samples_ref})
+
+    def test_empty_dict(self, state: State, tb: TensorBoard) -> None:
+        """An empty dict is refused."""
+        with pytest.raises(ValueError, match="empty dict"):
+            EnginesMetricsCharts({})
+
+
+# Bad input ------------------------------------------------------------------------------
+
+
+CHART_CALLS = [
+    pytest.param(EnginesMetricsComparisonCharts, id="comparison"),
+    pytest.param(EnginesMetricsCharts, id="per-engine"),
+]
+
+
+class TestBadInput:
+    @pytest.mark.parametrize("call", CHART_CALLS)
+    @pytest.mark.parametrize(
+        ("x_axis", "error", "match"),
+        [
+            (
+                lambda s: s.trainer.batch_ref,
+                TypeError,
+                "x axis engines.trainer.batch must hold an int.*NoneType",
+            ),
+            (lambda s: s.configs.lr_ref, TypeError, "configs.lr must hold an int.*float 0.1"),
+            (lambda s: s.configs.flag_ref, TypeError, "configs.flag must hold an int.*bool"),
+            (lambda s: "engines.trainer.n_samples", TypeError, "must be a Ref such as"),
+            (lambda s: s.trainer.n_samples, TypeError, "must be a Ref such as"),
+        ],
+    )
+    def test_x_axis_not_a_number(
+        self, state: State, tb: TensorBoard, call: Any, x_axis: Any, error: type, match: str
+    ) -> None:
+        """An x axis that is not a Ref holding an int is refused, saying which ref and value."""
+        build(state, n_metrics=1)
+        state.configs.lr = 0.1
+        state.configs.flag = True
+        with pytest.raises(error, match=match):
+            call(x_axis(state))
+
+    @pytest.mark.parametrize("call", CHART_CALLS)
+    @pytest.mark.parametrize("n", [0, -1, 1.0, None])
+    def test_suffix_count(self, state: State, tb: TensorBoard, call: Any, n: Any) -> None:
+        """A suffix count that is not a positive integer is refused."""
+        trainer = build(state, n_metrics=1)
+        with pytest.raises(
+            ValueError, match="n_identical_metric_name_suffixes must be a positive integer"
+        ):
+            call(trainer.n_samples_ref, n_identical_metric_name_suffixes=n)
+
+    @pytest.mark.parametrize(
+        "call",
+        [
+            *CHART_CALLS,
+            pytest.param(lambda ref: ScalarChart(ref, [ref]), id="scalar"),
+        ],
+    )
+    def test_chart_before_writer(self, state: State, call: Any) -> None:
+        """A chart call before any TensorBoard writer says how to create one."""
+        state.configs.step = 0
+        with pytest.raises(
+            ValueError, match=r"needs a TensorBoard writer.*TensorBoard\(state, log_dir="
+        ):
+            call(state.configs.step_ref)
+
+    def test_max_pending(self, state: State, log_dir: Path) -> None:
+        """max_pending must be a positive integer."""
+        with pytest.raises(ValueError, match="max_pending must be a positive integer, got 0"):
+            TensorBoard(state, log_dir, max_pending=0)
+
+
+def test_metric_groups() -> None:
+    """Engine and group of metric names: the longest engine prefix, the last n tokens."""
+    names = ["val_evaluator_accuracy", "trainer_loss", "val_evaluator_top_5", "orphan_metric"]
+    engines = ["trainer", "val", "val_evaluator"]
+    assert metric_groups(names, engines) == {
+        "val_evaluator_accuracy": ("val_evaluator", "accuracy"),
+        "trainer_loss": ("trainer", "loss"),
+        "val_evaluator_top_5": ("val_evaluator", "5"),
+        "orphan_metric": ("orphan", "metric"),
+    }
+    assert metric_groups(names[2:3], engines, 2) == {
+        "val_evaluator_top_5": ("val_evaluator", "top_5")
+    }
+
+
+# No host-device synchronisation per iteration ------------------------------------------------
+
+
+class TestNoSynchronisation:
+    CONVERSIONS = ("item", "tolist", "cpu", "__float__", "numpy")
+
+    def test_values_converted_only_in_flush(
+        self, state: State, log_dir: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """During the iterations no logged tensor becomes a number: every conversion happens
+        in flush(), once per flush for all queued tensors."""
+        from ignite.metrics import RunningAverage
+
+        tb = TensorBoard(state, log_dir, log_graph=False)
+        trainer = build(state, evaluators=(), n_metrics=0)
+        Metric(trainer, RunningAverage(output_transform=lambda x: x), "loss", usage="running")
+        EnginesMetricsComparisonCharts(trainer.n_samples_ref)
+        EnginesMetricsCharts(trainer.n_samples_ref)
+        ScalarChart(trainer.n_iteration_completed_ref, [trainer.output_ref], tags=["batch_loss"])
+
+        flush_code = TensorBoard.flush.__code__
+        calls: list[tuple[str, bool]] = []  # (method, called from flush)
+
+        def from_flush() -> bool:
+            frame = sys._getframe(2)
+            while frame is not None:
+                if frame.f_code is flush_code:
+                    return True
+                frame = frame.f_back
+            return False
+
+        for method in self.CONVERSIONS:
+            original = getattr(torch.Tensor, method)
+
+            def counted(
+                self: torch.Tensor, *args: Any, _m: str = method, _f: Any = original, **kw: Any
+            ) -> Any:
+                calls.append((_m, from_flush()))
+                return _f(self, *args, **kw)
+
+            monkeypatch.setattr(torch.Tensor, method, counted)
+        trainer.run(max_epochs=2)
+        monkeypatch.undo()
+
+        assert [c for c in calls if not c[1]] == []  # nothing outside flush
+        assert tb.n_scalars_written == 3 * 6  # running loss twice and batch loss, 6 iterations
+        # Inside flush: one transfer per flush that had tensors, whatever their number.
+        assert [m for m, _ in calls] == ["tolist"] * 2
+        tb.close()
+        events = Events(log_dir)
+        assert len(events.scalars("batch_loss")) == 6
+
+    def test_tensors_stay_tensors_until_flush(self, state: State, tb: TensorBoard) -> None:
+        """Queued values are the tensors themselves (no copy to the host)."""
+        state.configs.step = 0
+        state.configs.value = torch.tensor(0.0)
+        ScalarChart(state.configs.step_ref, ["configs.value"])
+        value = torch.tensor(2.5)
+        state.configs.value = value
+        state.configs.step = 1
+        assert tb._pending[0][1] is value
+        tb.flush()
+        assert tb._pending == []
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def count_syncs(run: Callable[[], None]) -> int:
+    """How many host-device synchronisations ``run`` makes (torch's sync debug mode)."""
+    import warnings
+
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            run()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("called a synchronizing CUDA operation" in str(w.message) for w in caught)
+
+
+@needs_cuda
+def test_cuda_one_sync_per_flush(tmp_path: Path) -> None:
+    """On a CUDA device, 8 iterations charted twice each cost one synchronisation: the
+    epoch's flush, which copies all queued values at once."""
+    from ignite.metrics import RunningAverage
+
+    data = [torch.full((4,), float(i), device="cuda") for i in range(8)]
+    state = State()
+    tb = TensorBoard(state, tmp_path / "tb", log_graph=False)
+    engine = Engine(state, "engine", lambda engine, batch: batch.mean(), data)
+    Metric(
+        engine,
+        RunningAverage(output_transform=lambda x: x, device="cuda"),
+        "loss",
+        usage="running",
+    )
+    EnginesMetricsComparisonCharts(engine.n_iteration_completed_ref)
+    ScalarChart(engine.n_iteration_completed_ref, [engine.output_ref], tags=["mean"])
+    engine.run()  # warm up the kernels outside the count
+    assert count_syncs(engine.run) == 1
+    assert tb.n_scalars_written == 2 * 2 * len(data)
+    tb.close()
+    assert Events(tmp_path / "tb").scalars("mean")[-1] == (8, 7.0)
