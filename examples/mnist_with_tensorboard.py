@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from nodes.checkpoint import Checkpoint
 from nodes.compose import supervised_training
 from nodes.datasets import digits_datasets, mnist_datasets
 from nodes.tensorboard import (
@@ -44,6 +45,7 @@ parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 parser.add_argument("--output-dir", type=Path, default=Path("outputs/digits"))
 parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+parser.add_argument("--resume", type=Path, help="a checkpoint file to continue from")
 args = parser.parse_args()
 
 
@@ -126,6 +128,29 @@ def print_metrics() -> None:
         f"val: accuracy {m.val_evaluator_accuracy:.4f} loss {m.val_evaluator_loss:.4f}"
     )
 
+
+checkpoints = args.output_dir / "checkpoints"
+Checkpoint(
+    state,
+    checkpoints,
+    trigger=state.val_evaluator.n_run_completed_ref,
+    n_saved=1,
+    score=state.metrics.val_evaluator_accuracy_ref,
+    prefix="best",
+    name="best_checkpoint",
+    save_on_exception=False,
+)
+Checkpoint(
+    state,
+    checkpoints,
+    trigger=trainer.n_epoch_completed_ref,
+    n_saved=1,
+    prefix="last",
+    name="last_checkpoint",
+)
+if args.resume:
+    meta = Checkpoint.load(state, args.resume)
+    print(f"resumed from {args.resume} ({meta['counter']}, saved {meta['time']})")
 
 args.output_dir.mkdir(parents=True, exist_ok=True)
 trainer.run(max_epochs=args.epochs)

@@ -177,10 +177,28 @@ class Checkpoint(Node):
             else engine.n_iteration_completed_ref
         )
         self._kept: list[tuple[float, Path]] = []  # (rank, path); the lowest rank goes first
+        self._adopt_existing()
         reads = [self.counter] + ([score] if score is not None else [])
         trigger.subscribe(self.save, every=every, once=once, when=when, reads=reads)
         if save_on_exception:
             engine.exception_ref.subscribe(self._save_exception, when=lambda exc: exc is not None)
+
+    def _adopt_existing(self) -> None:
+        """Count files this node wrote in an earlier run of the same script (for retention)."""
+        head = f"{self.prefix}_{_sanitise(self.engine.name)}_"
+        found = sorted(
+            (p for p in self.dirname.glob(f"{head}*{SUFFIX}") if "_exception" not in p.stem),
+            key=lambda p: p.stat().st_mtime_ns,
+        )
+        for i, path in enumerate(found):
+            if self.score is None:
+                self._kept.append((float(-len(found) + i), path))
+                continue
+            match = re.search(rf"_{re.escape(self.score.name)}=(-?[0-9.]+)", path.stem)
+            if match:
+                value = float(match.group(1))
+                self._kept.append((value if self.mode == "max" else -value, path))
+        self._kept.sort(key=lambda item: item[0])
 
     # Saving ----------------------------------------------------------------------------
     def _score_value(self) -> float | None:

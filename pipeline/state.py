@@ -297,8 +297,16 @@ class State:
         head = parts[0]
         if head not in self._containers:
             names = list(self._containers) + [n for n, s in self._by_name.items() if len(s) == 1]
-            if head in self._by_name:
+            same = self._by_name.get(head, [])
+            if len(same) > 1:
                 return f"'{path}' is ambiguous: '{head}' names several nodes; use the full path"
+            if len(same) == 1:
+                node = same[0]
+                var = ".".join(parts[1:])
+                return (
+                    f"'{var}' is not a variable of {node.key} ({type(node).__name__})"
+                    f"{did_you_mean(var, node._vars)}"
+                )
             return f"'{path}': '{head}' is not a container{did_you_mean(head, names)}"
         box = self._containers[head]
         if len(parts) < 2:
