@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from nodes.distributed import is_writer_process
 from nodes.engine import Engine
 from pipeline import Node, Ref, State, StateDictError, Variable
 
@@ -164,7 +165,9 @@ class Checkpoint(Node):
             )
         super().__init__(state, name)
         self.dirname = Path(dirname)
-        self.dirname.mkdir(parents=True, exist_ok=True)
+        self.is_writer = is_writer_process()
+        if self.is_writer:
+            self.dirname.mkdir(parents=True, exist_ok=True)
         self.trigger = trigger
         self.n_saved = n_saved
         self.score = score
@@ -177,7 +180,8 @@ class Checkpoint(Node):
             else engine.n_iteration_completed_ref
         )
         self._kept: list[tuple[float, Path]] = []  # (rank, path); the lowest rank goes first
-        self._adopt_existing()
+        if self.is_writer:
+            self._adopt_existing()
         reads = [self.counter] + ([score] if score is not None else [])
         trigger.subscribe(self.save, every=every, once=once, when=when, reads=reads)
         if save_on_exception:
@@ -223,7 +227,12 @@ class Checkpoint(Node):
         return _sanitise("_".join(parts)) + SUFFIX
 
     def save(self) -> Path | None:
-        """Save now if the retention rule keeps the file; return its path (None when skipped)."""
+        """Save now if the retention rule keeps the file; return its path (None when skipped).
+
+        In a distributed run only rank 0 writes; the other ranks return None.
+        """
+        if not self.is_writer:
+            return None
         score = self._score_value()
         if self.score is not None:
             if score is None:
@@ -245,6 +254,8 @@ class Checkpoint(Node):
         return path
 
     def _save_exception(self) -> None:
+        if not self.is_writer:
+            return
         name = self.filename("exception", counter=self.engine.n_iteration_completed_ref)
         self.write(self.dirname / name)
 

@@ -19,11 +19,12 @@ from typing import Any
 
 import torch
 
+from nodes.distributed import ensure_distributed
 from nodes.engine import Engine
 from nodes.rng import ensure_random_states
 from pipeline import Container, Ref, State
 
-__all__ = ["Evaluator", "Trainer", "prepare_batch", "to_device"]
+__all__ = ["Evaluator", "Trainer", "prepare_batch", "to_device", "unwrap_model"]
 
 
 def to_device(data: Any, device: torch.device | str | None, non_blocking: bool = False) -> Any:
@@ -58,8 +59,20 @@ def prepare_batch(
     return to_device(x, device, non_blocking), to_device(y, device, non_blocking)
 
 
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a DistributedDataParallel or DataParallel wrapper (else ``model``)."""
+    wrappers = (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)
+    return model.module if isinstance(model, wrappers) else model
+
+
 def _adopt(container: Container, obj: object, default: str) -> Ref:
-    """The Ref of ``obj`` in ``container``, adding it under a free name when absent."""
+    """The Ref of ``obj`` in ``container``, adding it under a free name when absent.
+
+    A model wrapped for data parallelism is kept unwrapped in the state, so a
+    checkpoint holds the plain module's weights and loads in any world size.
+    """
+    if isinstance(obj, torch.nn.Module):
+        obj = unwrap_model(obj)
     for name, value in container.variables().items():
         if value is obj:
             return getattr(container, f"{name}_ref")  # type: ignore[no-any-return]
@@ -162,6 +175,7 @@ class Trainer(Engine):
         self.optimizer_ref = _adopt(state.optimizers, optimizer, "optimizer")
         self.declare_writes(self.model_ref, self.optimizer_ref)
         ensure_random_states(state)  # training draws random numbers: they belong to the state
+        ensure_distributed(state)
 
     @staticmethod
     def _step(engine: Engine, batch: Any) -> Any:

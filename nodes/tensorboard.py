@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from nodes.distributed import is_writer_process
 from nodes.engine import Engine
 from pipeline import Event, Node, Ref, State, Variable
 from pipeline.values import did_you_mean
@@ -117,6 +118,31 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return int(width), int(height)
 
 
+class _NullWriter:
+    """What a TensorBoard node of a rank other than 0 writes to: nothing."""
+
+    def __init__(self, log_dir: str) -> None:
+        self.log_dir = log_dir
+
+    def add_scalar(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def add_text(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def add_summary(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def _get_file_writer(self) -> _NullWriter:
+        return self
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class TensorBoard(Node):
     """The state's TensorBoard writer (``state.writers.tensorboard``).
 
@@ -160,7 +186,13 @@ class TensorBoard(Node):
         if type(max_pending) is not int or max_pending < 1:
             raise ValueError(f"max_pending must be a positive integer, got {max_pending!r}")
         super().__init__(state, name)
-        self.writer = SummaryWriter(log_dir=None if log_dir is None else str(log_dir))
+        # In a distributed run only rank 0 writes; the others keep the same
+        # graph (so every rank's state looks alike) and write nothing.
+        self.is_writer = is_writer_process()
+        if self.is_writer:
+            self.writer: Any = SummaryWriter(log_dir=None if log_dir is None else str(log_dir))
+        else:
+            self.writer = _NullWriter(str(log_dir) if log_dir is not None else "")
         self.log_dir = Path(self.writer.log_dir)
         self.max_pending = max_pending
         self.log_graph = log_graph
@@ -207,6 +239,8 @@ class TensorBoard(Node):
                 f"cannot chart {tag!r}: a tensor of shape {tuple(value.shape)} is not a scalar; "
                 "chart a scalar variable (or reduce it first)"
             )
+        if not self.is_writer:
+            return
         self._pending.append((tag, value, step, time.time()))
         if len(self._pending) >= self.max_pending:
             self.flush()
@@ -254,6 +288,8 @@ class TensorBoard(Node):
         """Write the rendered state graph (an image) and the overview (text) at ``step``."""
         from tensorboard.compat.proto.summary_pb2 import Summary
 
+        if not self.is_writer:
+            return
         self.writer.add_text("state/overview", "```\n" + self.state.overview() + "\n```", step)
         with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -140,7 +140,7 @@ def render(state: State, path: Path, trace: Trace | None = None) -> Path:
             f"cannot render to '{path}': unsupported suffix {path.suffix!r}; "
             "use .svg, .png, .pdf or .dot"
         )
-    source = to_dot(state, trace)
+    source = to_dot(state, trace, title=state.structure.title or None)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "dot":
         path.write_text(source)
@@ -168,7 +168,8 @@ def render(state: State, path: Path, trace: Trace | None = None) -> Path:
 
 def overview(state: State) -> str:
     """The text tree of ``state``; see :meth:`pipeline.State.overview`."""
-    lines = ["State"]
+    title = state.structure.title
+    lines = [f"State ({title})" if title else "State"]
     boxes = [(n, c) for n, c in state._containers.items() if len(c)]
     empty = [n for n, c in state._containers.items() if not len(c)]
 

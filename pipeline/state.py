@@ -108,6 +108,9 @@ class State:
         structure.add_variable("last_variable", None, doc="path of the newest variable")
         structure.add_variable("n_nodes", 0, doc="nodes registered")
         structure.add_variable("last_node", None, doc="key of the newest node")
+        structure.add_variable(
+            "title", "", doc="what this state is, e.g. 'rank 1 of 2'; heads the overview and the graph"
+        )
 
     # Containers and nodes ---------------------------------------------------
     def add_container(self, name: str, persistent: bool = True) -> Container:

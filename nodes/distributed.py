@@ -1,0 +1,74 @@
+"""``Distributed``: this process's place in a distributed run, as state variables.
+
+Everything distributed runs on ``ignite.distributed`` (torch.distributed with
+gloo or nccl, xla, horovod; launched by ``torchrun`` or ``idist.Parallel``);
+this node only puts rank, world size and backend into the state, titles the
+overview and the rendered graph with the rank, and answers "am I the process
+that writes?" for the writer and checkpoint nodes.
+"""
+
+from __future__ import annotations
+
+from pipeline import Node, State, Variable
+
+__all__ = ["Distributed", "ensure_distributed", "is_writer_process"]
+
+
+def _context() -> tuple[int, int, int, str | None]:
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        try:
+            import ignite.distributed as idist
+        except ImportError:  # pragma: no cover - ignite is a dependency
+            return 0, 1, 0, None
+        return idist.get_rank(), idist.get_world_size(), idist.get_local_rank(), idist.backend()
+    import ignite.distributed as idist
+
+    return dist.get_rank(), dist.get_world_size(), idist.get_local_rank(), dist.get_backend()
+
+
+class Distributed(Node):
+    """Rank, world size, local rank and backend of this process (``state.handlers.distributed``).
+
+    Created by :class:`~nodes.Trainer` when the state has none. In a run of
+    more than one process it sets ``state.structure.title`` to
+    ``"rank R of W (backend)"``, which heads the overview and the rendered graph.
+    """
+
+    rank = Variable(0, doc="this process's rank", persistent=False)
+    world_size = Variable(1, doc="number of processes", persistent=False)
+    local_rank = Variable(0, doc="rank within this machine", persistent=False)
+    backend = Variable(
+        None, doc="the distributed backend, None when not distributed", persistent=False
+    )
+
+    def __init__(self, state: State, name: str = "distributed") -> None:
+        super().__init__(state, name)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the distributed context again (after a process group was created)."""
+        rank, world, local, backend = _context()
+        self.reset_variables(rank=rank, world_size=world, local_rank=local, backend=backend)
+        if world > 1:
+            self.state.structure.title = f"rank {rank} of {world} ({backend})"
+
+    @property
+    def is_writer(self) -> bool:
+        """Whether this process writes what must be written once (rank 0)."""
+        return self.rank == 0
+
+
+def ensure_distributed(state: State) -> Distributed:
+    """The state's :class:`Distributed` node, created when it has none."""
+    for node in state.nodes().values():
+        if isinstance(node, Distributed):
+            node.refresh()
+            return node
+    return Distributed(state)
+
+
+def is_writer_process() -> bool:
+    """Whether this process is rank 0 (or not distributed)."""
+    return _context()[0] == 0
