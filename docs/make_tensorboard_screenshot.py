@@ -164,9 +164,9 @@ def main() -> None:
             cwd=ROOT,
         )
         port = free_port()
+        command = [tensorboard, "--logdir", str(output_dir / "tb"), "--host", "127.0.0.1"]
         server = subprocess.Popen(
-            [tensorboard, "--logdir", str(output_dir / "tb"), "--host", "127.0.0.1"]
-            + ["--port", str(port)],
+            [*command, "--port", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
