@@ -467,7 +467,9 @@ class EnginesMetricsComparisonCharts(_MetricCharts):
     ``<group>/<engine>`` when it changes, at x = ``x_axis_ref``'s value, and the
     custom-scalars layout gets a chart ``<group>`` listing each engine's tag.
     ``val_evaluator_accuracy`` and ``train_evaluator_accuracy`` share the group
-    ``accuracy`` with ``n_identical_metric_name_suffixes=1``.
+    ``accuracy`` with ``n_identical_metric_name_suffixes=1``. Two metrics of one
+    engine in a group keep a line each, named by the rest of their name
+    (``accuracy/val_evaluator_top_1`` and ``accuracy/val_evaluator_top_5``).
 
     Args:
         x_axis_ref: an int variable (``state.trainer.n_samples_ref``); the state comes from it.
@@ -498,7 +500,10 @@ class EnginesMetricsComparisonCharts(_MetricCharts):
         super().__init__(x_axis_ref.state, name, n_identical_metric_name_suffixes, who)
 
     def _place(self, var: str, engine: str, group: str) -> str:
-        tag = f"{group}/{engine}"
+        # The line is named by what precedes the group: the engine, or more when one
+        # engine has several metrics of the group (val_evaluator_top_1_accuracy and
+        # val_evaluator_top_5_accuracy); a tag per variable, never two sharing one.
+        tag = f"{group}/{var[: -len(group) - 1] or engine}"
         tags = self._groups.setdefault(group, [])
         tags.append(tag)
         self.tb.set_chart(self.category, group, tags)

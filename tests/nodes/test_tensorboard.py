@@ -440,6 +440,25 @@ class TestComparisonCharts:
             "top_5": ["^top_5/val_evaluator$"],
         }
 
+    def test_metrics_sharing_a_group_on_one_engine(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """Two metrics of one engine in the same group get a line each, named by the rest
+        of their name, instead of sharing (and mixing) one tag."""
+        from ignite.metrics import Loss
+
+        trainer = build(state, evaluators=("val_evaluator",), n_metrics=0)
+        for k, name in ((1, "top_1_loss"), (5, "top_5_loss")):
+            Metric(state.val_evaluator, Loss(scaled_loss(k)), name)
+        EnginesMetricsComparisonCharts(trainer.n_samples_ref)
+        trainer.run(max_epochs=2)
+        events = Events(log_dir)
+        tags = ["loss/val_evaluator_top_1", "loss/val_evaluator_top_5"]
+        assert events.scalar_tags() == set(tags)
+        assert events.layout()["engines comparison"] == {"loss": [f"^{t}$" for t in tags]}
+        one, five = (events.scalars(t) for t in tags)
+        assert [v * 5 for _, v in one] == pytest.approx([v for _, v in five], rel=1e-5)
+
     def test_no_metric_ever_warns(self, state: State, tb: TensorBoard) -> None:
         """A chart call with no metric, before or after it, warns once an engine run completes."""
         state.configs.step = 0
