@@ -400,6 +400,7 @@ class _MetricCharts(Node):
         self._warned = False
         super().__init__(state, name)
         self._tags: dict[str, tuple[str, Ref]] = {}
+        self._charted: set[str] = set()  # variables that logged a value: in the layout
         for var in state.metrics.variables():
             self._add(var)
         state.structure.last_variable_ref.subscribe(
@@ -442,6 +443,12 @@ class _MetricCharts(Node):
         self.n_metrics += 1
 
     def _place(self, var: str, engine: str, group: str) -> str:
+        """The variable's tag."""
+        raise NotImplementedError
+
+    def _chart(self, var: str) -> None:
+        """Put the variable's tag in the layout (at its first value: a placeholder that
+        never holds a scalar, a dict metric's or a confusion matrix's, gets no chart)."""
         raise NotImplementedError
 
     def _x(self, var: str) -> Ref:
@@ -457,6 +464,9 @@ class _MetricCharts(Node):
             return
         tag, _ = self._tags[var]
         self.tb.add_scalar(tag, value, self._x(var).value)
+        if var not in self._charted:
+            self._charted.add(var)
+            self._chart(var)
         self.n_points += 1
 
 
@@ -496,7 +506,8 @@ class EnginesMetricsComparisonCharts(_MetricCharts):
         who = "EnginesMetricsComparisonCharts"
         self.x_ref = _check_x_axis(x_axis_ref, who)
         self.category = category
-        self._groups: dict[str, list[str]] = {}
+        self._groups: dict[str, list[str]] = {}  # group -> its variables, in creation order
+        self._group_of: dict[str, str] = {}
         super().__init__(x_axis_ref.state, name, n_identical_metric_name_suffixes, who)
 
     def _place(self, var: str, engine: str, group: str) -> str:
@@ -504,10 +515,14 @@ class EnginesMetricsComparisonCharts(_MetricCharts):
         # engine has several metrics of the group (val_evaluator_top_1_accuracy and
         # val_evaluator_top_5_accuracy); a tag per variable, never two sharing one.
         tag = f"{group}/{var[: -len(group) - 1] or engine}"
-        tags = self._groups.setdefault(group, [])
-        tags.append(tag)
-        self.tb.set_chart(self.category, group, tags)
+        self._group_of[var] = group
+        self._groups.setdefault(group, []).append(var)
         return tag
+
+    def _chart(self, var: str) -> None:
+        group = self._group_of[var]
+        tags = [self._tags[v][0] for v in self._groups[group] if v in self._charted]
+        self.tb.set_chart(self.category, group, tags)
 
     def _x(self, var: str) -> Ref:
         return self.x_ref
@@ -552,14 +567,18 @@ class EnginesMetricsCharts(_MetricCharts):
             self.x_refs = {}
         self.default_x = first
         self._engine_of: dict[str, str] = {}
+        self._chart_of: dict[str, tuple[str, str]] = {}
         super().__init__(first.state, name, n_identical_metric_name_suffixes, who)
 
     def _place(self, var: str, engine: str, group: str) -> str:
         self._engine_of[var] = engine
         metric = var[len(engine) + 1 :] if var.startswith(engine + "_") else group
-        tag = f"{engine}/{metric}"
-        self.tb.set_chart(engine, metric, [tag])
-        return tag
+        self._chart_of[var] = (engine, metric)
+        return f"{engine}/{metric}"
+
+    def _chart(self, var: str) -> None:
+        engine, metric = self._chart_of[var]
+        self.tb.set_chart(engine, metric, [self._tags[var][0]])
 
     def _x(self, var: str) -> Ref:
         return self.x_refs.get(self._engine_of[var], self.default_x)

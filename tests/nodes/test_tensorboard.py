@@ -426,6 +426,32 @@ class TestComparisonCharts:
         engine.run()
         assert Events(log_dir).scalars("mean/engine") == [(7, 2.0)]
 
+    def test_dict_metric_variables_created_at_first_compute(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """A metric returning a dict creates its variables when it first computes; they
+        are charted from that first value on."""
+        from ignite.metrics import Metric as IgniteMetric
+
+        class Counts(IgniteMetric):
+            def reset(self) -> None:
+                self.n = 0
+
+            def update(self, output: Any) -> None:
+                self.n += 1
+
+            def compute(self) -> dict[str, float]:
+                return {"a_count": float(self.n), "b_count": 2.0 * self.n}
+
+        engine = Engine(state, "ev", lambda engine, batch: batch, [1, 2, 3])
+        EnginesMetricsComparisonCharts(engine.n_iteration_completed_ref)
+        Metric(engine, Counts(), "counts")
+        engine.run()
+        events = Events(log_dir)
+        assert events.scalars("count/ev_a") == [(3, 3.0)]
+        assert events.scalars("count/ev_b") == [(3, 6.0)]
+        assert events.layout()["engines comparison"] == {"count": ["^count/ev_a$", "^count/ev_b$"]}
+
     def test_group_by_two_suffixes(self, state: State, tb: TensorBoard, log_dir: Path) -> None:
         """n_identical_metric_name_suffixes=2 groups on the last two tokens of the name."""
         from ignite.metrics import Loss
