@@ -19,6 +19,7 @@ import platform
 import re
 import sys
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,31 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _check_records(path: Path, size: int) -> None:
+    """Check the CRC-32 of every record of a zip-format torch file.
+
+    ``torch.load`` does not verify them, so bytes flipped inside a tensor would
+    load silently as other weights. Files that are not zip archives (truncated
+    ones, the legacy format) are left to ``torch.load``'s own errors.
+    """
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    # A broken directory raises anything from BadZipFile to NotImplementedError.
+    except Exception as exc:
+        why = f"{type(exc).__name__}: {exc}"
+    else:
+        why = f"the checksum of its record {bad} does not match" if bad else ""
+    if why:
+        raise CheckpointError(
+            f"checkpoint {path} ({size} bytes) is truncated or corrupted and cannot be read "
+            f"({why}); load an earlier checkpoint, e.g. Checkpoint.latest() of another directory",
+            path,
+        )
 
 
 class Checkpoint(Node):
@@ -257,7 +283,15 @@ class Checkpoint(Node):
         if not self.is_writer:
             return
         name = self.filename("exception", counter=self.engine.n_iteration_completed_ref)
-        self.write(self.dirname / name)
+        try:
+            self.write(self.dirname / name)
+        except CheckpointError as failed:
+            # The exception that ended the run goes on to the caller; a failed save
+            # must not replace it (an interrupt would become a disk error).
+            exc = self.engine.exception
+            if exc is None:
+                raise
+            exc.add_note(f"and saving it on exception failed: {failed}")
 
     def write(self, path: Path) -> Path:
         """Write the state to ``path`` atomically.
@@ -329,6 +363,7 @@ class Checkpoint(Node):
         if not path.is_file():
             raise CheckpointError(f"checkpoint {path} does not exist", path)
         size = path.stat().st_size
+        _check_records(path, size)
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:

@@ -15,6 +15,7 @@ mid-epoch re-creates the same (shuffled) order and skips the batches already don
 from __future__ import annotations
 
 import inspect
+import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -168,6 +169,7 @@ class Engine(Node):
             None  # RNG state the current epoch's iterator came from
         )
         self._resume_rng: torch.Tensor | None = None
+        self._epoch_rng_epoch: int | None = None  # the epoch _epoch_rng belongs to
         self._validated = False
         self.metric_publications: dict[str, Any] = {}  # Metric nodes publish values per event
         self.trigger: Any = None
@@ -240,7 +242,11 @@ class Engine(Node):
                             self.epoch_length or 0
                         )
                         self._set_sampler_epoch(self.n_epoch_completed)
-                        it = self._new_iterator(self._resume_rng, done_in_epoch)
+                        # Saved before this epoch's iterator existed (stopped in a subscriber
+                        # of n_epoch_started): the RNG then is the epoch's, start it afresh.
+                        fresh = self._epoch_rng_epoch not in (None, self.n_epoch_started)
+                        rng = None if fresh else self._resume_rng
+                        it = self._new_iterator(rng, done_in_epoch)
                     if not self._run_epoch(it, done_in_epoch):
                         break
                     self.epoch_time = time.perf_counter() - epoch_start
@@ -295,6 +301,7 @@ class Engine(Node):
                 next(it)
             return it
         gen = loader.generator
+        self._epoch_rng_epoch = self.n_epoch_started
         if rng is None:
             self._epoch_rng = gen.get_state() if gen is not None else torch.get_rng_state()
             return iter(loader)
@@ -308,6 +315,8 @@ class Engine(Node):
         it = iter(loader)
         for _ in range(skip):
             next(it)
+        if skip == 0:  # the sampler draws on the first batch: draw it under the epoch's RNG too
+            it = itertools.chain([next(it)], it)
         if keep is not None:
             torch.set_rng_state(keep)
         return it
@@ -323,13 +332,31 @@ class Engine(Node):
 
     # Persistence ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """The RNG state the current epoch's data order came from (for mid-epoch resume)."""
-        return {} if self._epoch_rng is None else {"epoch_rng": self._epoch_rng.clone()}
+        """The RNG state the current epoch's data order came from (for mid-epoch resume),
+        the epoch it belongs to, and the DataLoader generator's state now (for the next epochs)."""
+        if self._epoch_rng is None:
+            return {}
+        out: dict[str, Any] = {"epoch_rng": self._epoch_rng.clone()}
+        if self._epoch_rng_epoch is not None:
+            out["epoch"] = self._epoch_rng_epoch
+        gen = getattr(self.dataloader, "generator", None)
+        if isinstance(gen, torch.Generator):
+            out["data_rng"] = gen.get_state()
+        return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`; the next run re-creates the epoch's data order."""
         rng = state_dict.get("epoch_rng")
         if rng is not None and not isinstance(rng, torch.Tensor):
             raise ValueError(f"{self.key}: epoch_rng must be a tensor, got {type(rng).__name__}")
+        data_rng = state_dict.get("data_rng")
+        gen = getattr(self.dataloader, "generator", None)
+        if data_rng is not None and not isinstance(data_rng, torch.Tensor):
+            raise ValueError(
+                f"{self.key}: data_rng must be a tensor, got {type(data_rng).__name__}"
+            )
         self._resume_rng = rng
         self._epoch_rng = rng
+        self._epoch_rng_epoch = state_dict.get("epoch")
+        if data_rng is not None and isinstance(gen, torch.Generator):
+            gen.set_state(data_rng)  # a new epoch shuffles as it would have without a stop
