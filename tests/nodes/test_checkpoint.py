@@ -621,3 +621,37 @@ def test_never_weights_only_false() -> None:
         and "never with weights_only=False" not in line
     ]
     assert offenders == []
+
+
+def test_interrupted_evaluation_is_not_continued(tmp_path: Path) -> None:
+    """An interrupt inside a triggered evaluator: after resume the next trigger evaluates afresh."""
+    from nodes import Evaluator
+
+    def make(dirname: Path) -> tuple[Run, Evaluator]:
+        run = build(dirname)
+        x = torch.randn(40, 8, generator=torch.Generator().manual_seed(3))
+        val = DataLoader(TensorDataset(x, (x[:, 1] > 0).long()), batch_size=10)
+        evaluator = Evaluator(
+            run.state, "val", run.model, val, run_on=run.trainer.n_epoch_completed_ref
+        )
+        return run, evaluator
+
+    ref, ref_eval = make(tmp_path / "ref")
+    ref.trainer.run(max_epochs=4)
+    run, evaluator = make(tmp_path / "ck")
+
+    @run.state.on(evaluator.n_iteration_completed_ref)
+    def boom() -> None:
+        if run.trainer.n_epoch_completed == 2 and evaluator.n_iteration_completed == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run.trainer.run(max_epochs=4)
+    saved = Checkpoint.latest(tmp_path / "ck")
+    assert saved is not None and saved.stem.endswith("_exception")
+    resumed, resumed_eval = make(tmp_path / "resumed")
+    scramble()
+    Checkpoint.load(resumed.state, saved)
+    resumed.trainer.run(max_epochs=4)
+    assert_identical(snapshot(resumed), snapshot(ref))
+    assert resumed_eval.n_iteration_completed == ref_eval.n_iteration_completed == 4
