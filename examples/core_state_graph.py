@@ -76,7 +76,9 @@ RunningMean(state, "loss_avg", "engines.fit.loss")
 @state.on(fit.n_iteration_completed_ref, every=50, reads=[state.metrics.loss_avg.value_ref])
 def log(event):
     w, b = state.params.w, state.params.b
-    print(f"iteration {event.new:4d}  loss_avg {state.metrics.loss_avg.value:.5f}  w {w:.3f}  b {b:.3f}")
+    print(
+        f"iteration {event.new:4d}  loss_avg {state.metrics.loss_avg.value:.5f}  w {w:.3f}  b {b:.3f}"
+    )
 
 
 @state.on(state.metrics.loss_avg.value_ref, when=lambda v: v < 3e-3, writes=[fit.should_stop_ref])

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from nodes.distributed import is_writer_process
+from nodes.distributed import is_writer_process, world_size
 from nodes.engine import Engine
 from pipeline import Node, Ref, State, StateDictError, Variable
 
@@ -128,7 +128,9 @@ class Checkpoint(Node):
             keep the best ``n_saved`` by it instead of the last ones.
         mode: ``"max"`` or ``"min"``: which scores are best.
         save_on_exception: also save when ``engine``'s run ends with an exception
-            or ``KeyboardInterrupt`` (the state as of the last completed iteration).
+            or ``KeyboardInterrupt`` (the state as of the last completed iteration);
+            in a run of several processes this is skipped (the other ranks cannot
+            join the collectives a state dict may need), resume from the last regular file.
         engine: the engine whose counters name the files (default: the trigger's
             owner if it is an engine, else ``state.trainer``).
         prefix: the start of the file names.
@@ -192,6 +194,7 @@ class Checkpoint(Node):
         super().__init__(state, name)
         self.dirname = Path(dirname)
         self.is_writer = is_writer_process()
+        self.world_size = world_size()
         if self.is_writer:
             self.dirname.mkdir(parents=True, exist_ok=True)
         self.trigger = trigger
@@ -255,10 +258,10 @@ class Checkpoint(Node):
     def save(self) -> Path | None:
         """Save now if the retention rule keeps the file; return its path (None when skipped).
 
-        In a distributed run only rank 0 writes; the other ranks return None.
+        In a distributed run every rank decides alike (metrics are all-reduced) and
+        builds the state dict (some metrics gather their state from all ranks), and
+        only rank 0 writes; the other ranks return None.
         """
-        if not self.is_writer:
-            return None
         score = self._score_value()
         if self.score is not None:
             if score is None:
@@ -270,6 +273,8 @@ class Checkpoint(Node):
         else:
             rank = float(self.n_saves + 1)
         path = self.write(self.dirname / self.filename())
+        if not self.is_writer:
+            return None
         self._kept = [(r, p) for r, p in self._kept if p != path]
         self._kept.append((rank, path))
         self._kept.sort(key=lambda item: item[0])
@@ -280,7 +285,10 @@ class Checkpoint(Node):
         return path
 
     def _save_exception(self) -> None:
-        if not self.is_writer:
+        if self.world_size > 1:
+            # The other ranks are not here: building the state dict could wait
+            # forever on a collective they will never join. Resume from the
+            # last regular checkpoint instead.
             return
         name = self.filename("exception", counter=self.engine.n_iteration_completed_ref)
         try:
@@ -312,6 +320,8 @@ class Checkpoint(Node):
             },
             "state": self.state.state_dict(),
         }
+        if not self.is_writer:
+            return path
         tmp = path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}")
         try:
             with open(tmp, "wb") as f:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pipeline import Node, State, Variable
 
-__all__ = ["Distributed", "ensure_distributed", "is_writer_process"]
+__all__ = ["Distributed", "ensure_distributed", "is_writer_process", "world_size"]
 
 
 def _context() -> tuple[int, int, int, str | None]:
@@ -33,7 +33,7 @@ class Distributed(Node):
 
     Created by :class:`~nodes.Trainer` when the state has none. In a run of
     more than one process it sets ``state.structure.title`` to
-    ``"rank R of W (backend)"``, which heads the overview and the rendered graph.
+    ``"rank R of W, backend"``, which heads the overview and the rendered graph.
     """
 
     rank = Variable(0, doc="this process's rank", persistent=False)
@@ -52,7 +52,7 @@ class Distributed(Node):
         rank, world, local, backend = _context()
         self.reset_variables(rank=rank, world_size=world, local_rank=local, backend=backend)
         if world > 1:
-            self.state.structure.title = f"rank {rank} of {world} ({backend})"
+            self.state.structure.title = f"rank {rank} of {world}, {backend}"
 
     @property
     def is_writer(self) -> bool:
@@ -72,3 +72,8 @@ def ensure_distributed(state: State) -> Distributed:
 def is_writer_process() -> bool:
     """Whether this process is rank 0 (or not distributed)."""
     return _context()[0] == 0
+
+
+def world_size() -> int:
+    """How many processes take part (1 when not distributed)."""
+    return _context()[1]
