@@ -43,8 +43,24 @@ def core_state_graph(out: Path) -> Path:
     return state.render(out / "core_state_graph.svg", trace=first)
 
 
+def three_engines(out: Path) -> Path:
+    """The state of ``examples/mnist_with_tensorboard.py`` after one epoch: trainer, two evaluators."""
+    ns = runpy.run_path(str(ROOT / "examples" / "mnist_with_tensorboard.py"), run_name="docs")
+    scratch = ROOT / "outputs" / "docs-graphs" / "digits"
+    args = ns["parse_args"](["--epochs", "1", "--no-progress", "--output-dir", str(scratch)])
+    state = ns["build_state"](args)
+    assert isinstance(state, State)
+    state.validate()
+    with contextlib.redirect_stdout(io.StringIO()):
+        state.trainer.run(max_epochs=1)
+    state.tensorboard.close()
+    (out / "three_engines_overview.txt").write_text(state.overview() + "\n")
+    state.render(out / "three_engines_full.svg")
+    return state.render(out / "three_engines.svg", connected_only=True)
+
+
 #: Every image of the docs, in the order they are written.
-GRAPHS: list[Callable[[Path], Path]] = [core_state_graph]
+GRAPHS: list[Callable[[Path], Path]] = [core_state_graph, three_engines]
 
 
 def main(names: list[str]) -> None:

@@ -57,8 +57,8 @@ class Net(nn.Module):
         return F.log_softmax(self.fc2(x), dim=-1)
 
 
-def training(local_rank: int, args: argparse.Namespace) -> None:
-    """One process's training (the only one, or one of --nproc-per-node)."""
+def build_state(args: argparse.Namespace) -> State:
+    """The whole training on a new state: data, model, engines, metrics, charts, checkpoints."""
     rank, device = idist.get_rank(), idist.device() if args.device is None else args.device
     torch.manual_seed(args.seed)  # the same initial weights on every rank
     if args.dataset == "mnist":
@@ -97,7 +97,7 @@ def training(local_rank: int, args: argparse.Namespace) -> None:
     )
     trainer = state.trainer
 
-    tb = TensorBoard(state, log_dir=args.output_dir / "tb")  # writes on rank 0 only
+    TensorBoard(state, log_dir=args.output_dir / "tb")  # writes on rank 0 only
     EnginesMetricsComparisonCharts(
         x_axis_ref=trainer.n_samples_ref, n_identical_metric_name_suffixes=1
     )
@@ -141,6 +141,13 @@ def training(local_rank: int, args: argparse.Namespace) -> None:
         prefix="last",
         name="last_checkpoint",
     )
+    return state
+
+
+def training(local_rank: int, args: argparse.Namespace) -> None:
+    """One process's training (the only one, or one of --nproc-per-node)."""
+    state = build_state(args)
+    rank, trainer, tb = state.distributed.rank, state.trainer, state.tensorboard
     if args.resume:
         meta = Checkpoint.load(state, args.resume)
         if rank == 0:
@@ -153,11 +160,12 @@ def training(local_rank: int, args: argparse.Namespace) -> None:
     graph = state.render(args.output_dir / f"graph{suffix}.svg")
     (args.output_dir / f"overview{suffix}.txt").write_text(state.overview() + "\n")
     if rank == 0:
-        print(f"\nstate graph: {graph}\ncheckpoints: {checkpoints}")
+        print(f"\nstate graph: {graph}\ncheckpoints: {args.output_dir / 'checkpoints'}")
         print(f"TensorBoard logs: {tb.log_dir}  (tensorboard --logdir {tb.log_dir})")
 
 
-if __name__ == "__main__":
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
     parser.add_argument("--data-dir", type=Path, help="folder with the MNIST idx files")
@@ -177,11 +185,16 @@ if __name__ == "__main__":
     parser.add_argument("--resume", type=Path, help="a checkpoint file to continue from")
     parser.add_argument("--nproc-per-node", type=int, default=None, help="processes to spawn")
     parser.add_argument("--backend", choices=["gloo", "nccl"], default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.dataset == "mnist" and args.data_dir is None:
         parser.error("--dataset mnist needs --data-dir with the MNIST idx files")
     if args.nproc_per_node and args.backend is None:
         parser.error("--nproc-per-node needs --backend gloo (CPU) or nccl (GPUs)")
+    return args
+
+
+if __name__ == "__main__":
+    args = parse_args()
     spawn: dict[str, Any] = {}
     if args.nproc_per_node:  # a free port for the processes to meet on
         with socket.socket() as probe:

@@ -31,7 +31,20 @@ def _var_label(state: State, path: str) -> str:
     return f"{slot.name}\n{summarize(slot.value, width=28)}"
 
 
-def to_dot(state: State, trace: Trace | None = None, title: str | None = None) -> str:
+def _linked(state: State, path: str) -> bool:
+    """Whether a variable has an edge besides its owner node writing it."""
+    g = state._graph
+    owner = g.nodes[path].get("owner")
+    edges = list(g.in_edges(path, data=True)) + list(g.out_edges(path, data=True))
+    return any(not (d["kind"] == "writes" and u == owner) for u, _, d in edges)
+
+
+def to_dot(
+    state: State,
+    trace: Trace | None = None,
+    title: str | None = None,
+    connected_only: bool = False,
+) -> str:
     """The DOT source of the state graph (what :func:`render` draws)."""
     import graphviz
 
@@ -65,8 +78,8 @@ def to_dot(state: State, trace: Trace | None = None, title: str | None = None) -
 
     for cname, container in state._containers.items():
         own = [s.path for s in container._vars.values()]
-        if cname == "structure":  # bookkeeping: drawn only where something uses it
-            own = [p for p in own if g.degree(p)]
+        if cname == "structure" or connected_only:  # drawn only where something uses them
+            own = [p for p in own if _linked(state, p)]
         members = list(container._nodes.values())
         if not own and not members:
             continue
@@ -89,8 +102,18 @@ def to_dot(state: State, trace: Trace | None = None, title: str | None = None) -
                         shape="component",
                         color=_HIGHLIGHT if hot else "black",
                     )
-                    for slot in node._vars.values():
-                        var_node(n, slot.path)
+                    shown = [
+                        slot.path
+                        for slot in node._vars.values()
+                        if not connected_only or _linked(state, slot.path)
+                    ]
+                    for path in shown:
+                        var_node(n, path)
+                    if len(shown) < len(node._vars):
+                        n.attr(
+                            label=f"{node.name}: {type(node).__name__} "
+                            f"(+{len(node._vars) - len(shown)} unconnected)"
+                        )
     for key, data in g.nodes(data=True):
         if data["kind"] == "callback":
             hot = key in fired_nodes
@@ -132,7 +155,9 @@ def to_dot(state: State, trace: Trace | None = None, title: str | None = None) -
     return str(dot.source)
 
 
-def render(state: State, path: Path, trace: Trace | None = None) -> Path:
+def render(
+    state: State, path: Path, trace: Trace | None = None, connected_only: bool = False
+) -> Path:
     """Write the graph to ``path``; see :meth:`pipeline.State.render`."""
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -140,7 +165,7 @@ def render(state: State, path: Path, trace: Trace | None = None) -> Path:
             f"cannot render to '{path}': unsupported suffix {path.suffix!r}; "
             "use .svg, .png, .pdf or .dot"
         )
-    source = to_dot(state, trace, title=state.structure.title or None)
+    source = to_dot(state, trace, state.structure.title or None, connected_only)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "dot":
         path.write_text(source)

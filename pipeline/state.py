@@ -109,7 +109,9 @@ class State:
         structure.add_variable("n_nodes", 0, doc="nodes registered")
         structure.add_variable("last_node", None, doc="key of the newest node")
         structure.add_variable(
-            "title", "", doc="what this state is, e.g. 'rank 1 of 2'; heads the overview and the graph"
+            "title",
+            "",
+            doc="what this state is, e.g. 'rank 1 of 2'; heads the overview and the graph",
         )
 
     # Containers and nodes ---------------------------------------------------
@@ -610,8 +612,14 @@ class State:
         """Keys of what a change of a variable triggers directly."""
         return graph_ops.subscribers_of(self._graph, self._resolve(target).path)
 
-    def render(self, path: str | Path, trace: Trace | None = None) -> Path:
+    def render(
+        self, path: str | Path, trace: Trace | None = None, *, connected_only: bool = False
+    ) -> Path:
         """Draw the graph with Graphviz; the suffix picks the format (.svg .png .pdf .dot).
+
+        ``trace`` highlights what a :meth:`trace` recorded, with counts;
+        ``connected_only`` leaves out the variables nothing reads, writes or
+        subscribes to besides their owner (each node's cluster says how many).
 
         Without the ``dot`` program, writes the ``.dot`` source next to ``path``,
         warns with :class:`~pipeline.RenderWarning` how to install Graphviz, and
@@ -619,7 +627,7 @@ class State:
         """
         from pipeline.render import render
 
-        return render(self, Path(path), trace)
+        return render(self, Path(path), trace, connected_only)
 
     def overview(self) -> str:
         """The state as a text tree with values, the view a debugger gives."""
