@@ -35,6 +35,7 @@ test: setup
 bench: setup
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_memory.py
 
 docs: setup
 	$(PY) docs/make_graphs.py
