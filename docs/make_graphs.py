@@ -59,8 +59,17 @@ def three_engines(out: Path) -> Path:
     return state.render(out / "three_engines.svg", connected_only=True)
 
 
+def tutorial_graph(out: Path) -> Path:
+    """The state of ``examples/custom_node.py`` (the tutorial's nodes) after one epoch on digits."""
+    scratch = ROOT / "outputs" / "docs-graphs" / "custom_node"
+    ns = run_example("custom_node.py", "--epochs", "1", "--output-dir", str(scratch))
+    state = ns["state"]
+    assert isinstance(state, State)
+    return state.render(out / "tutorial_graph.svg")
+
+
 #: Every image of the docs, in the order they are written.
-GRAPHS: list[Callable[[Path], Path]] = [core_state_graph, three_engines]
+GRAPHS: list[Callable[[Path], Path]] = [core_state_graph, three_engines, tutorial_graph]
 
 
 def main(names: list[str]) -> None:
