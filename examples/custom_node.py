@@ -100,7 +100,7 @@ def build(args: argparse.Namespace) -> State:
     def cool_down(event: Event) -> None:
         """A spike halves the learning rate: `n_spikes` is the event."""
         state.configs.lr = state.configs.lr / 2
-        for group in optimizer.param_groups:
+        for group in trainer.optimizer.param_groups:
             group["lr"] = state.configs.lr
         print(
             f"spike {event.new} at iteration {trainer.n_iteration_completed}: "
