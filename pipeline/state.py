@@ -11,7 +11,7 @@ overview in ``render.py``, tracing in ``trace.py``, persistence in
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -86,6 +86,22 @@ class State:
     _by_name: dict[str, list[Node]]
     _slots: dict[str, Slot]
     _callbacks: dict[Any, CallbackNode]
+    _label_counts: dict[str, int]
+    configs: Container
+    params: Container
+    modules: Container
+    optimizers: Container
+    dataloaders: Container
+    engines: Container
+    metrics: Container
+    handlers: Container
+    writers: Container
+    structure: Container
+
+    if TYPE_CHECKING:
+        # Nodes are reachable as state.<name>; to a type checker any name may exist.
+        def __getattr__(self, name: str) -> Any: ...
+
     _ranks: tuple[int, dict[str, int]]
     _n_subscribed: int
 
@@ -97,6 +113,7 @@ class State:
         _object_setattr(self, "_by_name", {})
         _object_setattr(self, "_slots", {})
         _object_setattr(self, "_callbacks", {})
+        _object_setattr(self, "_label_counts", {})
         _object_setattr(self, "_ranks", (-1, {}))
         _object_setattr(self, "_n_subscribed", 0)
         for name, persistent in STANDARD_CONTAINERS.items():
@@ -187,7 +204,7 @@ class State:
         if len(same) == 1 and name not in self._containers and not hasattr(type(self), name):
             _object_setattr(self, name, node)
         elif len(same) == 2:
-            self.__dict__.pop(name, None)
+            self._mark_ambiguous(name)
         # Values a subclass set before Node.__init__ become the initial values.
         # (Read with getattr: touching node.__dict__ would slow every later read.)
         unset = object()
@@ -215,6 +232,26 @@ class State:
         structure = self._containers["structure"]
         structure.n_nodes += 1
         structure.last_node = key
+
+    def _mark_ambiguous(self, name: str) -> None:
+        """Replace the alias ``state.<name>`` by an error naming every node called so."""
+        with suppress(AttributeError):
+            object.__delattr__(self, name)
+        cls = type(self)
+        if cls is State:  # a class of its own, so the property concerns this state only
+            cls = type(
+                "State", (State,), {"__module__": State.__module__, "__doc__": State.__doc__}
+            )
+            _object_setattr(self, "__class__", cls)
+
+        def ambiguous(state: State) -> Any:
+            keys = ", ".join(n.key for n in state._by_name[name])
+            raise AttributeError(
+                f"'{name}' is ambiguous: it names {keys}; use the container, "
+                f"e.g. state.{state._by_name[name][0].key}"
+            )
+
+        setattr(cls, name, property(ambiguous))
 
     def _create_container_variable(
         self,
@@ -371,9 +408,13 @@ class State:
         if known is not None:
             return known  # type: ignore[no-any-return]
         label = callback_label(callback)
-        key, n = label, 2
-        while key in self._graph:
-            key, n = f"{label} #{n}", n + 1
+        key = label
+        if key in self._graph:  # another callback with that name and line (lambdas on one line)
+            n = self._label_counts.get(label, 1)
+            while key in self._graph:
+                n += 1
+                key = f"{label} #{n}"
+            self._label_counts[label] = n
         node = CallbackNode(key, label)
         try:
             self._callbacks[callback] = node
@@ -654,20 +695,10 @@ class State:
         restore(self, state_dict, strict=strict)
 
     # Python protocol -------------------------------------------------------------
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        by_name = self.__dict__.get("_by_name", {})
-        same = by_name.get(name, [])
-        if len(same) > 1:
-            raise AttributeError(
-                f"'{name}' is ambiguous: it names {', '.join(n.key for n in same)}; "
-                f"use the container, e.g. state.{same[0].key}"
-            )
-        names = list(self.__dict__.get("_containers", {})) + [
-            n for n, s in by_name.items() if len(s) == 1
-        ]
-        raise AttributeError(f"State has no container or node '{name}'{did_you_mean(name, names)}")
+    # No __getattr__ on purpose: it would make CPython 3.11 take its slow path
+    # for every attribute read of the state (state.configs, state.trainer). A
+    # typo gets Python's own AttributeError, whose traceback suggests the
+    # closest name; an ambiguous node name gets a property that says so.
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(

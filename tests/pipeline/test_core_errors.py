@@ -78,7 +78,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Env], Any], type[BaseException], str]] = [
         "typo in a container name",
         lambda env: env.state.confgs,
         AttributeError,
-        r"State has no container or node 'confgs'; did you mean 'configs'\?",
+        r"'State' object has no attribute 'confgs'",
     ),
     (
         "subscribe to a missing path",
