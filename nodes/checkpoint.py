@@ -258,17 +258,24 @@ class Checkpoint(Node):
     def save(self) -> Path | None:
         """Save now if the retention rule keeps the file; return its path (None when skipped).
 
-        In a distributed run every rank decides alike (metrics are all-reduced) and
-        builds the state dict (some metrics gather their state from all ranks), and
-        only rank 0 writes; the other ranks return None.
+        In a distributed run every rank builds the state dict (some metrics gather
+        their state from all ranks) and only rank 0 writes; the other ranks return
+        None. Whether a score is good enough to keep is rank 0's decision (it alone
+        knows the files kept), sent to the other ranks: a rank that built a state
+        dict alone would wait forever for the others in its collectives.
         """
         score = self._score_value()
         if self.score is not None:
             if score is None:
-                return None  # no score yet (no evaluation has run)
+                return None  # no score yet (no evaluation has run); alike on every rank
             rank = score if self.mode == "max" else -score
             full = self.n_saved is not None and len(self._kept) >= self.n_saved
-            if full and rank <= min(r for r, _ in self._kept):
+            keep = not (full and rank <= min(r for r, _ in self._kept))
+            if self.world_size > 1:
+                import ignite.distributed as idist
+
+                keep = bool(idist.broadcast(float(keep), src=0))
+            if not keep:
                 return None
         else:
             rank = float(self.n_saves + 1)
