@@ -28,6 +28,7 @@ from torch import nn
 from nodes.checkpoint import Checkpoint
 from nodes.compose import supervised_training
 from nodes.datasets import digits_datasets, mnist_datasets
+from nodes.handlers import LRScheduler
 from nodes.tensorboard import (
     EnginesMetricsCharts,
     EnginesMetricsComparisonCharts,
@@ -102,6 +103,18 @@ def build_state(args: argparse.Namespace) -> State:
         x_axis_ref=trainer.n_samples_ref, n_identical_metric_name_suffixes=1
     )
     EnginesMetricsCharts(x_axes_refs=trainer.n_samples_ref, n_identical_metric_name_suffixes=1)
+    # The learning rate is a variable of the scheduler node; a step of 1.0 keeps it constant.
+    lr = LRScheduler(
+        state,
+        torch.optim.lr_scheduler.StepLR(optimizer, step_size=args.lr_step, gamma=args.lr_gamma),
+        trainer.n_epoch_completed_ref,
+    )
+    ScalarChart(
+        trainer.n_epoch_completed_ref,
+        [lr.lr_ref],
+        x_axis_ref=trainer.n_samples_ref,
+        tags=["training/lr"],
+    )
     ScalarChart(
         trainer.n_iteration_completed_ref,
         [trainer.output_ref],
@@ -174,6 +187,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--momentum", type=float, default=0.5)
+    parser.add_argument("--lr-step", type=int, default=5, help="epochs between lr decays")
+    parser.add_argument(
+        "--lr-gamma", type=float, default=1.0, help="lr factor per decay (1: constant)"
+    )
     parser.add_argument(
         "--log-interval", type=int, default=10, help="iterations between logged losses"
     )

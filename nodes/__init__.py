@@ -4,22 +4,42 @@
 nodes that wrap it, when they are created.
 """
 
+from nodes.checkpoint import Checkpoint, CheckpointError
+from nodes.compose import supervised_training
+from nodes.distributed import Distributed
 from nodes.engine import Engine, batch_size
 from nodes.handlers import EarlyStopping, LRScheduler, TerminateOnNan
 from nodes.metric import Metric
 from nodes.progress import ProgressBar
-from nodes.supervised import Evaluator, Trainer, prepare_batch, to_device
+from nodes.rng import RandomStates
+from nodes.supervised import Evaluator, Trainer, prepare_batch, to_device, unwrap_model
+from nodes.tensorboard import (
+    EnginesMetricsCharts,
+    EnginesMetricsComparisonCharts,
+    ScalarChart,
+    TensorBoard,
+)
 
 __all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "Distributed",
     "EarlyStopping",
     "Engine",
+    "EnginesMetricsCharts",
+    "EnginesMetricsComparisonCharts",
     "Evaluator",
     "LRScheduler",
     "Metric",
     "ProgressBar",
+    "RandomStates",
+    "ScalarChart",
+    "TensorBoard",
     "TerminateOnNan",
     "Trainer",
     "batch_size",
     "prepare_batch",
+    "supervised_training",
     "to_device",
+    "unwrap_model",
 ]
