@@ -221,6 +221,24 @@ class Metric(Node):
             return {}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
-        if "metric" in state_dict:
-            self.metric.load_state_dict(state_dict["metric"])
+        """Restore :meth:`state_dict`.
+
+        An ignite metric saves one entry per rank and loads only from as many
+        as there are processes now. Saved by another number of processes (a
+        two-process checkpoint resumed in one process), rank ``r`` gets the
+        entry of rank ``r % saved``: exact for a metric reset before its next
+        compute (every epoch-wise metric at an epoch's end), and an accumulation
+        in progress continues from that one rank's part.
+        """
+        if "metric" not in state_dict:
+            return
+        saved = state_dict["metric"]
+        if isinstance(saved, Mapping) and len(saved) == 1:
+            ((key, per_rank),) = saved.items()
+            if isinstance(per_rank, list) and per_rank:
+                import ignite.distributed as idist
+
+                world = idist.get_world_size()
+                if len(per_rank) != world:
+                    saved = {key: [per_rank[r % len(per_rank)] for r in range(world)]}
+        self.metric.load_state_dict(saved)
