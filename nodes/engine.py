@@ -191,8 +191,9 @@ class Engine(Node):
         """Run until ``max_epochs`` epochs are completed or :meth:`terminate` is called.
 
         A run that completed starts again from epoch 0 (counters reset without
-        events, ``n_samples`` kept); a run that was terminated, or loaded from a
-        checkpoint, continues where it stopped.
+        events, ``n_samples`` kept) unless ``max_epochs`` asks for more epochs
+        than it did, which continues it (as ignite does); a run that was
+        terminated, or loaded from a checkpoint, continues where it stopped.
 
         Raises:
             ValueError: bad ``max_epochs``/``epoch_length``, or fewer than the epochs done.
@@ -204,7 +205,17 @@ class Engine(Node):
         if not self._validated:
             state.validate()
             self._validated = True
-        finished = self.max_epochs is None or self.n_epoch_completed >= self.max_epochs
+        # As in ignite: asking for more epochs than a finished run did continues it
+        # (a run loaded from a checkpoint of its last epoch goes on); asking for
+        # no more, or for nothing, starts a new run.
+        extend = (
+            max_epochs is not None
+            and self.max_epochs is not None
+            and self.n_epoch_completed < max_epochs
+        )
+        finished = not extend and (
+            self.max_epochs is None or self.n_epoch_completed >= self.max_epochs
+        )
         with state.writing_as(self):
             if finished:
                 if epoch_length is None and hasattr(self.dataloader, "__len__"):

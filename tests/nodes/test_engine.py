@@ -175,6 +175,27 @@ class TestEvaluatorRestart:
         assert (engine.n_run_started, engine.n_run_completed, engine.n_samples) == (3, 3, 9)
 
 
+class TestContinuation:
+    def test_more_epochs_than_a_finished_run_continue_it(self, state: State) -> None:
+        """run(max_epochs=3) after a finished 2-epoch run does epoch 3 only, as ignite does."""
+        engine = Engine(state, "e", echo, ones(2, 2, 2))
+        epochs: list[int] = []
+        engine.n_epoch_completed_ref.subscribe(lambda ev: epochs.append(ev.new))
+        engine.run(max_epochs=2)
+        engine.run(max_epochs=3)
+        assert epochs == [1, 2, 3]
+        assert (engine.n_iteration_completed, engine.n_run_completed) == (9, 2)
+
+    def test_no_more_epochs_start_a_new_run(self, state: State) -> None:
+        """run() or run(max_epochs=2) after a finished 2-epoch run starts again from epoch 0."""
+        engine = Engine(state, "e", echo, ones(2, 2))
+        engine.run(max_epochs=2)
+        engine.run(max_epochs=2)
+        assert (engine.n_epoch_completed, engine.n_iteration_completed) == (2, 4)
+        engine.run()
+        assert (engine.n_epoch_completed, engine.max_epochs, engine.n_samples) == (1, 1, 20)
+
+
 class TestTerminate:
     """terminate() ends the run after the current iteration; the run completes."""
 
