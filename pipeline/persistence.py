@@ -5,7 +5,9 @@ strings, tensors, lists/tuples/dicts of those), the ``state_dict()`` of values
 that have one (modules, optimizers, schedulers), every node's own
 ``state_dict()``, and the change counters of ``every``/``once`` filters. The
 result holds only what ``torch.load(..., weights_only=True)`` accepts.
-Loading checks everything first and changes nothing when it raises.
+Loading checks everything it can first and changes nothing when that check
+fails; an object or node that still refuses its part while loading itself
+raises with a note saying what was already loaded.
 """
 
 from __future__ import annotations
@@ -172,15 +174,31 @@ def restore(state: State, sd: dict[str, Any], strict: bool = True) -> None:
     for path, slot in expected["variables"].items():
         if path in sd["variables"] and path not in bad:
             _store(slot, sd["variables"][path])
+    # Objects and nodes load themselves; the checks above cannot see inside
+    # them, so one may still refuse. Say what is already loaded when it does.
+    done = "the variables"
     for path, slot in expected["objects"].items():
         if path in sd["objects"] and path not in bad:
-            slot.value.load_state_dict(sd["objects"][path])
+            _load_part(slot.value, sd["objects"][path], path, done)
+            done = f"{done}, {path}"
     for key, node in state._nodes.items():
         if key in sd["nodes"]:
-            node.load_state_dict(sd["nodes"][key])
+            _load_part(node, sd["nodes"][key], f"the state of node {key}", done)
+            done = f"{done}, node {key}"
     for key, sub in filters.items():
         if key in sd["filters"]:
             sub.n_changes = int(sd["filters"][key])
+
+
+def _load_part(target: Any, part: Any, what: str, done: str) -> None:
+    try:
+        target.load_state_dict(part)
+    except Exception as exc:
+        exc.add_note(
+            f"while loading {what}; {done} were already loaded, so the state is only "
+            "partly restored: load into a freshly built state again"
+        )
+        raise
 
 
 def _store(slot: Slot, value: Any) -> None:

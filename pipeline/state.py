@@ -688,7 +688,9 @@ class State:
 
         Raises:
             StateDictError: with ``strict``, listing every missing, unexpected and
-                mismatched entry; nothing is changed in that case.
+                mismatched entry (module tensors included); nothing is changed in that case.
+            Exception: an object or node refusing its part while loading itself
+                (its own error, with a note saying what was already loaded).
         """
         from pipeline.persistence import restore
 

@@ -179,3 +179,34 @@ class TestStateDict:
         counter.load_state_dict({})
         with pytest.raises(ValueError, match=r"handlers\.counter has no state of its own"):
             counter.load_state_dict({"x": 1})
+
+
+class TestPartialLoad:
+    def test_object_refusing_its_part_says_what_was_loaded(self) -> None:
+        """An object whose own load fails raises with a note naming what was already restored."""
+
+        class Picky:
+            def __init__(self) -> None:
+                self.w = 1
+
+            def state_dict(self) -> dict[str, int]:
+                return {"w": self.w}
+
+            def load_state_dict(self, sd: dict[str, int]) -> None:
+                if sd["w"] < 0:
+                    raise ValueError("negative weight")
+                self.w = sd["w"]
+
+        state = State()
+        state.configs.lr = 0.1
+        state.modules.picky = Picky()
+        sd = state.state_dict()
+        sd["variables"]["configs.lr"] = 0.5
+        sd["objects"]["modules.picky"] = {"w": -1}
+        with pytest.raises(ValueError, match="negative weight") as info:
+            state.load_state_dict(sd)
+        assert info.value.__notes__ == [
+            "while loading modules.picky; the variables were already loaded, so the state "
+            "is only partly restored: load into a freshly built state again"
+        ]
+        assert state.configs.lr == 0.5
