@@ -9,23 +9,33 @@ that writes?" for the writer and checkpoint nodes.
 
 from __future__ import annotations
 
+import os
+import sys
+
 from pipeline import Node, State, Variable
 
 __all__ = ["Distributed", "ensure_distributed", "is_writer_process", "world_size"]
 
 
 def _context() -> tuple[int, int, int, str | None]:
+    """(rank, world size, local rank, backend) of this process.
+
+    torch.distributed answers when a process group exists; otherwise
+    ignite.distributed does (xla, horovod), but only if the program already
+    imported it: importing ignite costs seconds, and without it nothing is
+    distributed.
+    """
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()):
-        try:
-            import ignite.distributed as idist
-        except ImportError:  # pragma: no cover - ignite is a dependency
-            return 0, 1, 0, None
-        return idist.get_rank(), idist.get_world_size(), idist.get_local_rank(), idist.backend()
-    import ignite.distributed as idist
-
-    return dist.get_rank(), dist.get_world_size(), idist.get_local_rank(), dist.get_backend()
+    if dist.is_available() and dist.is_initialized():
+        local = int(os.environ.get("LOCAL_RANK", dist.get_rank()))
+        if "ignite.distributed" in sys.modules:
+            local = sys.modules["ignite.distributed"].get_local_rank()
+        return dist.get_rank(), dist.get_world_size(), local, dist.get_backend()
+    idist = sys.modules.get("ignite.distributed")
+    if idist is None:
+        return 0, 1, 0, None
+    return idist.get_rank(), idist.get_world_size(), idist.get_local_rank(), idist.backend()
 
 
 class Distributed(Node):
@@ -51,8 +61,9 @@ class Distributed(Node):
         """Read the distributed context again (after a process group was created)."""
         rank, world, local, backend = _context()
         self.reset_variables(rank=rank, world_size=world, local_rank=local, backend=backend)
-        if world > 1:
-            self.state.structure.title = f"rank {rank} of {world}, {backend}"
+        title = f"rank {rank} of {world}, {backend}" if world > 1 else ""
+        if title or self.state.structure.title.startswith("rank "):
+            self.state.structure.title = title
 
     @property
     def is_writer(self) -> bool:

@@ -261,6 +261,7 @@ class Evaluator(Engine):
         )
         self.model_ref = _adopt(state.modules, model, "model")
         self.declare_reads(self.model_ref)
+        ensure_distributed(state)
 
     @staticmethod
     def _step(engine: Engine, batch: Any) -> Any:
