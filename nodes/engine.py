@@ -171,7 +171,6 @@ class Engine(Node):
         self._epoch_rng: torch.Tensor | None = (
             None  # RNG state the current epoch's iterator came from
         )
-        self._resume_rng: torch.Tensor | None = None
         self._epoch_rng_epoch: int | None = None  # the epoch _epoch_rng belongs to
         self._validated = False
         self.metric_publications: dict[str, Any] = {}  # Metric nodes publish values per event
@@ -230,7 +229,6 @@ class Engine(Node):
                     max_epochs=max_epochs or self.default_max_epochs,
                     epoch_length=epoch_length,
                 )
-                self._resume_rng = None
             else:
                 if max_epochs is not None:
                     if max_epochs < self.n_epoch_completed:
@@ -262,8 +260,10 @@ class Engine(Node):
                         self._set_sampler_epoch(self.n_epoch_completed)
                         # Saved before this epoch's iterator existed (stopped in a subscriber
                         # of n_epoch_started): the RNG then is the epoch's, start it afresh.
+                        # Otherwise re-create the order the epoch started with (loaded from a
+                        # checkpoint, or kept since a terminate() or an exception).
                         fresh = self._epoch_rng_epoch not in (None, self.n_epoch_started)
-                        rng = None if fresh else self._resume_rng
+                        rng = None if fresh else self._epoch_rng
                         it = self._new_iterator(rng, done_in_epoch)
                     if not self._run_epoch(it, done_in_epoch):
                         break
@@ -364,7 +364,10 @@ class Engine(Node):
         self._epoch_rng_epoch = self.n_epoch_started
         if rng is None:
             self._epoch_rng = gen.get_state() if gen is not None else torch.get_rng_state()
-            return iter(loader)
+            it = iter(loader)
+            for _ in range(skip):  # no saved order to re-create: skip in a fresh one
+                next(it)
+            return it
         self._epoch_rng = rng
         keep = None
         if gen is not None:
@@ -415,7 +418,6 @@ class Engine(Node):
             raise ValueError(
                 f"{self.key}: data_rng must be a tensor, got {type(data_rng).__name__}"
             )
-        self._resume_rng = rng
         self._epoch_rng = rng
         self._epoch_rng_epoch = state_dict.get("epoch")
         if data_rng is not None and isinstance(gen, torch.Generator):

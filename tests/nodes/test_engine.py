@@ -231,6 +231,31 @@ class TestTerminate:
         assert (engine.n_run_started, engine.n_run_completed) == (2, 2)
         assert engine.should_terminate is False
 
+    @pytest.mark.parametrize("stops", [[3], [3, 9], [8]])
+    def test_terminate_mid_epoch_then_continue_a_shuffled_dataloader(
+        self, stops: list[int]
+    ) -> None:
+        """A shuffled DataLoader continues its epoch's order after terminate(), as without a stop."""
+
+        def batches(stops: list[int]) -> list[list[int]]:
+            state = State()
+            seen: list[list[int]] = []
+            loader = torch.utils.data.DataLoader(
+                torch.arange(12),
+                batch_size=2,
+                shuffle=True,
+                generator=torch.Generator().manual_seed(0),
+            )
+            engine = Engine(state, "e", lambda e, b: seen.append(b.tolist()), loader)
+            for stop in stops:
+                engine.n_iteration_completed_ref.subscribe(engine.terminate, once=stop)
+            for _ in range(len(stops) + 1):
+                engine.run(max_epochs=2)
+            assert (engine.n_epoch_completed, engine.n_iteration_completed) == (2, 12)
+            return seen
+
+        assert batches(stops) == batches([])
+
     def test_terminate_on_last_iteration_completes_the_epoch(self, state: State) -> None:
         """Terminating on an epoch's last iteration counts that epoch; the next run goes on."""
         engine = Engine(state, "e", echo, ones(1, 1), max_epochs=3)
