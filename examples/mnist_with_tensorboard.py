@@ -15,6 +15,7 @@ data: scikit-learn's digits, upscaled to 28x28 (offline); `--dataset mnist
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = parse_args()
+    if args.backend == "gloo" and args.device in (None, "cpu"):
+        # gloo here means processes on the CPU: hide GPUs, or ignite would give
+        # each process a CUDA device (and there may be fewer GPUs than processes).
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     spawn: dict[str, Any] = {}
     if args.nproc_per_node:  # a free port for the processes to meet on
         with socket.socket() as probe:

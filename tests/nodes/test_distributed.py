@@ -32,7 +32,8 @@ TIMEOUT = 120  # seconds; a launch takes about 10-20
 
 def launch(mode: str, out: Path) -> subprocess.CompletedProcess[str]:
     """Run the worker script in ``mode`` with two processes; never waits past TIMEOUT."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # The gloo processes run on the CPU, also on a machine with GPUs.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     return subprocess.run(
         [sys.executable, str(WORKER), mode, str(out), "--nproc", "2"],
         cwd=ROOT,
