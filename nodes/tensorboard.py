@@ -14,6 +14,7 @@ new metric appears; TensorBoard shows the newest layout of a run.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 import struct
 import tempfile
@@ -29,7 +30,7 @@ import torch
 from nodes.distributed import is_writer_process
 from nodes.engine import Engine
 from pipeline import Event, Node, Ref, State, Variable
-from pipeline.values import did_you_mean
+from pipeline.values import did_you_mean, short_repr
 
 __all__ = [
     "EnginesMetricsCharts",
@@ -201,6 +202,7 @@ class TensorBoard(Node):
         self._layout_version = 0
         self._layout_written = 0
         self._graph_logged = False
+        self._last_step = 0  # the largest step written, where close() puts the final graph
         self._watched: set[str] = set()
         for node in state.engines.nodes().values():
             self._watch(node)
@@ -230,14 +232,22 @@ class TensorBoard(Node):
 
         Raises:
             ValueError: the value is a tensor with more than one element.
+            TypeError: the value is neither a real number nor a tensor (checked here,
+                not when the queue is written, so the error points at the chart).
             RuntimeError: the writer is closed.
         """
         if self.closed:
             raise RuntimeError(f"{self.key} is closed; create a new TensorBoard writer to log more")
-        if isinstance(value, torch.Tensor) and value.numel() != 1:
-            raise ValueError(
-                f"cannot chart {tag!r}: a tensor of shape {tuple(value.shape)} is not a scalar; "
-                "chart a scalar variable (or reduce it first)"
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                raise ValueError(
+                    f"cannot chart {tag!r}: a tensor of shape {tuple(value.shape)} is not a "
+                    "scalar; chart a scalar variable (or reduce it first)"
+                )
+        elif not isinstance(value, numbers.Real):
+            raise TypeError(
+                f"cannot chart {tag!r}: {type(value).__name__} {short_repr(value)} is not a "
+                "number; chart a variable holding a number or a one-element tensor"
             )
         if not self.is_writer:
             return
@@ -264,6 +274,7 @@ class TensorBoard(Node):
         for (tag, _, step, wall), number in zip(pending, numbers, strict=True):
             self.writer.add_scalar(tag, number, global_step=step, walltime=wall)
         if pending:
+            self._last_step = max(self._last_step, max(step for _, _, step, _ in pending))
             self.n_scalars_written += len(pending)
         if self._layout_version != self._layout_written:
             self._write_layout()
@@ -308,8 +319,7 @@ class TensorBoard(Node):
         if self.closed:
             return
         if self.log_graph:
-            steps = [step for _, _, step, _ in self._pending]
-            self.log_state(step=max(steps, default=0))
+            self.log_state(step=max([self._last_step, *(step for _, _, step, _ in self._pending)]))
         self.flush()
         self.writer.close()
         self.closed = True

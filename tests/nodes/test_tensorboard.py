@@ -210,7 +210,9 @@ class TestWriter:
         overview = texts[0].tensor_proto.string_val[0].decode()
         assert "trainer" in overview and "val_evaluator_m0" in overview
         tb.close()  # the final graph, at the last step
-        assert len(Events(log_dir).acc.Images("state/graph")) == 2
+        last = max(step for step, _ in Events(log_dir).scalars("m0/val_evaluator"))
+        assert last == N_TRAIN
+        assert [image.step for image in Events(log_dir).acc.Images("state/graph")] == [0, last]
 
 
 # ScalarChart ----------------------------------------------------------------------------
@@ -258,6 +260,23 @@ class TestScalarChart:
         ScalarChart(engine.n_iteration_completed_ref, [engine.output_ref])
         with pytest.raises(ValueError, match=r"shape \(2, 3\) is not a scalar"):
             engine.run()
+
+    @pytest.mark.parametrize("value", ["abc", [0.1, 0.2], {"a": 1.0}, object()])
+    def test_non_number_refused_when_logged(
+        self, state: State, tb: TensorBoard, log_dir: Path, value: Any
+    ) -> None:
+        """A value that is not a number raises where it is logged; what was queued is kept."""
+        engine = Engine(state, "engine", lambda engine, batch: batch, [1.0, 2.0, 3.0])
+        state.configs.label = 0.0
+        ScalarChart(engine.n_iteration_completed_ref, [engine.output_ref])
+        ScalarChart(engine.n_iteration_completed_ref, [state.configs.label_ref], once=3)
+        engine.n_iteration_completed_ref.subscribe(
+            lambda: setattr(state.configs, "label", value), once=2
+        )
+        with pytest.raises(TypeError, match=r"cannot chart 'configs/label'.*not a number"):
+            engine.run()
+        tb.flush()
+        assert Events(log_dir).scalars("engines/engine/output") == [(1, 1.0), (2, 2.0), (3, 3.0)]
 
     @pytest.mark.parametrize(
         ("make_args", "error", "match"),
