@@ -83,6 +83,11 @@ def supervised_training(
 
     if metrics is None:
         metrics = {"accuracy": Accuracy(), "loss": Loss(loss_fn)}
+    if type(eval_every) is not int or eval_every < 1:
+        raise ValueError(
+            f"eval_every must be a positive integer (evaluate every n trainer epochs), "
+            f"got {eval_every!r}"
+        )
     if patience is not None and score not in metrics:
         raise ValueError(
             f"early stopping watches the validation metric {score!r}, which is not among the "
