@@ -200,10 +200,19 @@ class Subscription:
 
     @property
     def key(self) -> str:
-        """A stable name for this subscription, used for its counter in ``state_dict``."""
+        """A stable name for this subscription, used for its counter in ``state_dict``.
+
+        A node's method is named by the node's key, a plain callback by its
+        module: never by its file path or line, which change with the working
+        directory and with edits, so a checkpoint resumes from anywhere.
+        """
         fn = getattr(self.callback, "__func__", self.callback)
         name = getattr(fn, "__qualname__", type(fn).__name__)
-        return f"{self.slot.path} -> {self.subscriber.key}:{name}[{self.filter_label}]"
+        if isinstance(self.subscriber, CallbackNode):
+            owner = getattr(fn, "__module__", None) or "callback"
+        else:
+            owner = self.subscriber.key
+        return f"{self.slot.path} -> {owner}:{name}[{self.filter_label}]"
 
     def __repr__(self) -> str:
         return f"<Subscription {self.key}>"

@@ -101,6 +101,24 @@ class TestStateDict:
         dst.configs.tag = "c"  # the third change since the start
         assert fired == ["c"]
 
+    def test_filter_keys_do_not_depend_on_the_working_directory(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+    ) -> None:
+        """A callback's counter keeps its key when the script runs from another directory."""
+        build_here = build().state_dict()["filters"]
+        monkeypatch.chdir(tmp_path)
+
+        def every_second() -> None:  # the same name as build()'s, on another line
+            pass
+
+        state = build()
+        assert state.state_dict()["filters"] == build_here
+        state.load_state_dict(build().state_dict())
+        other = State()
+        other.configs.tag = None
+        other.configs.tag_ref.subscribe(every_second, every=2)
+        assert other.state_dict()["filters"].keys() != build_here.keys()  # another qualname
+
     def test_strict_lists_missing_and_unexpected(self) -> None:
         """A mismatch raises one StateDictError listing missing and unexpected entries."""
         sd = build().state_dict()
