@@ -191,6 +191,18 @@ class Checkpoint(Node):
             raise ValueError(
                 f"{owner}: no engine to name the files after; pass engine=state.<your trainer>"
             )
+        for other in state.nodes().values():
+            if (
+                isinstance(other, Checkpoint)
+                and other.dirname.resolve() == Path(dirname).resolve()
+                and other.prefix == _sanitise(prefix)
+                and other.engine is engine
+            ):
+                raise ValueError(
+                    f"{owner}: {other.key} already saves {engine.name}'s checkpoints in "
+                    f"{other.dirname} with the prefix {other.prefix!r}; the two would count "
+                    "(and delete) each other's files: give this one another prefix="
+                )
         super().__init__(state, name)
         self.dirname = Path(dirname)
         self.is_writer = is_writer_process()

@@ -100,7 +100,7 @@ class Runtime:
 
     def _annotate(self, exc: BaseException, slot: Slot, new: Any, sub: Subscription | None) -> None:
         """Prepend this level to the exception's chain; the outermost level writes the note."""
-        where = sub.subscriber.label if sub is not None else "(ordering)"
+        where = sub.subscriber.label if sub is not None else "(before any subscriber ran)"
         link = f"{slot.path} = {summarize(new)} -> {where}"
         try:
             chain = getattr(exc, _CHAIN_ATTR)

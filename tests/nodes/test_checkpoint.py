@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nodes.checkpoint
-from nodes import EarlyStopping, LRScheduler, Trainer
+from nodes import EarlyStopping, Engine, LRScheduler, Trainer
 from nodes.checkpoint import FORMAT, Checkpoint, CheckpointError
 from pipeline import State, StateDictError
 
@@ -655,3 +655,19 @@ def test_interrupted_evaluation_is_not_continued(tmp_path: Path) -> None:
     resumed.trainer.run(max_epochs=4)
     assert_identical(snapshot(resumed), snapshot(ref))
     assert resumed_eval.n_iteration_completed == ref_eval.n_iteration_completed == 4
+
+
+class TestSharedDirectory:
+    def test_second_checkpoint_with_same_prefix_and_engine_refused(self, tmp_path: Path) -> None:
+        """Two nodes that would count each other's files in one directory: the second is refused."""
+        state = State()
+        engine = Engine(state, "trainer", lambda e, b: b, [1, 2])
+        Checkpoint(state, tmp_path, trigger=engine.n_epoch_completed_ref)
+        with pytest.raises(
+            ValueError, match=r"already saves trainer's checkpoints .* another prefix="
+        ):
+            Checkpoint(state, tmp_path, trigger=engine.n_epoch_completed_ref, name="again")
+        Checkpoint(
+            state, tmp_path, trigger=engine.n_epoch_completed_ref, name="best", prefix="best"
+        )
+        assert "handlers.again" not in state.nodes()
