@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:  # run as a script: the repository's packages
 
 from nodes.checkpoint import Checkpoint  # noqa: E402
 from nodes.metric import Metric  # noqa: E402
-from nodes.supervised import Evaluator, Trainer, unwrap_model  # noqa: E402
+from nodes.supervised import Evaluator, Trainer, to_device, unwrap_model  # noqa: E402
 from nodes.tensorboard import ScalarChart, TensorBoard  # noqa: E402
 from pipeline import State  # noqa: E402
 
@@ -73,8 +73,8 @@ def make_model() -> nn.Module:
 def prepare_batch(
     batch: Any, device: Any = None, non_blocking: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x, y, index)`` -> ``(x, y)``."""
-    return batch[0], batch[1]
+    """``(x, y, index)`` -> ``(x, y)`` on ``device``."""
+    return to_device(batch[0], device, non_blocking), to_device(batch[1], device, non_blocking)
 
 
 def build(out: Path) -> State:
@@ -92,6 +92,7 @@ def build(out: Path) -> State:
     state.dataloaders.val = idist.auto_dataloader(
         IndexedDigits(N_TRAIN, N_TRAIN + N_VAL), batch_size=200, shuffle=False
     )
+    device = idist.device()  # where auto_model puts the model: batches go there too
     model = idist.auto_model(make_model())  # DDP with 2 processes; the state keeps it unwrapped
     optimizer = idist.auto_optim(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.5))
     trainer = Trainer(
@@ -101,6 +102,7 @@ def build(out: Path) -> State:
         optimizer,
         nn.CrossEntropyLoss(),
         state.dataloaders.train,
+        device,
         prepare_batch=prepare_batch,
     )
     evaluator = Evaluator(
@@ -109,6 +111,7 @@ def build(out: Path) -> State:
         model,
         state.dataloaders.val,
         run_on=trainer.n_epoch_completed_ref,
+        device=device,
         prepare_batch=prepare_batch,
     )
     Metric(evaluator, Accuracy(), "accuracy")
