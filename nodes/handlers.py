@@ -102,8 +102,9 @@ class EarlyStopping(Node):
     changes once per evaluation, and reads the score then. When the score is
     the value of a :class:`~nodes.Metric`, ``trigger_ref`` defaults to the
     variable that metric is computed on (``val_evaluator.n_epoch_completed``
-    for an epoch metric), and the handler runs after every metric of that
-    engine created before it.
+    for an epoch metric), and the handler runs after every metric published
+    with the score (metrics of one evaluation publish together, whenever they
+    were created).
 
     Args:
         state: the state to join (registered as ``state.handlers.<name>``).

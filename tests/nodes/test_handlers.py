@@ -694,3 +694,35 @@ class TestCuda:
         plain()  # warm up CUDA kernels outside the count
         assert count_syncs(plain) == 0
         assert count_syncs(guarded) == len(data)
+
+
+class TestEarlyStoppingOrder:
+    def test_metric_made_after_early_stopping_still_publishes_first(self, state: State) -> None:
+        """EarlyStopping reads the score of the evaluation that just ran, even when another
+        metric of the same evaluator is created after it (the group publishes together)."""
+        from ignite.metrics import Accuracy, Loss
+
+        seen: list[float] = []
+
+        class Spy(EarlyStopping):
+            def evaluate(self) -> None:
+                seen.append(self.score_ref.value)
+                super().evaluate()
+
+        preds = [
+            (torch.tensor([[0.9, 0.1], [0.2, 0.8]]), torch.tensor([0, 1])),  # 2/2 right
+            (torch.tensor([[0.9, 0.1], [0.8, 0.2]]), torch.tensor([0, 1])),  # 1/2 right
+        ]
+        trainer = Engine(state, "trainer", lambda e, b: b, [0, 1])
+        evaluator = Engine(
+            state,
+            "val",
+            lambda e, b: preds[trainer.n_iteration_completed - 1],
+            [0],
+            run_on=trainer.n_iteration_completed_ref,
+        )
+        Metric(evaluator, Accuracy(), "accuracy")
+        Spy(state, state.metrics.val_accuracy_ref, 5, trainer)
+        Metric(evaluator, Loss(torch.nn.functional.cross_entropy), "loss")  # made after
+        trainer.run()
+        assert seen == [1.0, 0.5]
