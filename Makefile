@@ -39,6 +39,7 @@ bench: setup
 
 docs: setup
 	$(PY) docs/make_graphs.py
+	$(PY) docs/make_api.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .mypy_cache .ruff_cache .coverage

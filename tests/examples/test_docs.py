@@ -60,3 +60,15 @@ def test_tutorial_test_file_passes(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:]
     assert re.search(r"\b\d+ passed\b", done.stdout)
+
+
+def test_api_tables_match_the_classes() -> None:
+    """docs/api.md's tables of node variables are what the classes declare."""
+    done = subprocess.run(
+        [sys.executable, str(DOCS / "make_api.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "up to date" in done.stdout
