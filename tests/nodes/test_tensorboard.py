@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from cuda_checks import count_syncs, needs_cuda
 from torch import nn
 
 from nodes import Engine, Evaluator, Metric, Trainer
@@ -717,24 +718,6 @@ class TestNoSynchronisation:
         assert tb._pending[0][1] is value
         tb.flush()
         assert tb._pending == []
-
-
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-def count_syncs(run: Callable[[], None]) -> int:
-    """How many host-device synchronisations ``run`` makes (torch's sync debug mode)."""
-    import warnings
-
-    torch.cuda.synchronize()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            run()
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
-    return sum("called a synchronizing CUDA operation" in str(w.message) for w in caught)
 
 
 @needs_cuda
