@@ -31,7 +31,7 @@ class Variable:
 
     Args:
         default: the initial value (lists, dicts and sets are copied per instance).
-        doc: what the variable means, shown in the overview and the docs.
+        doc: what the variable means (the `doc` attribute of its node in ``state.graph``).
         persistent: whether ``state_dict()`` saves it.
         shared: allow writers other than the owning node (a single-writer
             variable written by two nodes or callbacks is a ``GraphError``).
