@@ -208,17 +208,9 @@ class EarlyStopping(Node):
         self.min_delta = float(min_delta)
         self.mode = mode
         self.cumulative_delta = cumulative_delta
-        # Read after every metric computed with the score (they publish together).
-        siblings = [
-            ref
-            for m in state.handlers.nodes().values()
-            if isinstance(m, Metric)
-            and metrics
-            and m.engine is metrics[0].engine
-            and m.usage == metrics[0].usage
-            for ref in m.value_refs.values()
-        ]
-        self.declare_reads(score, *siblings)
+        # Every metric published with the score declares it writes the score, so
+        # reading it orders this handler after the whole group (nodes/metric.py).
+        self.declare_reads(score)
         self.declare_writes(trainer.should_terminate_ref)
         trigger.subscribe(self.evaluate)
 
