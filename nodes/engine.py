@@ -26,7 +26,6 @@ from pipeline import Node, Ref, State, Variable
 
 __all__ = ["Engine", "batch_size"]
 
-_object_setattr = object.__setattr__
 
 ProcessFn = Callable[["Engine", Any], Any]
 
@@ -280,19 +279,6 @@ class Engine(Node):
         process = self.process_fn
         length = self.epoch_length
         k = done
-        # The five writes of an iteration are ``_Owner.__setattr__`` written out
-        # in place (the same stores, in the same order, and ``Runtime.on_set``
-        # called on the same condition): one set costs ~100 ns instead of ~205 ns
-        # through the Python-level ``__setattr__`` frame and ``object.__setattr__``
-        # (docs/performance.md, "Engine overhead").
-        slots = self._vars
-        s_started = slots["n_iteration_started"]
-        s_batch = slots["batch"]
-        s_output = slots["output"]
-        s_samples = slots["n_samples"]
-        s_completed = slots["n_iteration_completed"]
-        rt = s_started.rt
-        store = _object_setattr.__get__(self)  # a bound call: ~59 ns, object.__setattr__ ~88 ns
         while length is None or k < length:
             try:
                 batch = next(it)
@@ -307,40 +293,11 @@ class Engine(Node):
                     batch = next(it)
                 except StopIteration:
                     raise ValueError(f"{self.key}: the dataloader yielded no batch") from None
-            # self.n_iteration_started = self.n_iteration_completed + 1
-            value = self.n_iteration_completed + 1
-            store("n_iteration_started", value)
-            old = s_started.value
-            s_started.value = value
-            if s_started.watch or rt.slow or rt.writer is not s_started.last_writer:
-                rt.on_set(s_started, old, value)
-            # self.batch = batch
-            store("batch", batch)
-            old = s_batch.value
-            s_batch.value = batch
-            if s_batch.watch or rt.slow or rt.writer is not s_batch.last_writer:
-                rt.on_set(s_batch, old, batch)
-            # self.output = process(self, batch)
-            value = process(self, batch)
-            store("output", value)
-            old = s_output.value
-            s_output.value = value
-            if s_output.watch or rt.slow or rt.writer is not s_output.last_writer:
-                rt.on_set(s_output, old, value)
-            # self.n_samples += batch_size(batch)
-            value = self.n_samples + batch_size(batch)
-            store("n_samples", value)
-            old = s_samples.value
-            s_samples.value = value
-            if s_samples.watch or rt.slow or rt.writer is not s_samples.last_writer:
-                rt.on_set(s_samples, old, value)
-            # self.n_iteration_completed += 1
-            value = self.n_iteration_completed + 1
-            store("n_iteration_completed", value)
-            old = s_completed.value
-            s_completed.value = value
-            if s_completed.watch or rt.slow or rt.writer is not s_completed.last_writer:
-                rt.on_set(s_completed, old, value)
+            self.n_iteration_started = self.n_iteration_completed + 1
+            self.batch = batch
+            self.output = process(self, batch)
+            self.n_samples += batch_size(batch)
+            self.n_iteration_completed += 1
             k += 1
             if self.should_terminate:
                 return length is not None and k >= length

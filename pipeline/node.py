@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pipeline._hooks import OwnerBase, generic_setattr
 from pipeline.values import did_you_mean
 from pipeline.variable import Ref, Slot, Variable
 
@@ -19,43 +20,27 @@ if TYPE_CHECKING:
 
 __all__ = ["Container", "Node"]
 
-_object_setattr = object.__setattr__
-_NO_VARIABLES: dict[str, Slot] = {}
 
+class _Owner(OwnerBase):
+    """Base of Node and Container: where a variable set enters the framework.
 
-class _Owner:
-    """Base of Node and Container: where a variable set enters the framework."""
+    The hook itself (``__setattr__``) is ``OwnerBase``'s: compiled in
+    ``pipeline/_speedups.c`` when built, else ``pipeline/_pyhooks.py``. It stores
+    a variable's value as an ordinary attribute (so that a read stays a plain
+    attribute read) and in its slot, and calls ``Runtime.on_set`` only when a
+    subscriber, a trace, a hold block or a new writer needs it. Any other name
+    comes here, to ``_set_other``.
+    """
 
-    _vars: dict[str, Slot] = _NO_VARIABLES
+    _vars: dict[str, Slot]
     _state: State
-
-    def __setattr__(self, name: str, value: Any, _store: Any = _object_setattr) -> None:
-        # The hot path. The value is stored as an ordinary attribute, so that a
-        # read stays a plain attribute read; the slot keeps a second copy for
-        # the core. Everything beyond that (subscribers, traces, hold blocks,
-        # new writers) is decided by one flag check and done in Runtime.on_set.
-        try:
-            slot = self._vars[name]
-        except KeyError:
-            self._set_other(name, value)
-            return
-        # object.__setattr__ costs ~70 ns more than writing into vars(self), but
-        # touching vars(self) makes CPython 3.11 drop its fast path for every
-        # later read of the object (~5x slower reads), and reads are the common
-        # case (benchmarks/bench_core.py).
-        _store(self, name, value)
-        old = slot.value
-        slot.value = value
-        rt = slot.rt
-        if slot.watch or rt.slow or rt.writer is not slot.last_writer:
-            rt.on_set(slot, old, value)
 
     def _set_other(self, name: str, value: Any) -> None:
         if name.endswith("_ref") and name[:-4] in self._vars:
             raise AttributeError(
                 f"'{name}' is the Ref of the variable '{name[:-4]}'; set the variable itself"
             )
-        _object_setattr(self, name, value)
+        generic_setattr(self, name, value)
 
     def _missing(self, name: str) -> AttributeError:
         raise NotImplementedError
@@ -166,9 +151,9 @@ class Node(_Owner, metaclass=_NodeMeta):
                 f"got {type(state).__name__}"
             )
         container = container or self.default_container
-        _object_setattr(self, "_state", state)
-        _object_setattr(self, "_name", name)
-        _object_setattr(self, "_container", container)
+        generic_setattr(self, "_state", state)
+        generic_setattr(self, "_name", name)
+        generic_setattr(self, "_container", container)
         state._register_node(self, name, container)
 
     # Identity -------------------------------------------------------------
@@ -220,7 +205,7 @@ class Node(_Owner, metaclass=_NodeMeta):
         """
         slots = [(self._slot(name), value) for name, value in values.items()]
         for slot, value in slots:
-            _object_setattr(self, slot.name, value)
+            generic_setattr(self, slot.name, value)
             slot.value = value
 
     # Persistence hooks ------------------------------------------------------
@@ -266,11 +251,11 @@ class Container(_Owner):
         def __getattr__(self, name: str) -> Any: ...
 
     def __init__(self, state: State, name: str, persistent: bool = True) -> None:
-        _object_setattr(self, "_state", state)
-        _object_setattr(self, "_name", name)
-        _object_setattr(self, "_persistent", persistent)
-        _object_setattr(self, "_vars", {})
-        _object_setattr(self, "_nodes", {})
+        generic_setattr(self, "_state", state)
+        generic_setattr(self, "_name", name)
+        generic_setattr(self, "_persistent", persistent)
+        generic_setattr(self, "_vars", {})
+        generic_setattr(self, "_nodes", {})
 
     @property
     def name(self) -> str:

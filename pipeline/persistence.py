@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pipeline._hooks import generic_setattr
 from pipeline.errors import StateDictError
 from pipeline.values import is_plain_data, is_tensor
 
@@ -26,7 +27,6 @@ __all__ = ["FORMAT", "collect", "restore"]
 
 FORMAT = "statefire.state/1"
 _SECTIONS = ("variables", "objects", "nodes", "filters")
-_object_setattr = object.__setattr__
 
 
 def _has_state_dict(value: object) -> bool:
@@ -203,5 +203,5 @@ def _load_part(target: Any, part: Any, what: str, done: str) -> None:
 
 def _store(slot: Slot, value: Any) -> None:
     """Set a variable without notifying anyone."""
-    _object_setattr(slot.owner, slot.name, value)
+    generic_setattr(slot.owner, slot.name, value)
     slot.value = value

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from pipeline._hooks import RuntimeBase
 from pipeline.values import SCALAR_TYPES, is_changed, summarize
 from pipeline.variable import Event
 
@@ -27,14 +28,15 @@ __all__ = ["Runtime"]
 _CHAIN_ATTR = "_statefire_chain"
 
 
-class Runtime:
+class Runtime(RuntimeBase):
     """The mutable propagation state of one :class:`~pipeline.State` (framework internal).
 
     It is a separate slotted object so that the per-set bookkeeping is plain
     slot stores, not attribute writes on the State façade.
     """
 
-    __slots__ = ("depth", "held", "hold_depth", "slow", "state", "tracer", "version", "writer")
+    # writer and slow are RuntimeBase's (the fields the set hook reads).
+    __slots__ = ("depth", "held", "hold_depth", "state", "tracer", "version")
 
     def __init__(self, state: State) -> None:
         self.state = state

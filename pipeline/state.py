@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import networkx as nx
 
 from pipeline import graph as graph_ops
+from pipeline._hooks import generic_setattr
 from pipeline.errors import GraphError
 from pipeline.node import Container, Node
 from pipeline.propagation import Runtime
@@ -52,8 +53,6 @@ STANDARD_CONTAINERS: dict[str, bool] = {
     "writers": False,
     "structure": False,
 }
-
-_object_setattr = object.__setattr__
 
 
 def _object_getattr(obj: object, name: str, default: Any) -> Any:
@@ -106,16 +105,16 @@ class State:
     _n_subscribed: int
 
     def __init__(self) -> None:
-        _object_setattr(self, "_rt", Runtime(self))
-        _object_setattr(self, "_graph", nx.DiGraph())
-        _object_setattr(self, "_containers", {})
-        _object_setattr(self, "_nodes", {})
-        _object_setattr(self, "_by_name", {})
-        _object_setattr(self, "_slots", {})
-        _object_setattr(self, "_callbacks", {})
-        _object_setattr(self, "_label_counts", {})
-        _object_setattr(self, "_ranks", (-1, {}))
-        _object_setattr(self, "_n_subscribed", 0)
+        generic_setattr(self, "_rt", Runtime(self))
+        generic_setattr(self, "_graph", nx.DiGraph())
+        generic_setattr(self, "_containers", {})
+        generic_setattr(self, "_nodes", {})
+        generic_setattr(self, "_by_name", {})
+        generic_setattr(self, "_slots", {})
+        generic_setattr(self, "_callbacks", {})
+        generic_setattr(self, "_label_counts", {})
+        generic_setattr(self, "_ranks", (-1, {}))
+        generic_setattr(self, "_n_subscribed", 0)
         for name, persistent in STANDARD_CONTAINERS.items():
             self.add_container(name, persistent=persistent)
         # Changes of the state's structure are variables too: subscribe to them
@@ -155,7 +154,7 @@ class State:
         kind = type(f"Container[{name}]", (Container,), {"__module__": Container.__module__})
         container: Container = kind(self, name, persistent=persistent)
         self._containers[name] = container
-        _object_setattr(self, name, container)
+        generic_setattr(self, name, container)
         return container
 
     @property
@@ -197,12 +196,12 @@ class State:
             )
         key = f"{container}.{name}"
         box._nodes[name] = node
-        _object_setattr(box, name, node)
+        generic_setattr(box, name, node)
         self._nodes[key] = node
         same = self._by_name.setdefault(name, [])
         same.append(node)
         if len(same) == 1 and name not in self._containers and not hasattr(type(self), name):
-            _object_setattr(self, name, node)
+            generic_setattr(self, name, node)
         elif len(same) == 2:
             self._mark_ambiguous(name)
         # Values a subclass set before Node.__init__ become the initial values.
@@ -223,9 +222,9 @@ class State:
                 persistent=decl.persistent,
                 shared=decl.shared,
             )
-            _object_setattr(node, vname, value)
-            _object_setattr(node, f"{vname}_ref", slots[vname].ref)
-        _object_setattr(node, "_vars", slots)
+            generic_setattr(node, vname, value)
+            generic_setattr(node, f"{vname}_ref", slots[vname].ref)
+        generic_setattr(node, "_vars", slots)
         self._graph.add_node(key, kind="node", cls=type(node).__name__, container=container)
         for slot in slots.values():
             self._add_slot(slot, writer_key=key)
@@ -242,7 +241,7 @@ class State:
             cls = type(
                 "State", (State,), {"__module__": State.__module__, "__doc__": State.__doc__}
             )
-            _object_setattr(self, "__class__", cls)
+            generic_setattr(self, "__class__", cls)
 
         def ambiguous(state: State) -> Any:
             keys = ", ".join(n.key for n in state._by_name[name])
@@ -288,8 +287,8 @@ class State:
             shared=True,
         )
         container._vars[name] = slot
-        _object_setattr(container, name, value)
-        _object_setattr(container, f"{name}_ref", slot.ref)
+        generic_setattr(container, name, value)
+        generic_setattr(container, f"{name}_ref", slot.ref)
         self._add_slot(slot, writer_key=writer.key if writer is not None else None)
         return slot.ref
 
@@ -441,7 +440,7 @@ class State:
         read_slots = [self._resolve(r) for r in _as_list(reads, "reads")]
         write_slots = [self._resolve(w) for w in _as_list(writes, "writes")]
         subscriber = self._subscriber_for(callback)
-        _object_setattr(self, "_n_subscribed", self._n_subscribed + 1)
+        generic_setattr(self, "_n_subscribed", self._n_subscribed + 1)
         sub = Subscription(
             slot,
             callback,
@@ -569,7 +568,7 @@ class State:
         version, ranks = self._ranks
         if version != self._rt.version:
             ranks = graph_ops.variable_ranks(self._graph)
-            _object_setattr(self, "_ranks", (self._rt.version, ranks))
+            generic_setattr(self, "_ranks", (self._rt.version, ranks))
         return ranks  # type: ignore[no-any-return]
 
     # Running -------------------------------------------------------------------

@@ -13,6 +13,7 @@ import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pipeline._hooks import SlotBase
 from pipeline.values import summarize
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ class Variable:
         return f"Variable({self.default!r}, name={self.name!r})"
 
 
-class Slot:
+class Slot(SlotBase):
     """The record behind one variable of one owner (framework internal).
 
     The value is kept twice: in the owner's attribute (so that a read is a
@@ -82,9 +83,9 @@ class Slot:
     going through the owner).
     """
 
+    # value, rt, last_writer and watch are SlotBase's (the fields the set hook uses).
     __slots__ = (
         "doc",
-        "last_writer",
         "name",
         "needs_event",
         "order",
@@ -93,12 +94,9 @@ class Slot:
         "path",
         "persistent",
         "ref",
-        "rt",
         "shared",
         "state",
         "subs",
-        "value",
-        "watch",
         "writer_keys",
     )
 

@@ -1,0 +1,366 @@
+/* The compiled set hook of statefire's core (optional).
+ *
+ * A variable set is the event of the framework, so it is its hot path. Written
+ * in Python, the hook costs a Python frame plus object.__setattr__ (~40x a
+ * plain attribute set on CPython 3.11); as a C tp_setattro it costs a dict
+ * lookup, the generic store and three comparisons.
+ *
+ * Three base types carry the fields the hook touches; pipeline/_pyhooks.py is
+ * the pure-Python twin of this file (same names, same fields, same logic), used
+ * when the extension is not built. pipeline/_hooks.py picks one.
+ *
+ *   RuntimeBase  writer, slow          (base of pipeline.propagation.Runtime)
+ *   SlotBase     value, rt, last_writer, watch   (base of pipeline.variable.Slot)
+ *   OwnerBase    _vars, tp_setattro    (base of pipeline.node._Owner)
+ *
+ * OwnerBase keeps the default tp_getattro, inherits object's tp_new (which sets
+ * up CPython's inline attribute values) and stores values with
+ * PyObject_GenericSetAttr, so instances of its Python subclasses keep those
+ * inline values and reads stay plain attribute reads.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stddef.h>
+#include <structmember.h>
+
+static PyObject *str_on_set;     /* "on_set" */
+static PyObject *str_set_other;  /* "_set_other" */
+static PyObject *no_variables;   /* the shared empty dict of an owner without variables */
+
+/* RuntimeBase -------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *writer;
+    char slow;
+} RuntimeBase;
+
+static int
+runtime_traverse(RuntimeBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->writer);
+    return 0;
+}
+
+static int
+runtime_clear(RuntimeBase *self)
+{
+    Py_CLEAR(self->writer);
+    return 0;
+}
+
+static void
+runtime_dealloc(RuntimeBase *self)
+{
+    PyObject_GC_UnTrack(self);
+    runtime_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Object fields are plain members: a deleted or unset one reads as None, and
+ * the hook treats NULL as None too. */
+static PyMemberDef runtime_members[] = {
+    {"writer", T_OBJECT, offsetof(RuntimeBase, writer), 0,
+     "The node or callback whose code is running now (None: user code)."},
+    {"slow", T_BOOL, offsetof(RuntimeBase, slow), 0,
+     "A trace or a hold block is active: every set goes to on_set."},
+    {NULL},
+};
+
+static PyTypeObject RuntimeBase_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pipeline._speedups.RuntimeBase",
+    .tp_basicsize = sizeof(RuntimeBase),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The fields of a Runtime that the compiled set hook reads.",
+    .tp_traverse = (traverseproc)runtime_traverse,
+    .tp_clear = (inquiry)runtime_clear,
+    .tp_dealloc = (destructor)runtime_dealloc,
+    .tp_members = runtime_members,
+};
+
+/* SlotBase ----------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *value;
+    PyObject *rt;           /* a RuntimeBase, or NULL before it is set */
+    PyObject *last_writer;
+    char watch;
+} SlotBase;
+
+static int
+slot_traverse(SlotBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->value);
+    Py_VISIT(self->rt);
+    Py_VISIT(self->last_writer);
+    return 0;
+}
+
+static int
+slot_clear(SlotBase *self)
+{
+    Py_CLEAR(self->value);
+    Py_CLEAR(self->rt);
+    Py_CLEAR(self->last_writer);
+    return 0;
+}
+
+static void
+slot_dealloc(SlotBase *self)
+{
+    PyObject_GC_UnTrack(self);
+    slot_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+slot_get_rt(SlotBase *self, void *closure)
+{
+    if (self->rt == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "Slot.rt is not set");
+        return NULL;
+    }
+    Py_INCREF(self->rt);
+    return self->rt;
+}
+
+static int
+slot_set_rt(SlotBase *self, PyObject *value, void *closure)
+{
+    if (value == NULL || !PyObject_TypeCheck(value, &RuntimeBase_Type)) {
+        PyErr_Format(PyExc_TypeError, "Slot.rt must be a Runtime, got %s",
+                     value == NULL ? "a deletion" : Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    Py_INCREF(value);
+    Py_XSETREF(self->rt, value);
+    return 0;
+}
+
+static PyMemberDef slot_members[] = {
+    {"value", T_OBJECT, offsetof(SlotBase, value), 0,
+     "The variable's current value (the core's copy)."},
+    {"last_writer", T_OBJECT, offsetof(SlotBase, last_writer), 0,
+     "Who set the variable last (a node, a callback or None)."},
+    {"watch", T_BOOL, offsetof(SlotBase, watch), 0,
+     "Someone subscribes to the variable: every set goes to on_set."},
+    {NULL},
+};
+
+static PyGetSetDef slot_getset[] = {
+    {"rt", (getter)slot_get_rt, (setter)slot_set_rt, "The state's Runtime.", NULL},
+    {NULL},
+};
+
+static PyTypeObject SlotBase_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pipeline._speedups.SlotBase",
+    .tp_basicsize = sizeof(SlotBase),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The fields of a Slot that the compiled set hook reads and writes.",
+    .tp_traverse = (traverseproc)slot_traverse,
+    .tp_clear = (inquiry)slot_clear,
+    .tp_dealloc = (destructor)slot_dealloc,
+    .tp_members = slot_members,
+    .tp_getset = slot_getset,
+};
+
+/* OwnerBase ---------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *vars;  /* dict name -> SlotBase, or NULL: no variables */
+} OwnerBase;
+
+static int
+owner_traverse(OwnerBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->vars);
+    return 0;
+}
+
+static int
+owner_clear(OwnerBase *self)
+{
+    Py_CLEAR(self->vars);
+    return 0;
+}
+
+static void
+owner_dealloc(OwnerBase *self)
+{
+    PyObject_GC_UnTrack(self);
+    owner_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+owner_get_vars(OwnerBase *self, void *closure)
+{
+    PyObject *v = self->vars ? self->vars : no_variables;
+    Py_INCREF(v);
+    return v;
+}
+
+static int
+owner_set_vars(OwnerBase *self, PyObject *value, void *closure)
+{
+    if (value == NULL || !PyDict_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "_vars must be a dict of slots, got %s",
+                     value == NULL ? "a deletion" : Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    Py_INCREF(value);
+    Py_XSETREF(self->vars, value);
+    return 0;
+}
+
+/* The hook. A variable's value is stored as an ordinary attribute (reads stay
+ * plain) and in its slot (the core's copy); Runtime.on_set runs only when a
+ * subscriber, a trace, a hold block or a new writer needs it. Any other name
+ * goes to the owner's _set_other (a Container creates a variable there). */
+static int
+owner_setattro(PyObject *self, PyObject *name, PyObject *value)
+{
+    OwnerBase *owner = (OwnerBase *)self;
+    if (value == NULL) {
+        return PyObject_GenericSetAttr(self, name, NULL);
+    }
+    if (owner->vars != NULL && PyUnicode_CheckExact(name)) {
+        PyObject *found = PyDict_GetItemWithError(owner->vars, name);
+        if (found != NULL) {
+            if (!PyObject_TypeCheck(found, &SlotBase_Type)) {
+                PyErr_Format(PyExc_TypeError, "%R of %s is registered with a %s, not a Slot",
+                             name, Py_TYPE(self)->tp_name, Py_TYPE(found)->tp_name);
+                return -1;
+            }
+            SlotBase *slot = (SlotBase *)found;
+            Py_INCREF(slot);  /* the store below may run arbitrary code */
+            if (PyObject_GenericSetAttr(self, name, value) < 0) {
+                Py_DECREF(slot);
+                return -1;
+            }
+            PyObject *old = slot->value;  /* the reference moves to this frame */
+            Py_INCREF(value);
+            slot->value = value;
+            int rc = 0;
+            RuntimeBase *rt = (RuntimeBase *)slot->rt;
+            if (rt != NULL &&
+                (slot->watch || rt->slow ||
+                 (rt->writer ? rt->writer : Py_None) !=
+                     (slot->last_writer ? slot->last_writer : Py_None))) {
+                PyObject *res = PyObject_CallMethodObjArgs(
+                    (PyObject *)rt, str_on_set, (PyObject *)slot, old ? old : Py_None, value,
+                    NULL);
+                if (res == NULL) {
+                    rc = -1;
+                }
+                else {
+                    Py_DECREF(res);
+                }
+            }
+            Py_XDECREF(old);
+            Py_DECREF(slot);
+            return rc;
+        }
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    PyObject *res = PyObject_CallMethodObjArgs(self, str_set_other, name, value, NULL);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
+static PyGetSetDef owner_getset[] = {
+    {"_vars", (getter)owner_get_vars, (setter)owner_set_vars,
+     "The owner's variables: name -> Slot.", NULL},
+    {NULL},
+};
+
+static PyTypeObject OwnerBase_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pipeline._speedups.OwnerBase",
+    .tp_basicsize = sizeof(OwnerBase),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Where a variable set enters the framework (compiled).",
+    .tp_traverse = (traverseproc)owner_traverse,
+    .tp_clear = (inquiry)owner_clear,
+    .tp_dealloc = (destructor)owner_dealloc,
+    .tp_setattro = owner_setattro,
+    .tp_getset = owner_getset,
+};
+
+/* generic_setattr ------------------------------------------------------------ */
+
+/* object.__setattr__ refuses instances of OwnerBase subclasses (its check stops
+ * calls that would skip a C-level tp_setattro); this is the same generic store
+ * without that check, used to store an attribute bypassing the hook. */
+static PyObject *
+generic_setattr(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "generic_setattr expected 3 arguments, got %zd", nargs);
+        return NULL;
+    }
+    if (!PyUnicode_Check(args[1])) {
+        PyErr_Format(PyExc_TypeError, "attribute name must be a str, got %s",
+                     Py_TYPE(args[1])->tp_name);
+        return NULL;
+    }
+    if (PyObject_GenericSetAttr(args[0], args[1], args[2]) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"generic_setattr", (PyCFunction)(void (*)(void))generic_setattr, METH_FASTCALL,
+     "generic_setattr(obj, name, value): store an attribute without the owner's hook."},
+    {NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "pipeline._speedups",
+    .m_doc = "The compiled set hook of the core (see pipeline/_hooks.py).",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    str_on_set = PyUnicode_InternFromString("on_set");
+    str_set_other = PyUnicode_InternFromString("_set_other");
+    no_variables = PyDict_New();
+    if (str_on_set == NULL || str_set_other == NULL || no_variables == NULL) {
+        return NULL;
+    }
+    /* object's own tp_new: on CPython 3.11 it is what sets up an instance's
+     * inline attribute values (PyType_GenericNew does not). */
+    RuntimeBase_Type.tp_new = PyBaseObject_Type.tp_new;
+    SlotBase_Type.tp_new = PyBaseObject_Type.tp_new;
+    OwnerBase_Type.tp_new = PyBaseObject_Type.tp_new;
+    if (PyType_Ready(&RuntimeBase_Type) < 0 || PyType_Ready(&SlotBase_Type) < 0 ||
+        PyType_Ready(&OwnerBase_Type) < 0) {
+        return NULL;
+    }
+    PyObject *m = PyModule_Create(&module_def);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(m, "RuntimeBase", (PyObject *)&RuntimeBase_Type) < 0 ||
+        PyModule_AddObjectRef(m, "SlotBase", (PyObject *)&SlotBase_Type) < 0 ||
+        PyModule_AddObjectRef(m, "OwnerBase", (PyObject *)&OwnerBase_Type) < 0 ||
+        PyModule_AddObjectRef(m, "NO_VARIABLES", no_variables) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
