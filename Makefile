@@ -1,6 +1,7 @@
 # The two commands of the README: `make run` and `make test`. Both set up
 # everything first (Graphviz where root can install it, a virtual environment,
-# the CPU build of torch pinned here only, the project with its extras).
+# the CPU build of torch pinned here only, the project with its extras, whose
+# install compiles the core's set hook when a C compiler is there).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -13,7 +14,7 @@ export OMP_NUM_THREADS ?= 1
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml pipeline/_speedups.c
 	@command -v dot >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 	  && (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) \
 	  || echo "note: Graphviz 'dot' is not installed; graphs are written as .dot source"; }
@@ -30,7 +31,8 @@ test: setup
 	$(PY) -m ruff check pipeline nodes tests examples benchmarks
 	$(PY) -m ruff format --check pipeline nodes tests examples benchmarks
 	$(PY) -m mypy
-	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered
+	STATEFIRE_PURE_PYTHON=1 $(PY) -m pytest -q tests/pipeline --cov --cov-report=
+	$(PY) -m pytest --cov --cov-append --cov-report=term-missing:skip-covered
 
 bench: setup
 	$(PY) benchmarks/bench_core.py

@@ -3,7 +3,8 @@
 Prints one table per question:
 
   (a) reading a variable vs reading a plain attribute of a plain object;
-  (b) setting a variable nobody subscribes to vs setting a plain attribute;
+  (b) setting a variable nobody subscribes to vs setting a plain attribute
+      (with the pure-Python twin of the compiled hook as a reference row);
   (c) one set dispatched to k = 0, 1, 4, 16 no-op subscribers (taking no
       argument, or the Event), next to the same set plus k direct calls;
   (d) one set with one subscriber in a graph of 10 vs 10,000 unrelated
@@ -38,7 +39,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline import Node, State, Variable
+from pipeline import Node, State, Variable, _hooks, _pyhooks
+from pipeline.variable import Slot
 
 UNROLL = 50
 
@@ -205,6 +207,25 @@ class EmptyHook:
         pass
 
 
+class PurePythonCounter(_pyhooks.OwnerBase):
+    """An owner on the pure-Python hook (``pipeline/_pyhooks.py``), with a real Slot."""
+
+    def __init__(self, state: State) -> None:
+        object.__setattr__(self, "n", 0)
+        object.__setattr__(self, "_vars", {"n": Slot(state, self, "n", "pure.n", 0)})
+
+    def _set_other(self, name: str, value: Any) -> None:
+        raise AttributeError(name)
+
+
+def hook_kind() -> str:
+    if _hooks.COMPILED:
+        return "compiled (pipeline/_speedups.c)"
+    return (
+        "pure Python (pipeline/_pyhooks.py; the extension is not built or STATEFIRE_PURE_PYTHON=1)"
+    )
+
+
 def noop() -> None:
     pass
 
@@ -271,11 +292,12 @@ def bench_set(repeats: int, target_ms: float) -> None:
     var = Case("node variable, no subscriber", sets, {"o": node})
     cvar = Case("container variable, no subscriber", ["c.x = 0", "c.x = 1"], {"c": state.configs})
     floor = Case("empty Python __setattr__", sets, {"o": EmptyHook()})
-    measure([base, var, cvar, floor], repeats, target_ms)
+    pure = Case("node variable on the pure-Python hook", sets, {"o": PurePythonCounter(state)})
+    measure([base, var, cvar, floor, pure], repeats, target_ms)
     compare_table(
-        "(b) set a variable with no subscriber vs a plain attribute",
+        f"(b) set a variable with no subscriber vs a plain attribute (hook: {hook_kind()})",
         [(var, base, 15.0)],
-        refs=[cvar, floor],
+        refs=[cvar, floor, pure],
     )
 
 
@@ -382,6 +404,7 @@ def main() -> None:
     if args.quick:
         repeats, target_ms, n_big = 3, 5.0, min(n_big, 2_000)
     print(f"bench_core: {machine()}")
+    print(f"set hook: {hook_kind()}")
     print(
         f"{repeats} repeats of ~{target_ms:g} ms per case, statement unrolled x{UNROLL}, "
         "gc disabled while timing; ns/op are medians"

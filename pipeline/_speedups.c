@@ -29,16 +29,22 @@ static PyObject *no_variables;   /* the shared empty dict of an owner without va
 
 /* RuntimeBase -------------------------------------------------------------- */
 
+/* Every field is an object member (T_OBJECT_EX), the kind CPython's
+ * specializing interpreter turns into a direct slot access when Python code
+ * (propagation, Ref.value) reads or writes it. An unset field reads as an
+ * AttributeError from Python; the hook treats NULL as None / False. */
+
 typedef struct {
     PyObject_HEAD
     PyObject *writer;
-    char slow;
+    PyObject *slow;
 } RuntimeBase;
 
 static int
 runtime_traverse(RuntimeBase *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->writer);
+    Py_VISIT(self->slow);
     return 0;
 }
 
@@ -46,6 +52,7 @@ static int
 runtime_clear(RuntimeBase *self)
 {
     Py_CLEAR(self->writer);
+    Py_CLEAR(self->slow);
     return 0;
 }
 
@@ -57,12 +64,10 @@ runtime_dealloc(RuntimeBase *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Object fields are plain members: a deleted or unset one reads as None, and
- * the hook treats NULL as None too. */
 static PyMemberDef runtime_members[] = {
-    {"writer", T_OBJECT, offsetof(RuntimeBase, writer), 0,
+    {"writer", T_OBJECT_EX, offsetof(RuntimeBase, writer), 0,
      "The node or callback whose code is running now (None: user code)."},
-    {"slow", T_BOOL, offsetof(RuntimeBase, slow), 0,
+    {"slow", T_OBJECT_EX, offsetof(RuntimeBase, slow), 0,
      "A trace or a hold block is active: every set goes to on_set."},
     {NULL},
 };
@@ -84,9 +89,9 @@ static PyTypeObject RuntimeBase_Type = {
 typedef struct {
     PyObject_HEAD
     PyObject *value;
-    PyObject *rt;           /* a RuntimeBase, or NULL before it is set */
+    PyObject *rt;           /* a RuntimeBase (checked by the hook) */
     PyObject *last_writer;
-    char watch;
+    PyObject *watch;
 } SlotBase;
 
 static int
@@ -95,6 +100,7 @@ slot_traverse(SlotBase *self, visitproc visit, void *arg)
     Py_VISIT(self->value);
     Py_VISIT(self->rt);
     Py_VISIT(self->last_writer);
+    Py_VISIT(self->watch);
     return 0;
 }
 
@@ -104,6 +110,7 @@ slot_clear(SlotBase *self)
     Py_CLEAR(self->value);
     Py_CLEAR(self->rt);
     Py_CLEAR(self->last_writer);
+    Py_CLEAR(self->watch);
     return 0;
 }
 
@@ -115,42 +122,14 @@ slot_dealloc(SlotBase *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *
-slot_get_rt(SlotBase *self, void *closure)
-{
-    if (self->rt == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "Slot.rt is not set");
-        return NULL;
-    }
-    Py_INCREF(self->rt);
-    return self->rt;
-}
-
-static int
-slot_set_rt(SlotBase *self, PyObject *value, void *closure)
-{
-    if (value == NULL || !PyObject_TypeCheck(value, &RuntimeBase_Type)) {
-        PyErr_Format(PyExc_TypeError, "Slot.rt must be a Runtime, got %s",
-                     value == NULL ? "a deletion" : Py_TYPE(value)->tp_name);
-        return -1;
-    }
-    Py_INCREF(value);
-    Py_XSETREF(self->rt, value);
-    return 0;
-}
-
 static PyMemberDef slot_members[] = {
-    {"value", T_OBJECT, offsetof(SlotBase, value), 0,
+    {"value", T_OBJECT_EX, offsetof(SlotBase, value), 0,
      "The variable's current value (the core's copy)."},
-    {"last_writer", T_OBJECT, offsetof(SlotBase, last_writer), 0,
+    {"rt", T_OBJECT_EX, offsetof(SlotBase, rt), 0, "The state's Runtime."},
+    {"last_writer", T_OBJECT_EX, offsetof(SlotBase, last_writer), 0,
      "Who set the variable last (a node, a callback or None)."},
-    {"watch", T_BOOL, offsetof(SlotBase, watch), 0,
+    {"watch", T_OBJECT_EX, offsetof(SlotBase, watch), 0,
      "Someone subscribes to the variable: every set goes to on_set."},
-    {NULL},
-};
-
-static PyGetSetDef slot_getset[] = {
-    {"rt", (getter)slot_get_rt, (setter)slot_set_rt, "The state's Runtime.", NULL},
     {NULL},
 };
 
@@ -164,7 +143,6 @@ static PyTypeObject SlotBase_Type = {
     .tp_clear = (inquiry)slot_clear,
     .tp_dealloc = (destructor)slot_dealloc,
     .tp_members = slot_members,
-    .tp_getset = slot_getset,
 };
 
 /* OwnerBase ---------------------------------------------------------------- */
@@ -217,6 +195,19 @@ owner_set_vars(OwnerBase *self, PyObject *value, void *closure)
     return 0;
 }
 
+/* A flag field: NULL and False are off, True is on; anything else by its truth. */
+static inline int
+truthy(PyObject *flag)
+{
+    if (flag == NULL || flag == Py_False) {
+        return 0;
+    }
+    if (flag == Py_True) {
+        return 1;
+    }
+    return PyObject_IsTrue(flag);
+}
+
 /* The hook. A variable's value is stored as an ordinary attribute (reads stay
  * plain) and in its slot (the core's copy); Runtime.on_set runs only when a
  * subscriber, a trace, a hold block or a new writer needs it. Any other name
@@ -237,8 +228,16 @@ owner_setattro(PyObject *self, PyObject *name, PyObject *value)
                 return -1;
             }
             SlotBase *slot = (SlotBase *)found;
+            RuntimeBase *rt = (RuntimeBase *)slot->rt;
+            if (rt == NULL || !PyObject_TypeCheck(rt, &RuntimeBase_Type)) {
+                PyErr_Format(PyExc_TypeError, "the slot of %R has no Runtime (rt is %s)", name,
+                             rt == NULL ? "unset" : Py_TYPE(rt)->tp_name);
+                return -1;
+            }
             Py_INCREF(slot);  /* the store below may run arbitrary code */
+            Py_INCREF(rt);
             if (PyObject_GenericSetAttr(self, name, value) < 0) {
+                Py_DECREF(rt);
                 Py_DECREF(slot);
                 return -1;
             }
@@ -246,11 +245,18 @@ owner_setattro(PyObject *self, PyObject *name, PyObject *value)
             Py_INCREF(value);
             slot->value = value;
             int rc = 0;
-            RuntimeBase *rt = (RuntimeBase *)slot->rt;
-            if (rt != NULL &&
-                (slot->watch || rt->slow ||
-                 (rt->writer ? rt->writer : Py_None) !=
-                     (slot->last_writer ? slot->last_writer : Py_None))) {
+            int busy = truthy(slot->watch);
+            if (busy == 0) {
+                busy = truthy(rt->slow);
+            }
+            if (busy == 0) {
+                busy = (rt->writer ? rt->writer : Py_None) !=
+                       (slot->last_writer ? slot->last_writer : Py_None);
+            }
+            if (busy < 0) {
+                rc = -1;
+            }
+            else if (busy) {
                 PyObject *res = PyObject_CallMethodObjArgs(
                     (PyObject *)rt, str_on_set, (PyObject *)slot, old ? old : Py_None, value,
                     NULL);
@@ -261,6 +267,7 @@ owner_setattro(PyObject *self, PyObject *name, PyObject *value)
                     Py_DECREF(res);
                 }
             }
+            Py_DECREF(rt);
             Py_XDECREF(old);
             Py_DECREF(slot);
             return rc;
