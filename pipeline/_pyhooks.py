@@ -7,6 +7,8 @@ with the same fields and the same logic, and the test suite runs against both.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -14,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NO_VARIABLES", "OwnerBase", "RuntimeBase", "SlotBase", "generic_setattr"]
 
-NO_VARIABLES: dict[str, Any] = {}
+NO_VARIABLES: Mapping[str, Any] = MappingProxyType({})  # the class default of _vars
 generic_setattr = object.__setattr__
 
 
@@ -41,7 +43,7 @@ class SlotBase:
 class OwnerBase:
     """Where a variable set enters the framework."""
 
-    _vars: dict[str, Slot] = NO_VARIABLES
+    _vars: Mapping[str, Slot] = NO_VARIABLES
 
     def __setattr__(self, name: str, value: Any, _store: Any = object.__setattr__) -> None:
         # The value is stored as an ordinary attribute, so that a read stays a

@@ -11,7 +11,7 @@
  *
  *   RuntimeBase  writer, slow          (base of pipeline.propagation.Runtime)
  *   SlotBase     value, rt, last_writer, watch   (base of pipeline.variable.Slot)
- *   OwnerBase    _vars, tp_setattro    (base of pipeline.node._Owner)
+ *   OwnerBase    tp_setattro           (base of pipeline.node._Owner)
  *
  * OwnerBase keeps the default tp_getattro, inherits object's tp_new (which sets
  * up CPython's inline attribute values) and stores values with
@@ -25,7 +25,7 @@
 
 static PyObject *str_on_set;     /* "on_set" */
 static PyObject *str_set_other;  /* "_set_other" */
-static PyObject *no_variables;   /* the shared empty dict of an owner without variables */
+static PyObject *no_variables;   /* the class default of _vars: a read-only empty mapping */
 
 /* RuntimeBase -------------------------------------------------------------- */
 
@@ -147,53 +147,11 @@ static PyTypeObject SlotBase_Type = {
 
 /* OwnerBase ---------------------------------------------------------------- */
 
-typedef struct {
-    PyObject_HEAD
-    PyObject *vars;  /* dict name -> SlotBase, or NULL: no variables */
-} OwnerBase;
-
-static int
-owner_traverse(OwnerBase *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->vars);
-    return 0;
-}
-
-static int
-owner_clear(OwnerBase *self)
-{
-    Py_CLEAR(self->vars);
-    return 0;
-}
-
-static void
-owner_dealloc(OwnerBase *self)
-{
-    PyObject_GC_UnTrack(self);
-    owner_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyObject *
-owner_get_vars(OwnerBase *self, void *closure)
-{
-    PyObject *v = self->vars ? self->vars : no_variables;
-    Py_INCREF(v);
-    return v;
-}
-
-static int
-owner_set_vars(OwnerBase *self, PyObject *value, void *closure)
-{
-    if (value == NULL || !PyDict_Check(value)) {
-        PyErr_Format(PyExc_TypeError, "_vars must be a dict of slots, got %s",
-                     value == NULL ? "a deletion" : Py_TYPE(value)->tp_name);
-        return -1;
-    }
-    Py_INCREF(value);
-    Py_XSETREF(self->vars, value);
-    return 0;
-}
+/* No fields of its own: CPython 3.13 gives a subclass inline attribute values
+ * only when its base is exactly as large as `object`. The owner's variables
+ * (`_vars`, name -> Slot) live in the instance's attributes like any other,
+ * with NO_VARIABLES as the class default. */
+static PyObject *str_vars;  /* "_vars" */
 
 /* A flag field: NULL and False are off, True is on; anything else by its truth. */
 static inline int
@@ -205,7 +163,10 @@ truthy(PyObject *flag)
     if (flag == Py_True) {
         return 1;
     }
-    return PyObject_IsTrue(flag);
+    Py_INCREF(flag);  /* __bool__ may replace the field */
+    int result = PyObject_IsTrue(flag);
+    Py_DECREF(flag);
+    return result;
 }
 
 /* The hook. A variable's value is stored as an ordinary attribute (reads stay
@@ -215,104 +176,110 @@ truthy(PyObject *flag)
 static int
 owner_setattro(PyObject *self, PyObject *name, PyObject *value)
 {
-    OwnerBase *owner = (OwnerBase *)self;
-    if (value == NULL) {
-        return PyObject_GenericSetAttr(self, name, NULL);
+    if (value == NULL || !PyUnicode_Check(name)) {
+        return PyObject_GenericSetAttr(self, name, value);
     }
-    if (owner->vars != NULL && PyUnicode_CheckExact(name)) {
-        PyObject *found = PyDict_GetItemWithError(owner->vars, name);
-        if (found != NULL) {
-            if (!PyObject_TypeCheck(found, &SlotBase_Type)) {
-                PyErr_Format(PyExc_TypeError, "%R of %s is registered with a %s, not a Slot",
-                             name, Py_TYPE(self)->tp_name, Py_TYPE(found)->tp_name);
-                return -1;
-            }
-            SlotBase *slot = (SlotBase *)found;
-            RuntimeBase *rt = (RuntimeBase *)slot->rt;
-            if (rt == NULL || !PyObject_TypeCheck(rt, &RuntimeBase_Type)) {
-                PyErr_Format(PyExc_TypeError, "the slot of %R has no Runtime (rt is %s)", name,
-                             rt == NULL ? "unset" : Py_TYPE(rt)->tp_name);
-                return -1;
-            }
-            Py_INCREF(slot);  /* the store below may run arbitrary code */
-            Py_INCREF(rt);
-            if (PyObject_GenericSetAttr(self, name, value) < 0) {
-                Py_DECREF(rt);
-                Py_DECREF(slot);
-                return -1;
-            }
-            PyObject *old = slot->value;  /* the reference moves to this frame */
-            Py_INCREF(value);
-            slot->value = value;
-            int rc = 0;
-            int busy = truthy(slot->watch);
-            if (busy == 0) {
-                busy = truthy(rt->slow);
-            }
-            if (busy == 0) {
-                busy = (rt->writer ? rt->writer : Py_None) !=
-                       (slot->last_writer ? slot->last_writer : Py_None);
-            }
-            if (busy < 0) {
-                rc = -1;
-            }
-            else if (busy) {
-                PyObject *res = PyObject_CallMethodObjArgs(
-                    (PyObject *)rt, str_on_set, (PyObject *)slot, old ? old : Py_None, value,
-                    NULL);
-                if (res == NULL) {
-                    rc = -1;
-                }
-                else {
-                    Py_DECREF(res);
-                }
-            }
-            Py_DECREF(rt);
-            Py_XDECREF(old);
-            Py_DECREF(slot);
-            return rc;
+    PyObject *vars = PyObject_GetAttr(self, str_vars);  /* an attribute read, no __dict__ made */
+    if (vars == NULL) {
+        return -1;
+    }
+    PyObject *found = NULL;
+    if (vars != no_variables) {
+        if (!PyDict_Check(vars)) {
+            PyErr_Format(PyExc_TypeError, "_vars of %s must be a dict of slots, got %s",
+                         Py_TYPE(self)->tp_name, Py_TYPE(vars)->tp_name);
+            Py_DECREF(vars);
+            return -1;
         }
+        found = PyDict_GetItemWithError(vars, name);  /* may run a str subclass's __eq__ */
+        Py_XINCREF(found);
+    }
+    Py_DECREF(vars);
+    if (found == NULL) {
         if (PyErr_Occurred()) {
             return -1;
         }
+        PyObject *res = PyObject_CallMethodObjArgs(self, str_set_other, name, value, NULL);
+        if (res == NULL) {
+            return -1;
+        }
+        Py_DECREF(res);
+        return 0;
     }
-    PyObject *res = PyObject_CallMethodObjArgs(self, str_set_other, name, value, NULL);
-    if (res == NULL) {
+    if (!PyObject_TypeCheck(found, &SlotBase_Type)) {
+        PyErr_Format(PyExc_TypeError, "%R of %s is registered with a %s, not a Slot", name,
+                     Py_TYPE(self)->tp_name, Py_TYPE(found)->tp_name);
+        Py_DECREF(found);
         return -1;
     }
-    Py_DECREF(res);
-    return 0;
+    SlotBase *slot = (SlotBase *)found;  /* a strong reference: the store may run any code */
+    RuntimeBase *rt = (RuntimeBase *)slot->rt;
+    if (rt == NULL || !PyObject_TypeCheck(rt, &RuntimeBase_Type)) {
+        PyErr_Format(PyExc_TypeError, "the slot of %R has no Runtime (rt is %s)", name,
+                     rt == NULL ? "unset" : Py_TYPE(rt)->tp_name);
+        Py_DECREF(slot);
+        return -1;
+    }
+    Py_INCREF(rt);
+    int rc = PyObject_GenericSetAttr(self, name, value);
+    if (rc == 0) {
+        PyObject *old = slot->value;  /* the reference moves to this frame */
+        Py_INCREF(value);
+        slot->value = value;
+        int busy = truthy(slot->watch);
+        if (busy == 0) {
+            busy = truthy(rt->slow);
+        }
+        if (busy == 0) {
+            busy = (rt->writer ? rt->writer : Py_None) !=
+                   (slot->last_writer ? slot->last_writer : Py_None);
+        }
+        if (busy < 0) {
+            rc = -1;
+        }
+        else if (busy) {
+            PyObject *res = PyObject_CallMethodObjArgs((PyObject *)rt, str_on_set,
+                                                       (PyObject *)slot, old ? old : Py_None,
+                                                       value, NULL);
+            if (res == NULL) {
+                rc = -1;
+            }
+            else {
+                Py_DECREF(res);
+            }
+        }
+        Py_XDECREF(old);
+    }
+    Py_DECREF(rt);
+    Py_DECREF(slot);
+    return rc;
 }
-
-static PyGetSetDef owner_getset[] = {
-    {"_vars", (getter)owner_get_vars, (setter)owner_set_vars,
-     "The owner's variables: name -> Slot.", NULL},
-    {NULL},
-};
 
 static PyTypeObject OwnerBase_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "pipeline._speedups.OwnerBase",
-    .tp_basicsize = sizeof(OwnerBase),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_basicsize = sizeof(PyObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "Where a variable set enters the framework (compiled).",
-    .tp_traverse = (traverseproc)owner_traverse,
-    .tp_clear = (inquiry)owner_clear,
-    .tp_dealloc = (destructor)owner_dealloc,
     .tp_setattro = owner_setattro,
-    .tp_getset = owner_getset,
 };
 
 /* generic_setattr ------------------------------------------------------------ */
 
-/* object.__setattr__ refuses instances of OwnerBase subclasses (its check stops
- * calls that would skip a C-level tp_setattro); this is the same generic store
- * without that check, used to store an attribute bypassing the hook. */
+/* The generic store of an attribute, bypassing an owner's hook. (Up to CPython
+ * 3.12, object.__setattr__ refuses instances of OwnerBase subclasses: its check
+ * stops calls that would skip a C-level tp_setattro.) Instances only: a store
+ * into a type's dict would skip the type cache's invalidation. */
 static PyObject *
 generic_setattr(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 3) {
         PyErr_Format(PyExc_TypeError, "generic_setattr expected 3 arguments, got %zd", nargs);
+        return NULL;
+    }
+    if (PyType_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "generic_setattr stores on instances, got the type %s",
+                     ((PyTypeObject *)args[0])->tp_name);
         return NULL;
     }
     if (!PyUnicode_Check(args[1])) {
@@ -345,7 +312,12 @@ PyInit__speedups(void)
 {
     str_on_set = PyUnicode_InternFromString("on_set");
     str_set_other = PyUnicode_InternFromString("_set_other");
-    no_variables = PyDict_New();
+    PyObject *empty = PyDict_New();
+    if (empty == NULL) {
+        return NULL;
+    }
+    no_variables = PyDictProxy_New(empty);
+    Py_DECREF(empty);
     if (str_on_set == NULL || str_set_other == NULL || no_variables == NULL) {
         return NULL;
     }
@@ -358,6 +330,11 @@ PyInit__speedups(void)
         PyType_Ready(&OwnerBase_Type) < 0) {
         return NULL;
     }
+    str_vars = PyUnicode_InternFromString("_vars");
+    if (str_vars == NULL || PyDict_SetItem(OwnerBase_Type.tp_dict, str_vars, no_variables) < 0) {
+        return NULL;
+    }
+    PyType_Modified(&OwnerBase_Type);
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL) {
         return NULL;

@@ -151,6 +151,23 @@ class TestHookBehaviour:
         bare.n = 1
         assert bare.others == [("n", 1)]
 
+    def test_a_str_subclass_name_finds_the_variable(self, hook: SimpleNamespace) -> None:
+        class Name(str):
+            pass
+
+        hook.owner._vars["n"].watch = True
+        setattr(hook.owner, Name("n"), 5)
+        assert hook.owner.n == 5
+        assert hook.owner._vars["n"].value == 5
+        assert hook.rt.calls == [("n", 0, 5)]
+        assert hook.owner.others == []
+
+    def test_the_default_variables_are_read_only(self, hook: SimpleNamespace) -> None:
+        bare = hook.Owner.__new__(hook.Owner)
+        with pytest.raises(TypeError):
+            bare._vars["n"] = 1
+        assert hook.impl.NO_VARIABLES == {}
+
     def test_delete_removes_the_attribute_and_leaves_the_slot(self, hook: SimpleNamespace) -> None:
         hook.owner.plain = 1
         del hook.owner.plain
@@ -229,8 +246,9 @@ class TestCompiledGuards:
 
     def test_vars_must_be_a_dict(self) -> None:
         owner = make_owner_classes(_compiled).Owner(None)
-        with pytest.raises(TypeError, match="_vars must be a dict of slots, got list"):
-            _compiled.generic_setattr(owner, "_vars", [])
+        _compiled.generic_setattr(owner, "_vars", [])
+        with pytest.raises(TypeError, match="_vars of Owner must be a dict of slots, got list"):
+            owner.n = 1
 
     def test_a_slot_without_a_runtime_is_refused(self) -> None:
         classes = make_owner_classes(_compiled)
@@ -249,10 +267,13 @@ class TestCompiledGuards:
         with pytest.raises(TypeError, match="'n' of Owner is registered with a int, not a Slot"):
             owner.n = 1
 
-    def test_object_setattr_is_refused_and_generic_setattr_takes_its_place(self) -> None:
+    def test_generic_setattr_checks_its_arguments(self) -> None:
         owner = make_owner_classes(_compiled).Owner(None)
-        with pytest.raises(TypeError, match="can't apply this __setattr__"):
-            object.__setattr__(owner, "x", 1)
+        if sys.version_info < (3, 13):  # why the project stores with generic_setattr
+            with pytest.raises(TypeError, match="can't apply this __setattr__"):
+                object.__setattr__(owner, "x", 1)
+        with pytest.raises(TypeError, match="stores on instances, got the type int"):
+            _compiled.generic_setattr(int, "x", 1)
         with pytest.raises(TypeError, match="generic_setattr expected 3 arguments, got 2"):
             _compiled.generic_setattr(owner, "x")
         with pytest.raises(TypeError, match="attribute name must be a str, got int"):
