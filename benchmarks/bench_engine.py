@@ -63,7 +63,7 @@ import torch
 # editable install predates nodes/__init__.py, where `nodes` would be a namespace package).
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [_HERE, os.path.dirname(_HERE)]
-from bench_core import machine, print_table  # noqa: E402
+from bench_core import hook_kind, machine, print_table  # noqa: E402
 
 from nodes import Engine  # noqa: E402
 from pipeline import State  # noqa: E402
@@ -306,6 +306,7 @@ def main() -> None:
     import ignite
 
     print(f"bench_engine: {machine()}")
+    print(f"set hook: {hook_kind()}")
     print(
         f"torch {torch.__version__} ({torch.get_num_threads()} thread, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), "
