@@ -45,6 +45,15 @@ class _Owner(OwnerBase):
     def _missing(self, name: str) -> AttributeError:
         raise NotImplementedError
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # copy.copy, copy.deepcopy and pickle all come here. A copy would share
+        # the original's slots (its sets would change the original's variables)
+        # or drag the whole state along; neither is a usable node.
+        raise TypeError(
+            f"{self!r} belongs to its State and cannot be copied or pickled; build a new "
+            "one in the state that needs it, and save values with state.state_dict()"
+        )
+
     # No __getattr__ on purpose: defining one makes CPython 3.11 take its slow
     # path for every attribute read of the object. Refs are plain attributes
     # (``<name>_ref``, set at registration) and a typo gets Python's own

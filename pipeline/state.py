@@ -713,6 +713,14 @@ class State:
     def __str__(self) -> str:
         return self.overview()
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # copy.copy, copy.deepcopy and pickle all come here.
+        raise TypeError(
+            "a State cannot be copied or pickled (its nodes, subscriptions and graph "
+            "hold live callables); save it with state.state_dict() and load that into "
+            "a state built the same way"
+        )
+
     def __repr__(self) -> str:
         return (
             f"<State: {len(self._containers)} containers, {len(self._nodes)} nodes, "

@@ -300,3 +300,22 @@ class TestEvent:
         assert e.ref == state.configs.lr_ref and e.path == "configs.lr"
         assert (e.old, e.new) == (0.1, 0.2) and e.state is state
         assert repr(e) == "Event(configs.lr: 0.1 -> 0.2)"
+
+
+class TestNoCopies:
+    """Nodes, containers and states are refused by copy and pickle with a message."""
+
+    @pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])
+    def test_owners_and_state_refuse_copies(self, state: State, counter: Counter, how: str) -> None:
+        import copy
+        import pickle
+
+        do = {"copy": copy.copy, "deepcopy": copy.deepcopy, "pickle": pickle.dumps}[how]
+        with pytest.raises(TypeError, match=r"<Counter handlers.counter> belongs to its State"):
+            do(counter)
+        with pytest.raises(TypeError, match=r"<Container configs: .*> belongs to its State"):
+            do(state.configs)
+        with pytest.raises(TypeError, match=r"a State cannot be copied or pickled.*state_dict"):
+            do(state)
+        counter.n = 3  # the refused copy left the original working
+        assert counter.n_ref.value == 3
