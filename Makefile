@@ -21,7 +21,13 @@ $(VENV)/.installed: pyproject.toml pipeline/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
+	@$(PYTHON) -c "import os, sysconfig; exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
+	  && command -v cc >/dev/null 2>&1 \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$$(command -v $(PYTHON))" = /usr/bin/python3 ] \
+	  && (apt-get update -qq && apt-get install -y -qq gcc python3-dev >/dev/null) \
+	  || echo "note: no C compiler or Python headers; the core will use its pure-Python set hook (slower, see docs/performance.md)"; }
 	$(PY) -m pip install -q -e ".[dev,examples]"
+	@$(PY) -c "from pipeline import _hooks; print('statefire set hook:', 'compiled' if _hooks.COMPILED else 'pure Python (the extension was not built)')"
 	touch $@
 
 run: setup
