@@ -9,6 +9,9 @@ PY     := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 export OMP_NUM_THREADS ?= 1
+# 1 when $(PYTHON) has its headers and its C compiler: then the install builds
+# the compiled set hook, and `make test` requires it (STATEFIRE_REQUIRE_COMPILED).
+CAN_COMPILE = $(shell $(PYTHON) -c "import os, shlex, shutil, sysconfig as s; print(int(os.path.exists(os.path.join(s.get_paths()['include'], 'Python.h')) and shutil.which(shlex.split(s.get_config_var('CC') or 'cc')[0]) is not None))")
 
 .PHONY: setup run test lint bench docs clean
 
@@ -21,13 +24,12 @@ $(VENV)/.installed: pyproject.toml pipeline/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
-	@$(PYTHON) -c "import os, sysconfig; exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
-	  && command -v cc >/dev/null 2>&1 \
-	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$$(command -v $(PYTHON))" = /usr/bin/python3 ] \
-	  && (apt-get update -qq && apt-get install -y -qq gcc python3-dev >/dev/null) \
-	  || echo "note: no C compiler or Python headers; the core will use its pure-Python set hook (slower, see docs/performance.md)"; }
+	@if [ "$(CAN_COMPILE)" != 1 ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  pkgs=gcc; [ "$$($(PYTHON) -c 'import sys; print(sys.base_prefix)')" = /usr ] && pkgs="gcc python3-dev"; \
+	  apt-get update -qq && apt-get install -y -qq $$pkgs >/dev/null || true; fi
+	@[ "$(CAN_COMPILE)" = 1 ] || echo "note: no C compiler or Python headers; the core will use its pure-Python set hook (slower, see docs/performance.md)"
 	$(PY) -m pip install -q -e ".[dev,examples]"
-	@$(PY) -c "from pipeline import _hooks; print('statefire set hook:', 'compiled' if _hooks.COMPILED else 'pure Python (the extension was not built)')"
+	@$(PY) -c "import importlib.util as u; print('statefire set hook:', 'compiled' if u.find_spec('pipeline._speedups') else 'pure Python (the extension was not built)')"
 	touch $@
 
 run: setup
@@ -38,7 +40,7 @@ test: setup
 	$(PY) -m ruff format --check pipeline nodes tests examples benchmarks
 	$(PY) -m mypy
 	STATEFIRE_PURE_PYTHON=1 $(PY) -m pytest -q tests/pipeline --cov --cov-report=
-	$(PY) -m pytest --cov --cov-append --cov-report=term-missing:skip-covered
+	STATEFIRE_REQUIRE_COMPILED=$(CAN_COMPILE) $(PY) -m pytest --cov --cov-append --cov-report=term-missing:skip-covered
 
 bench: setup
 	$(PY) benchmarks/bench_core.py

@@ -2,7 +2,11 @@
 
 Used when the compiled extension is not built (or ``STATEFIRE_PURE_PYTHON=1``
 is set); ``pipeline/_hooks.py`` picks one. Both define the same three bases
-with the same fields and the same logic, and the test suite runs against both.
+with the same fields and the same logic, and behave the same for the
+framework's use (the core's tests run against both). They differ at the
+edges: the compiled hook requires ``_vars`` to be a dict, treats an unset
+field as None/False where this one raises AttributeError, and its objects
+cannot be copied.
 """
 
 from __future__ import annotations

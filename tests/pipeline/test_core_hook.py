@@ -201,13 +201,23 @@ class TestHookBehaviour:
         assert hook.owner._vars["n"].value == 0
         assert hook.rt.calls == []
 
-    def test_sets_leak_no_references(self, hook: SimpleNamespace) -> None:
+    @pytest.mark.parametrize("path", ["quiet", "on_set", "on_set raises"])
+    def test_sets_leak_no_references(self, hook: SimpleNamespace, path: str) -> None:
+        hook.owner._vars["n"].watch = path != "quiet"
+        hook.rt.fail = path == "on_set raises"
         value, other = object(), object()
         before = sys.getrefcount(value), sys.getrefcount(other)
         for _ in range(1000):
-            hook.owner.n = value
-            hook.owner.n = other
+            for v in (value, other):
+                try:
+                    hook.owner.n = v
+                except RuntimeError:
+                    assert path == "on_set raises"
+        del v
+        hook.rt.fail = False
         hook.owner.n = 0
+        assert len(hook.rt.calls) == (0 if path == "quiet" else 2001)
+        hook.rt.calls.clear()  # the stub's record of (name, old, new)
         assert (sys.getrefcount(value), sys.getrefcount(other)) == before
 
     def test_cycles_through_the_hook_fields_are_collected(self, hook: SimpleNamespace) -> None:
@@ -323,7 +333,50 @@ class TestSelection:
         )
         assert _hooks.COMPILED is expected
 
-    @pytest.mark.parametrize("env, expected", [("1", "False"), ("0", None)])
+    @pytest.mark.skipif(
+        os.environ.get("STATEFIRE_REQUIRE_COMPILED") != "1",
+        reason="only where the compiled hook must have been built (make test sets this)",
+    )
+    def test_the_compiled_hook_is_in_use_where_it_must_be(self) -> None:
+        assert _compiled is not None, "pipeline._speedups was not built"
+        assert _hooks.COMPILED
+
+    def test_an_extension_that_fails_to_import_warns_and_falls_back(self) -> None:
+        code = """
+import importlib.abc, importlib.machinery, sys, warnings
+
+class Broken(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path, target=None):
+        if name == "pipeline._speedups":
+            return importlib.machinery.ModuleSpec(name, self)
+    def create_module(self, spec):
+        raise ImportError("undefined symbol: PyFake")
+    def exec_module(self, module):
+        pass
+
+sys.meta_path.insert(0, Broken())
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    from pipeline import _hooks
+print(_hooks.COMPILED, _hooks.OwnerBase.__module__)
+print(*[f"{w.category.__name__}: {w.message}" for w in caught], sep="\\n")
+"""
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "STATEFIRE_PURE_PYTHON": ""},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+        assert out[0] == "False pipeline._pyhooks"
+        assert out[1].startswith(
+            "RuntimeWarning: pipeline._speedups is installed but does not import "
+            "(undefined symbol: PyFake); using the pure-Python set hook"
+        ), out
+
+    @pytest.mark.parametrize(
+        "env, expected", [("1", "False"), ("true", "False"), ("0", None), ("no", None)]
+    )
     def test_environment_variable_forces_pure_python(self, env: str, expected: str | None) -> None:
         code = (
             "import pipeline._hooks as h, pipeline.node as n;"

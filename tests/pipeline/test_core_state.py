@@ -317,5 +317,3 @@ class TestNoCopies:
             do(state.configs)
         with pytest.raises(TypeError, match=r"a State cannot be copied or pickled.*state_dict"):
             do(state)
-        counter.n = 3  # the refused copy left the original working
-        assert counter.n_ref.value == 3
