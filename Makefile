@@ -39,7 +39,7 @@ test: setup
 	$(PY) -m ruff check pipeline nodes tests examples benchmarks
 	$(PY) -m ruff format --check pipeline nodes tests examples benchmarks
 	$(PY) -m mypy
-	STATEFIRE_PURE_PYTHON=1 $(PY) -m pytest -q tests/pipeline --cov --cov-report=
+	STATEFIRE_PURE_PYTHON=1 $(PY) -m pytest -q tests/pipeline tests/nodes --cov --cov-report=
 	STATEFIRE_REQUIRE_COMPILED=$(CAN_COMPILE) $(PY) -m pytest --cov --cov-append --cov-report=term-missing:skip-covered
 
 bench: setup

@@ -2,8 +2,8 @@
 
 Every behaviour test runs against each implementation that is available here,
 on bare owners built from the hook's base classes; the rest of the suite runs
-against whichever one ``pipeline`` picked (``make test`` runs the core tests a
-second time with ``STATEFIRE_PURE_PYTHON=1``).
+against whichever one ``pipeline`` picked (``make test`` runs the core and
+nodes tests a second time with ``STATEFIRE_PURE_PYTHON=1``).
 """
 
 from __future__ import annotations
