@@ -488,10 +488,8 @@ class TestMismatch:
         assert fewer.trainer.n_epoch_completed == 1
 
 
-def _scored_run(tmp_path: Path, scores: list[float], **kwargs: Any) -> tuple[Path, list[str]]:
+def _scored_run(tmp_path: Path, scores: list[float], **kwargs: Any) -> list[str]:
     """An engine whose epoch i sets the score scores[i]; a Checkpoint on it with ``kwargs``."""
-    from nodes import Engine
-
     state = State()
     state.configs.accuracy = float("nan")
     engine = Engine(state, "trainer", lambda e, b: None, [0])
@@ -509,7 +507,7 @@ def _scored_run(tmp_path: Path, scores: list[float], **kwargs: Any) -> tuple[Pat
         **kwargs,
     )
     engine.run(max_epochs=len(scores))
-    return tmp_path, sorted(os.listdir(tmp_path))
+    return sorted(os.listdir(tmp_path))
 
 
 class TestRetention:
@@ -532,7 +530,7 @@ class TestRetention:
 
     def test_best_n_max(self, tmp_path: Path) -> None:
         """The two highest scores; a worse score writes nothing."""
-        _, files = _scored_run(tmp_path, [0.5, 0.7, 0.6, 0.9, 0.1], n_saved=2)
+        files = _scored_run(tmp_path, [0.5, 0.7, 0.6, 0.9, 0.1], n_saved=2)
         assert files == [
             "checkpoint_trainer_n_epoch_completed=2_accuracy=0.7000.pt",
             "checkpoint_trainer_n_epoch_completed=4_accuracy=0.9000.pt",
@@ -540,7 +538,7 @@ class TestRetention:
 
     def test_best_n_min(self, tmp_path: Path) -> None:
         """mode='min' keeps the lowest scores."""
-        _, files = _scored_run(tmp_path, [0.5, 0.7, 0.6, 0.9, 0.1], n_saved=2, mode="min")
+        files = _scored_run(tmp_path, [0.5, 0.7, 0.6, 0.9, 0.1], n_saved=2, mode="min")
         assert files == [
             "checkpoint_trainer_n_epoch_completed=1_accuracy=0.5000.pt",
             "checkpoint_trainer_n_epoch_completed=5_accuracy=0.1000.pt",
@@ -548,7 +546,7 @@ class TestRetention:
 
     def test_sanitised_names(self, tmp_path: Path) -> None:
         """Characters that do not belong in a file name become '-'."""
-        _, files = _scored_run(tmp_path, [0.5], prefix="my run/best*")
+        files = _scored_run(tmp_path, [0.5], prefix="my run/best*")
         assert files == ["my-run-best_trainer_n_epoch_completed=1_accuracy=0.5000.pt"]
 
     def test_rerun_adopts_earlier_files(self, tmp_path: Path) -> None:
@@ -564,7 +562,7 @@ class TestRetention:
     def test_rerun_adopts_best(self, tmp_path: Path) -> None:
         """Best-n of a re-run compares with the scores in the earlier run's file names."""
         _scored_run(tmp_path, [0.5, 0.9], n_saved=2)
-        _, files = _scored_run(tmp_path, [0.7], n_saved=2)
+        files = _scored_run(tmp_path, [0.7], n_saved=2)
         assert files == [
             "checkpoint_trainer_n_epoch_completed=1_accuracy=0.7000.pt",
             "checkpoint_trainer_n_epoch_completed=2_accuracy=0.9000.pt",

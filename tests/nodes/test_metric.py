@@ -47,6 +47,16 @@ def trained_mlp(make_mlp: MakeMlp, make_loader: MakeLoader) -> nn.Module:
     return model
 
 
+def trainer_and_val(
+    state: State, make_mlp: MakeMlp, make_loader: MakeLoader, val_loader: DataLoader
+) -> tuple[Trainer, Evaluator]:
+    """A trainer of the MLP on ``make_loader(1)`` and an evaluator "val" run after each epoch."""
+    model = make_mlp(0)
+    trainer = Trainer(state, "trainer", model, sgd(model), nn.CrossEntropyLoss(), make_loader(1))
+    evaluator = Evaluator(state, "val", model, val_loader, run_on=trainer.n_epoch_completed_ref)
+    return trainer, evaluator
+
+
 def plain(value: Any) -> Any:
     """A 0-d tensor as a Python number (what ignite stores in engine.state.metrics)."""
     if isinstance(value, torch.Tensor) and value.dim() == 0:
@@ -61,12 +71,8 @@ class TestEvaluationMatchesIgnite:
         self, state: State, make_mlp: MakeMlp, make_loader: MakeLoader
     ) -> None:
         """Trainer + evaluator on every epoch: accuracy and loss equal ignite's, epoch by epoch."""
-        model = make_mlp(0)
-        trainer = Trainer(
-            state, "trainer", model, sgd(model), nn.CrossEntropyLoss(), make_loader(1)
-        )
-        evaluator = Evaluator(
-            state, "val", model, make_loader(2, 100, False), run_on=trainer.n_epoch_completed_ref
+        trainer, evaluator = trainer_and_val(
+            state, make_mlp, make_loader, make_loader(2, 100, False)
         )
         Metric(evaluator, Accuracy(), "accuracy")
         Metric(evaluator, Loss(nn.CrossEntropyLoss()), "loss")
@@ -262,13 +268,7 @@ class TestPublication:
         self, state: State, make_mlp: MakeMlp, make_loader: MakeLoader
     ) -> None:
         """A subscriber of the accuracy reads the loss of the same evaluation, not the previous."""
-        model = make_mlp(0)
-        trainer = Trainer(
-            state, "trainer", model, sgd(model), nn.CrossEntropyLoss(), make_loader(1)
-        )
-        evaluator = Evaluator(
-            state, "val", model, make_loader(2, 256), run_on=trainer.n_epoch_completed_ref
-        )
+        trainer, evaluator = trainer_and_val(state, make_mlp, make_loader, make_loader(2, 256))
         Metric(evaluator, Accuracy(), "accuracy")
         Metric(evaluator, Loss(nn.CrossEntropyLoss()), "loss")
         Metric(evaluator, ConfusionMatrix(num_classes=10), "cm")
@@ -297,13 +297,7 @@ class TestPublication:
         self, state: State, make_mlp: MakeMlp, make_loader: MakeLoader
     ) -> None:
         """Whichever metric is subscribed to, the others already hold this evaluation's value."""
-        model = make_mlp(0)
-        trainer = Trainer(
-            state, "trainer", model, sgd(model), nn.CrossEntropyLoss(), make_loader(1)
-        )
-        evaluator = Evaluator(
-            state, "val", model, make_loader(2, 256), run_on=trainer.n_epoch_completed_ref
-        )
+        trainer, evaluator = trainer_and_val(state, make_mlp, make_loader, make_loader(2, 256))
         Metric(evaluator, Loss(nn.CrossEntropyLoss()), "loss")
         Metric(evaluator, Accuracy(), "accuracy")
         seen: list[tuple[float, float]] = []

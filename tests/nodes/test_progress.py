@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import torch
+from cuda_checks import count_syncs, needs_cuda
 
 from nodes import Engine, ProgressBar
 from nodes.progress import format_value
@@ -201,22 +202,11 @@ class TestBadArguments:
             ProgressBar(losses_engine(state), [other.configs.lr_ref])
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@needs_cuda
 def test_cuda_tensors_synchronise_only_on_refresh() -> None:
     """A CUDA 0-d tensor variable costs one synchronisation per refresh, none in between."""
-    import warnings
-
     data = [torch.tensor(float(i), device="cuda") for i in range(6)]
     engine = Engine(State(), "trainer", lambda engine, batch: batch * 0.5, data)
     bar = ProgressBar(engine, [engine.output_ref], file=io.StringIO(), every=3)
-    torch.cuda.synchronize()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            engine.run()
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
-    syncs = sum("called a synchronizing CUDA operation" in str(w.message) for w in caught)
-    assert syncs == 3  # iterations 3 and 6, and the end of the epoch
+    assert count_syncs(engine.run) == 3  # iterations 3 and 6, and the end of the epoch
     assert bar.postfix == "output=2.5"

@@ -61,12 +61,17 @@ def build(
     for i in range(trainer_metrics):
         Metric(trainer, Average(output_transform=lambda loss, k=i + 1: loss * k), f"m{i}")
     for j, name in enumerate(evaluators):
-        evaluator = Evaluator(
-            state, name, model, batches(N_VAL, j + 1), run_on=trainer.n_epoch_completed_ref
-        )
+        evaluator = add_evaluator(state, trainer, name, seed=j + 1)
         for i in range(n_metrics):
             Metric(evaluator, Loss(scaled_loss(i + 1)), f"m{i}")
     return trainer
+
+
+def add_evaluator(state: State, trainer: Trainer, name: str, seed: int) -> Evaluator:
+    """An evaluator of the trainer's model on ``batches(N_VAL, seed)``, run after each epoch."""
+    return Evaluator(
+        state, name, trainer.model, batches(N_VAL, seed), run_on=trainer.n_epoch_completed_ref
+    )
 
 
 def record(ref: Any, x_ref: Any) -> list[tuple[int, float]]:
@@ -353,13 +358,7 @@ class TestComparisonCharts:
 
         trainer = build(state, evaluators=(), n_metrics=0)
         Metric(trainer, RunningAverage(output_transform=lambda x: x), "loss", usage="running")
-        val = Evaluator(
-            state,
-            "val_evaluator",
-            trainer.model,
-            batches(N_VAL, 1),
-            run_on=trainer.n_epoch_completed_ref,
-        )
+        val = add_evaluator(state, trainer, "val_evaluator", seed=1)
         Metric(val, Loss(F.cross_entropy), "loss")
         EnginesMetricsComparisonCharts(trainer.n_samples_ref)
         trainer.run(max_epochs=2)
@@ -407,13 +406,7 @@ class TestComparisonCharts:
         trainer = build(state, evaluators=("train_evaluator",), n_metrics=1)
         EnginesMetricsComparisonCharts(trainer.n_samples_ref)
         EnginesMetricsCharts(trainer.n_samples_ref)
-        val = Evaluator(
-            state,
-            "val_evaluator",
-            trainer.model,
-            batches(N_VAL, 2),
-            run_on=trainer.n_epoch_completed_ref,
-        )
+        val = add_evaluator(state, trainer, "val_evaluator", seed=2)
         Metric(val, Loss(scaled_loss(1)), "m0")
         Metric(state.train_evaluator, Loss(scaled_loss(5)), "late")
         trainer.run(max_epochs=2)

@@ -33,6 +33,18 @@ if _compiled is not None:
 needs_compiled = pytest.mark.skipif(_compiled is None, reason="the extension is not built")
 
 
+def python_stdout(code: str, **env: str) -> str:
+    """stdout of ``python -c code`` with ``env`` added to this process's environment."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
 def make_owner_classes(impl: Any) -> SimpleNamespace:
     """A Runtime that records on_set calls, a Slot and an owner, on ``impl``'s bases."""
 
@@ -242,7 +254,8 @@ class TestHookBehaviour:
 import dis, importlib, sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from test_core_hook import make_owner_classes
-from pipeline import Node, State, Variable
+from core_toys import Counter
+from pipeline import State
 
 impl = importlib.import_module({hook.impl.__name__!r})
 classes = make_owner_classes(impl)
@@ -250,9 +263,6 @@ owner = classes.Owner(classes.Rt(), n=0, lr=0.1)
 owner.n = 1
 impl.generic_setattr(owner, "lr", 0.2)
 owner.extra = 3
-
-class Counter(Node):
-    n = Variable(0)
 
 state = State()
 counter = Counter(state, "counter")
@@ -361,13 +371,7 @@ with warnings.catch_warnings(record=True) as caught:
 print(_hooks.COMPILED, _hooks.OwnerBase.__module__)
 print(*[f"{w.category.__name__}: {w.message}" for w in caught], sep="\\n")
 """
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            env={**os.environ, "STATEFIRE_PURE_PYTHON": ""},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()
+        out = python_stdout(code, STATEFIRE_PURE_PYTHON="").splitlines()
         assert out[0] == "False pipeline._pyhooks"
         assert out[1].startswith(
             "RuntimeWarning: pipeline._speedups is installed but does not import "
@@ -382,13 +386,7 @@ print(*[f"{w.category.__name__}: {w.message}" for w in caught], sep="\\n")
             "import pipeline._hooks as h, pipeline.node as n;"
             "print(h.COMPILED, n._Owner.__mro__[1].__module__)"
         )
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            env={**os.environ, "STATEFIRE_PURE_PYTHON": env},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
+        out = python_stdout(code, STATEFIRE_PURE_PYTHON=env).split()
         if expected is None:  # "0": the compiled hook when it is built
             expected = str(_compiled is not None)
         assert out[0] == expected
@@ -404,16 +402,7 @@ print(*[f"{w.category.__name__}: {w.message}" for w in caught], sep="\\n")
             "with s.trace() as t:\n    c.n = 3\n"
             "print(seen, c.n, s.ref('handlers.c.n').value, str(t).count('handlers.c.n'))\n"
         )
-        outs = {
-            subprocess.run(
-                [sys.executable, "-c", code],
-                env={**os.environ, "STATEFIRE_PURE_PYTHON": env},
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            for env in ("1", "0")
-        }
+        outs = {python_stdout(code, STATEFIRE_PURE_PYTHON=env) for env in ("1", "0")}
         assert outs == {"[(0, 1), (1, 2), (2, 3)] 3 3 1\n"}
 
 

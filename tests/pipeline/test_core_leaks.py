@@ -115,9 +115,8 @@ class TestHandleLeaks:
         assert slot.subs == [] and slot.order == [] and not slot.watch
         assert state._callbacks == {}
 
-    def test_node_unaffected(self, state: State) -> None:
+    def test_node_unaffected(self, state: State, counter: Counter) -> None:
         """Removing a node method's subscription keeps the node in the graph."""
-        counter = Counter(state, "counter")
         h = state.configs.x_ref.subscribe(counter.step)
         h.remove()
         assert "handlers.counter" in state.graph

@@ -191,9 +191,8 @@ class TestStateDict:
         state.configs.opaque = object()
         assert "configs.opaque" not in state.state_dict()["variables"]
 
-    def test_node_without_own_state_refuses_some(self, state: State) -> None:
+    def test_node_without_own_state_refuses_some(self, counter: Counter) -> None:
         """The default Node.load_state_dict refuses a non-empty dict."""
-        counter = Counter(state, "counter")
         counter.load_state_dict({})
         with pytest.raises(ValueError, match=r"handlers\.counter has no state of its own"):
             counter.load_state_dict({"x": 1})

@@ -140,9 +140,8 @@ class TestOrder:
         state.configs.x = 2
         assert log == ["reader 0", "reader 2"]
 
-    def test_node_writes_attributed(self, state: State, loop: Loop) -> None:
+    def test_node_writes_attributed(self, state: State, loop: Loop, counter: Counter) -> None:
         """A node subscribed to a variable writes its own variables under its own key."""
-        counter = Counter(state, "counter")
         loop.n_iteration_completed_ref.subscribe(counter.step)
         loop.run(3)
         assert counter.n == 3

@@ -16,10 +16,8 @@ needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'do
 
 
 @pytest.fixture
-def toy(state: State) -> State:
+def toy(state: State, loop: Loop, counter: Counter) -> State:
     """A small graph: a loop, a counter subscribed every 2 iterations, a callback."""
-    loop = Loop(state, "loop")
-    counter = Counter(state, "counter")
     loop.n_iteration_completed_ref.subscribe(counter.step, every=2)
     counter.declare_reads(state.configs.lr_ref)
 

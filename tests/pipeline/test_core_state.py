@@ -62,9 +62,10 @@ class TestContainers:
         assert state.ref("configs.lr").value == 0.02
         assert state.configs.variables() == {"lr": 0.02}
 
-    def test_add_variable_returns_ref_with_doc_and_writer(self, state: State) -> None:
+    def test_add_variable_returns_ref_with_doc_and_writer(
+        self, state: State, counter: Counter
+    ) -> None:
         """add_variable creates a variable with a doc and a declared writer."""
-        counter = Counter(state, "counter")
         ref = state.metrics.add_variable("acc", 0.5, doc="accuracy", writer=counter)
         assert isinstance(ref, Ref) and ref.path == "metrics.acc" and ref.value == 0.5
         assert state.graph.nodes["metrics.acc"]["doc"] == "accuracy"
