@@ -247,16 +247,13 @@ class Engine(Node):
             try:
                 while self.n_epoch_completed < self.max_epochs and not self.should_terminate:
                     epoch_start = time.perf_counter()
+                    self._set_sampler_epoch(self.n_epoch_completed)
                     if self.n_epoch_started == self.n_epoch_completed:
-                        self._set_sampler_epoch(self.n_epoch_completed)
                         self.n_epoch_started = self.n_epoch_completed + 1
                         it = self._new_iterator(None, 0)
                         done_in_epoch = 0
                     else:  # resuming inside an epoch
-                        done_in_epoch = self.n_iteration_completed - self.n_epoch_completed * (
-                            self.epoch_length or 0
-                        )
-                        self._set_sampler_epoch(self.n_epoch_completed)
+                        done_in_epoch = self.n_iteration_in_epoch
                         # Saved before this epoch's iterator existed (stopped in a subscriber
                         # of n_epoch_started): the RNG then is the epoch's, start it afresh.
                         # Otherwise re-create the order the epoch started with (loaded from a
@@ -273,6 +270,12 @@ class Engine(Node):
                 raise
             self.run_time = time.perf_counter() - started
             self.n_run_completed += 1
+
+    @property
+    def n_iteration_in_epoch(self) -> int:
+        """Iterations done in the current epoch (every epoch but a first one of unknown
+        length has ``epoch_length`` iterations)."""
+        return self.n_iteration_completed - self.n_epoch_completed * (self.epoch_length or 0)
 
     def _run_epoch(self, it: Iterator[Any], done: int) -> bool:
         """Run the rest of one epoch; False when terminated before its end."""

@@ -251,11 +251,7 @@ class EarlyStopping(Node):
 
 
 def _torch_scheduler_types() -> tuple[type, ...]:
-    base = (
-        getattr(torch.optim.lr_scheduler, "LRScheduler", None)
-        or torch.optim.lr_scheduler._LRScheduler
-    )
-    return (base, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    return (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
 
 def _ignite_scheduler_kind(scheduler: object) -> str | None:
@@ -390,12 +386,12 @@ class LRScheduler(Node):
         self.kind = kind
         self.trigger_ref = trigger
         self.metric_ref = metric
-        self._groups: Callable[[], list[dict[str, Any]]] = self._param_groups_getter()
+        self._opts = self._optimizers()
         self._publish()
         if metric is not None:
             self.declare_reads(metric)
         optimizers = {id(v): n for n, v in state.optimizers.variables().items()}
-        for opt in self._optimizers():
+        for opt in self._opts:
             if id(opt) in optimizers:
                 # It changes the optimizer in place: show the edge in the graph.
                 self.declare_writes(f"optimizers.{optimizers[id(opt)]}")
@@ -405,12 +401,11 @@ class LRScheduler(Node):
         opt = getattr(self.scheduler, "optimizer", None)
         return list(opt) if isinstance(opt, (list, tuple)) else [opt]
 
-    def _param_groups_getter(self) -> Callable[[], list[dict[str, Any]]]:
-        opts = self._optimizers()
-        return lambda: [group for opt in opts for group in opt.param_groups]
+    def _read_lrs(self) -> list[Any]:
+        return [_as_number(g["lr"]) for opt in self._opts for g in opt.param_groups]
 
     def _publish(self) -> None:
-        lrs = [_as_number(group["lr"]) for group in self._groups()]
+        lrs = self._read_lrs()
         self.lrs = lrs
         self.lr = lrs[0] if lrs else None
 
@@ -441,7 +436,7 @@ class LRScheduler(Node):
                 f"{self.key}: expected a 'scheduler' entry, got keys {sorted(state_dict)}"
             )
         self.scheduler.load_state_dict(state_dict["scheduler"])
-        lrs = [_as_number(group["lr"]) for group in self._groups()]
+        lrs = self._read_lrs()
         self.reset_variables(lrs=lrs, lr=lrs[0] if lrs else None)
 
 
@@ -459,8 +454,6 @@ def _non_finite(output: Any) -> bool:
         if isinstance(item, torch.Tensor):
             if item.numel() and (item.is_floating_point() or item.is_complex()):
                 flags.setdefault(item.device, []).append(torch.isfinite(item).all())
-        elif isinstance(item, bool):
-            continue
         elif isinstance(item, complex):
             if not cmath.isfinite(item):
                 return True
@@ -471,7 +464,10 @@ def _non_finite(output: Any) -> bool:
             stack.extend(item.values())
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
-    return any(not bool(torch.stack(group).all()) for group in flags.values())
+    return any(
+        not bool(group[0] if len(group) == 1 else torch.stack(group).all())
+        for group in flags.values()
+    )
 
 
 class TerminateOnNan(Node):

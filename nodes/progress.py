@@ -164,10 +164,7 @@ class ProgressBar(Node):
     def _refresh(self) -> None:
         if self.bar is None:  # resumed inside an epoch: no n_epoch_started event
             self._open()
-        engine = self.engine
-        # Every epoch but a first one of unknown length has epoch_length iterations.
-        done = engine.n_iteration_completed - engine.n_epoch_completed * (engine.epoch_length or 0)
-        self._show(done)
+        self._show(self.engine.n_iteration_in_epoch)
 
     def _show(self, in_epoch: int) -> None:
         self.bar.n = in_epoch

@@ -35,7 +35,7 @@ def to_device(data: Any, device: torch.device | str | None, non_blocking: bool =
         return data.to(device=device, non_blocking=non_blocking)
     if isinstance(data, Mapping):
         return type(data)({k: to_device(v, device, non_blocking) for k, v in data.items()})  # type: ignore[call-arg]
-    if isinstance(data, (list, tuple)) and not isinstance(data, (str, bytes)):
+    if isinstance(data, (list, tuple)):
         moved = [to_device(v, device, non_blocking) for v in data]
         return type(data)(moved) if not hasattr(data, "_fields") else type(data)(*moved)
     return data
@@ -201,9 +201,10 @@ class Trainer(Engine):
             loss.backward()
             if iteration % steps == 0:
                 self.optimizer.step()
+        full = loss * steps if steps > 1 else loss
         if self.output_transform is None:
-            return (loss * steps).detach() if steps > 1 else loss.detach()
-        return self.output_transform(x, y, y_pred, loss * steps)
+            return full.detach()
+        return self.output_transform(x, y, y_pred, full)
 
 
 class Evaluator(Engine):
