@@ -27,9 +27,8 @@ $(VENV)/.installed: pyproject.toml pipeline/_speedups.c
 	@if [ "$(CAN_COMPILE)" != 1 ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  pkgs=gcc; [ "$$($(PYTHON) -c 'import sys; print(sys.base_prefix)')" = /usr ] && pkgs="gcc python3-dev"; \
 	  apt-get update -qq && apt-get install -y -qq $$pkgs >/dev/null || true; fi
-	@[ "$(CAN_COMPILE)" = 1 ] || echo "note: no C compiler or Python headers; the core will use its pure-Python set hook (slower, see docs/performance.md)"
 	$(PY) -m pip install -q -e ".[dev,examples]"
-	@$(PY) -c "import importlib.util as u; print('statefire set hook:', 'compiled' if u.find_spec('pipeline._speedups') else 'pure Python (the extension was not built)')"
+	@STATEFIRE_PURE_PYTHON= $(PY) -c "from pipeline._hooks import COMPILED; print('statefire set hook:', 'compiled' if COMPILED else 'pure Python: no C compiler or Python headers, or the build failed (slower, see docs/performance.md)')"
 	touch $@
 
 run: setup

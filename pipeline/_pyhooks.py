@@ -49,7 +49,7 @@ class OwnerBase:
 
     _vars: Mapping[str, Slot] = NO_VARIABLES
 
-    def __setattr__(self, name: str, value: Any, _store: Any = object.__setattr__) -> None:
+    def __setattr__(self, name: str, value: Any, _store: Any = generic_setattr) -> None:
         # The value is stored as an ordinary attribute, so that a read stays a
         # plain attribute read; the slot keeps a second copy for the core.
         # Everything beyond that (subscribers, traces, hold blocks, new

@@ -42,9 +42,6 @@ class _Owner(OwnerBase):
             )
         generic_setattr(self, name, value)
 
-    def _missing(self, name: str) -> AttributeError:
-        raise NotImplementedError
-
     def __reduce_ex__(self, protocol: Any) -> Any:
         # copy.copy, copy.deepcopy and pickle all come here. A copy would share
         # the original's slots (its sets would change the original's variables)
@@ -58,12 +55,6 @@ class _Owner(OwnerBase):
     # path for every attribute read of the object. Refs are plain attributes
     # (``<name>_ref``, set at registration) and a typo gets Python's own
     # AttributeError, whose traceback suggests the closest name.
-
-    def _slot(self, name: str) -> Slot:
-        try:
-            return self._vars[name]
-        except KeyError:
-            raise self._missing(name) from None
 
 
 def _check_variable_name(cls_name: str, key: str, bases: tuple[type, ...]) -> None:
@@ -214,8 +205,7 @@ class Node(_Owner, metaclass=_NodeMeta):
         """
         slots = [(self._slot(name), value) for name, value in values.items()]
         for slot, value in slots:
-            generic_setattr(self, slot.name, value)
-            slot.value = value
+            slot.store_quietly(value)
 
     # Persistence hooks ------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -228,6 +218,12 @@ class Node(_Owner, metaclass=_NodeMeta):
             raise ValueError(
                 f"{self.key} has no state of its own to load, got keys {sorted(state_dict)}"
             )
+
+    def _slot(self, name: str) -> Slot:
+        try:
+            return self._vars[name]
+        except KeyError:
+            raise self._missing(name) from None
 
     def _missing(self, name: str) -> AttributeError:
         names = list(self._vars) + [n for n in dir(type(self)) if not n.startswith("_")]
@@ -330,14 +326,6 @@ class Container(_Owner):
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self._vars) | set(self._nodes))
-
-    def _missing(self, name: str) -> AttributeError:
-        names = list(self._vars) + list(self._nodes)
-        return AttributeError(
-            f"'{name}' is not a variable or node of container '{self._name}'"
-            f"{did_you_mean(name, names)} (to create a variable, assign it: "
-            f"state.{self._name}.{name} = ...)"
-        )
 
     def __repr__(self) -> str:
         return f"<Container {self._name}: {len(self._vars)} variables, {len(self._nodes)} nodes>"

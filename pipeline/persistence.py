@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipeline._hooks import generic_setattr
 from pipeline.errors import StateDictError
 from pipeline.values import is_plain_data, is_tensor
 
@@ -173,7 +172,7 @@ def restore(state: State, sd: dict[str, Any], strict: bool = True) -> None:
 
     for path, slot in expected["variables"].items():
         if path in sd["variables"] and path not in bad:
-            _store(slot, sd["variables"][path])
+            slot.store_quietly(sd["variables"][path])
     # Objects and nodes load themselves; the checks above cannot see inside
     # them, so one may still refuse. Say what is already loaded when it does.
     done = "the variables"
@@ -199,9 +198,3 @@ def _load_part(target: Any, part: Any, what: str, done: str) -> None:
             "partly restored: load into a freshly built state again"
         )
         raise
-
-
-def _store(slot: Slot, value: Any) -> None:
-    """Set a variable without notifying anyone."""
-    generic_setattr(slot.owner, slot.name, value)
-    slot.value = value

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from pipeline._hooks import RuntimeBase
+from pipeline.subscription import callback_key
 from pipeline.values import SCALAR_TYPES, is_changed, summarize
 from pipeline.variable import Event
 
@@ -135,9 +136,7 @@ class Runtime(RuntimeBase):
             for sub in subs:
                 if sub.filtered and not sub.passes(slot.value):
                     continue
-                key: Any = sub.callback
-                if type(key).__hash__ is None:  # an unhashable callable: keyed by identity
-                    key = id(key)
+                key = callback_key(sub.callback)
                 plan.pop(key, None)
                 plan[key] = (slot, old, sub)
         for slot, old, sub in plan.values():

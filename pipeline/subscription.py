@@ -36,6 +36,15 @@ def _source(fn: Callable[..., Any]) -> str:
     return f"{path}:{code.co_firstlineno}"
 
 
+def callback_key(fn: Callable[..., Any]) -> Any:
+    """How the core tells callbacks apart: by equality, an unhashable one by identity."""
+    try:
+        hash(fn)
+    except TypeError:
+        return id(fn)
+    return fn
+
+
 def callback_label(fn: Callable[..., Any]) -> str:
     """A readable name for a callback: ``qualname (file:line)``."""
     name = getattr(fn, "__qualname__", None) or type(fn).__name__

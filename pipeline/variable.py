@@ -13,7 +13,7 @@ import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pipeline._hooks import SlotBase
+from pipeline._hooks import SlotBase, generic_setattr
 from pipeline.values import summarize
 
 if TYPE_CHECKING:
@@ -129,6 +129,11 @@ class Slot(SlotBase):
         self.last_writer: object = None
         self.writer_keys: set[str] = set()
         self.ref = Ref(self)
+
+    def store_quietly(self, value: Any) -> None:
+        """Set the variable without notifying anyone (loads and resets)."""
+        generic_setattr(self.owner, self.name, value)
+        self.value = value
 
     def __repr__(self) -> str:
         return f"<Slot {self.path}={summarize(self.value)}>"
