@@ -10,6 +10,7 @@ overview in ``render.py``, tracing in ``trace.py``, persistence in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -26,6 +27,7 @@ from pipeline.subscription import (
     CallbackNode,
     Handle,
     Subscription,
+    callback_key,
     callback_label,
     check_filters,
     takes_event,
@@ -53,6 +55,13 @@ STANDARD_CONTAINERS: dict[str, bool] = {
     "writers": False,
     "structure": False,
 }
+
+
+@functools.cache
+def _container_class(name: str) -> type[Container]:
+    # One class per container name, so that Python's own AttributeError for a
+    # typo names it: "'Container[configs]' object has no attribute 'lrr'".
+    return type(f"Container[{name}]", (Container,), {"__module__": Container.__module__})
 
 
 def _object_getattr(obj: object, name: str, default: Any) -> Any:
@@ -151,8 +160,7 @@ class State:
             )
         # One class per container, so that Python's own AttributeError for a
         # typo names it: "'Container[configs]' object has no attribute 'lrr'".
-        kind = type(f"Container[{name}]", (Container,), {"__module__": Container.__module__})
-        container: Container = kind(self, name, persistent=persistent)
+        container: Container = _container_class(name)(self, name, persistent=persistent)
         self._containers[name] = container
         generic_setattr(self, name, container)
         return container
@@ -228,18 +236,20 @@ class State:
         self._graph.add_node(key, kind="node", cls=type(node).__name__, container=container)
         for slot in slots.values():
             self._add_slot(slot, writer_key=key)
-        structure = self._containers["structure"]
-        structure.n_nodes += 1
-        structure.last_node = key
+        self._note_structure("n_nodes", "last_node", key)
 
     def _mark_ambiguous(self, name: str) -> None:
         """Replace the alias ``state.<name>`` by an error naming every node called so."""
         with suppress(AttributeError):
             object.__delattr__(self, name)
         cls = type(self)
-        if cls is State:  # a class of its own, so the property concerns this state only
+        if not cls.__dict__.get("_own_class"):
+            # A class of this state's own (also for a subclass of State), so that
+            # the property below concerns this state only.
             cls = type(
-                "State", (State,), {"__module__": State.__module__, "__doc__": State.__doc__}
+                cls.__name__,
+                (cls,),
+                {"__module__": cls.__module__, "__doc__": cls.__doc__, "_own_class": True},
             )
             generic_setattr(self, "__class__", cls)
 
@@ -301,10 +311,18 @@ class State:
             self._graph.add_edge(writer_key, slot.path, kind="writes", declared=True)
             slot.writer_keys.add(writer_key)
         self._rt.version += 1
-        structure = self._containers.get("structure")
-        if structure is not None and owner is not structure:
-            structure.n_variables += 1
-            structure.last_variable = slot.path
+        if owner is not self.structure:
+            self._note_structure("n_variables", "last_variable", slot.path)
+
+    def _note_structure(self, counter: str, last: str, what: str) -> None:
+        """Count a new node or variable; bookkeeping of the core, written by nobody."""
+        rt, structure = self._rt, self.structure
+        prev, rt.writer = rt.writer, None
+        try:
+            setattr(structure, counter, getattr(structure, counter) + 1)
+            setattr(structure, last, what)
+        finally:
+            rt.writer = prev
 
     # Paths and refs ----------------------------------------------------------
     def ref(self, path: str) -> Ref:
@@ -400,10 +418,7 @@ class State:
         owner = getattr(getattr(callback, "func", callback), "__self__", None)
         if isinstance(owner, Node) and owner._state is self:
             return owner
-        try:
-            known = self._callbacks.get(callback)
-        except TypeError:  # an unhashable callable: identified by id
-            known = self._callbacks.get(id(callback))
+        known = self._callbacks.get(callback_key(callback))
         if known is not None:
             return known  # type: ignore[no-any-return]
         label = callback_label(callback)
@@ -415,10 +430,7 @@ class State:
                 key = f"{label} #{n}"
             self._label_counts[label] = n
         node = CallbackNode(key, label)
-        try:
-            self._callbacks[callback] = node
-        except TypeError:
-            self._callbacks[id(callback)] = node
+        self._callbacks[callback_key(callback)] = node
         self._graph.add_node(key, kind="callback")
         return node
 
@@ -490,10 +502,7 @@ class State:
         self._rt.version += 1
 
     def _forget_callback(self, callback: Callable[..., Any], node: CallbackNode) -> None:
-        try:
-            self._callbacks.pop(callback, None)
-        except TypeError:
-            self._callbacks.pop(id(callback), None)
+        self._callbacks.pop(callback_key(callback), None)
         for slot in node.written:
             slot.writer_keys.discard(node.key)
             if slot.last_writer is node:

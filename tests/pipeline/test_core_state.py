@@ -135,6 +135,21 @@ class TestNodeRegistration:
             state.ref("twin.n")
         assert state.ref("metrics.twin.n").path == "metrics.twin.n"
 
+    def test_ambiguous_alias_concerns_one_state_also_of_a_subclass(self) -> None:
+        """The ambiguity error of one state does not reach another of the same State subclass."""
+
+        class MyState(State):
+            pass
+
+        a, b = MyState(), MyState()
+        Counter(a, "twin", container="handlers")
+        Counter(a, "twin", container="metrics")
+        only = Counter(b, "twin", container="handlers")
+        with pytest.raises(AttributeError, match="'twin' is ambiguous"):
+            a.twin
+        assert b.twin is only
+        assert isinstance(a, MyState) and isinstance(b, MyState)
+
     def test_alias_does_not_shadow_state_api(self, state: State) -> None:
         """A node named like a State attribute is reachable only through its container."""
         node = Counter(state, "graph")
@@ -318,3 +333,34 @@ class TestNoCopies:
             do(state.configs)
         with pytest.raises(TypeError, match=r"a State cannot be copied or pickled.*state_dict"):
             do(state)
+
+
+class TestStructure:
+    """The structure container counts what is created; the core writes it, nobody else."""
+
+    def test_created_inside_a_subscriber_is_not_that_subscriber_s_write(self, state: State) -> None:
+        made = []
+
+        def make() -> None:
+            made.append(Counter(state, f"c{len(made)}"))
+            state.configs.add_variable(f"v{len(made)}", 0)
+
+        state.configs.lr_ref.subscribe(make)
+        state.configs.lr = 0.5
+        assert state.structure.n_nodes == 1 and state.structure.last_node == "handlers.c0"
+        assert state.structure.last_variable == "configs.v1"
+        assert state.writers_of("structure.n_nodes") == []
+        assert state.writers_of("structure.last_variable") == []
+
+    def test_a_subscriber_of_new_variables_that_creates_one_is_no_cycle(self, state: State) -> None:
+        seen = []
+
+        def follow(event: Event) -> None:
+            seen.append(event.new)
+            if event.new == "configs.a":
+                state.configs.b = 0
+
+        state.structure.last_variable_ref.subscribe(follow)
+        state.configs.a = 0
+        state.validate()  # raised a false trigger cycle when the write was attributed to follow
+        assert seen == ["configs.a", "configs.b"]
