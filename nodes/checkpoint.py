@@ -90,6 +90,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _corrupted(path: Path, size: int, why: str) -> CheckpointError:
+    return CheckpointError(
+        f"checkpoint {path} ({size} bytes) is truncated or corrupted and cannot be read "
+        f"({why}); load an earlier checkpoint, e.g. Checkpoint.latest() of another directory",
+        path,
+    )
+
+
 def _check_records(path: Path, size: int) -> None:
     """Check the CRC-32 of every record of a zip-format torch file.
 
@@ -108,11 +116,7 @@ def _check_records(path: Path, size: int) -> None:
     else:
         why = f"the checksum of its record {bad} does not match" if bad else ""
     if why:
-        raise CheckpointError(
-            f"checkpoint {path} ({size} bytes) is truncated or corrupted and cannot be read "
-            f"({why}); load an earlier checkpoint, e.g. Checkpoint.latest() of another directory",
-            path,
-        )
+        raise _corrupted(path, size, why)
 
 
 class Checkpoint(Node):
@@ -258,9 +262,11 @@ class Checkpoint(Node):
 
     def filename(self, tag: str = "", counter: Ref | None = None) -> str:
         """The name the next file gets: engine, counter and score, sanitised."""
+        return self._filename(self._score_value(), tag, counter)
+
+    def _filename(self, score: float | None, tag: str = "", counter: Ref | None = None) -> str:
         counter = counter or self.counter
         parts = [self.prefix, self.engine.name, f"{counter.name}={counter.value}"]
-        score = self._score_value()
         if score is not None and self.score is not None:
             parts.append(f"{self.score.name}={score:.4f}")
         if tag:
@@ -291,7 +297,7 @@ class Checkpoint(Node):
                 return None
         else:
             rank = float(self.n_saves + 1)
-        path = self.write(self.dirname / self.filename())
+        path = self.write(self.dirname / self._filename(score))
         if not self.is_writer:
             return None
         self._kept = [(r, p) for r, p in self._kept if p != path]
@@ -412,12 +418,8 @@ class Checkpoint(Node):
                     "you trust, and never with weights_only=False",
                     path,
                 ) from None
-            raise CheckpointError(
-                f"checkpoint {path} ({size} bytes) is truncated or corrupted and cannot be read "
-                f"({type(exc).__name__}: {text.splitlines()[0] if text else 'no detail'}); "
-                f"load an earlier checkpoint, e.g. Checkpoint.latest() of another directory",
-                path,
-            ) from None
+            detail = text.splitlines()[0] if text else "no detail"
+            raise _corrupted(path, size, f"{type(exc).__name__}: {detail}") from None
         if (
             not isinstance(payload, dict)
             or payload.get("format") != FORMAT

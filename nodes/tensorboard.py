@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from nodes.distributed import is_writer_process
-from nodes.engine import Engine
+from nodes.engine import Engine, _check_positive
 from pipeline import Event, Node, Ref, State, Variable
 from pipeline.values import did_you_mean, short_repr
 
@@ -125,12 +125,6 @@ class _NullWriter:
     def __init__(self, log_dir: str) -> None:
         self.log_dir = log_dir
 
-    def add_scalar(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def add_text(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
     def add_summary(self, *args: Any, **kwargs: Any) -> None:
         pass
 
@@ -184,8 +178,7 @@ class TensorBoard(Node):
                     f"the state already has a TensorBoard writer ({node.key}, logging to "
                     f"{node.log_dir}); use it (state.{node.key}) rather than a second one"
                 )
-        if type(max_pending) is not int or max_pending < 1:
-            raise ValueError(f"max_pending must be a positive integer, got {max_pending!r}")
+        _check_positive("max_pending", max_pending, allow_none=False)
         super().__init__(state, name)
         # In a distributed run only rank 0 writes; the others keep the same
         # graph (so every rank's state looks alike) and write nothing.
@@ -203,7 +196,6 @@ class TensorBoard(Node):
         self._layout_written = 0
         self._graph_logged = False
         self._last_step = 0  # the largest step written, where close() puts the final graph
-        self._watched: set[str] = set()
         for node in state.engines.nodes().values():
             self._watch(node)
         state.structure.last_node_ref.subscribe(self._on_new_node)
@@ -213,9 +205,8 @@ class TensorBoard(Node):
         self._watch(self.state.nodes().get(event.new))
 
     def _watch(self, node: Node | None) -> None:
-        if not isinstance(node, Engine) or node.key in self._watched:
+        if not isinstance(node, Engine):
             return
-        self._watched.add(node.key)
         node.n_epoch_completed_ref.subscribe(self.flush)
         node.n_run_completed_ref.subscribe(self.flush)
         node.exception_ref.subscribe(self.flush, when=lambda exc: exc is not None)
@@ -318,9 +309,9 @@ class TensorBoard(Node):
         """Write what is queued, the final state graph, and close the event file."""
         if self.closed:
             return
-        if self.log_graph:
-            self.log_state(step=max([self._last_step, *(step for _, _, step, _ in self._pending)]))
         self.flush()
+        if self.log_graph:
+            self.log_state(step=self._last_step)
         self.writer.close()
         self.closed = True
 
@@ -409,7 +400,7 @@ class _MetricCharts(Node):
         self.who = who
         self._warned = False
         super().__init__(state, name)
-        self._tags: dict[str, tuple[str, Ref]] = {}
+        self._tags: dict[str, str] = {}
         self._charted: set[str] = set()  # variables that logged a value: in the layout
         for var in state.metrics.variables():
             self._add(var)
@@ -442,13 +433,11 @@ class _MetricCharts(Node):
             )
 
     def _add(self, var: str) -> None:
-        if var in self._tags:
-            return
         engines = self.state.engines.nodes()
         engine, group = metric_groups([var], engines, self.n_suffixes)[var]
         ref = getattr(self.state.metrics, f"{var}_ref")
         tag = self._place(var, engine, group)
-        self._tags[var] = (tag, ref)
+        self._tags[var] = tag
         ref.subscribe(partial(self._log, var))
         self.n_metrics += 1
 
@@ -472,8 +461,7 @@ class _MetricCharts(Node):
             return
         if not isinstance(value, (int, float, torch.Tensor)):
             return
-        tag, _ = self._tags[var]
-        self.tb.add_scalar(tag, value, self._x(var).value)
+        self.tb.add_scalar(self._tags[var], value, self._x(var).value)
         if var not in self._charted:
             self._charted.add(var)
             self._chart(var)
@@ -531,7 +519,7 @@ class EnginesMetricsComparisonCharts(_MetricCharts):
 
     def _chart(self, var: str) -> None:
         group = self._group_of[var]
-        tags = [self._tags[v][0] for v in self._groups[group] if v in self._charted]
+        tags = [self._tags[v] for v in self._groups[group] if v in self._charted]
         self.tb.set_chart(self.category, group, tags)
 
     def _x(self, var: str) -> Ref:
@@ -576,19 +564,17 @@ class EnginesMetricsCharts(_MetricCharts):
             first = _check_x_axis(x_axes_refs, who)
             self.x_refs = {}
         self.default_x = first
-        self._engine_of: dict[str, str] = {}
         self._chart_of: dict[str, tuple[str, str]] = {}
         super().__init__(first.state, name, n_identical_metric_name_suffixes, who)
 
     def _place(self, var: str, engine: str, group: str) -> str:
-        self._engine_of[var] = engine
         metric = var[len(engine) + 1 :] if var.startswith(engine + "_") else group
         self._chart_of[var] = (engine, metric)
         return f"{engine}/{metric}"
 
     def _chart(self, var: str) -> None:
         engine, metric = self._chart_of[var]
-        self.tb.set_chart(engine, metric, [self._tags[var][0]])
+        self.tb.set_chart(engine, metric, [self._tags[var]])
 
     def _x(self, var: str) -> Ref:
-        return self.x_refs.get(self._engine_of[var], self.default_x)
+        return self.x_refs.get(self._chart_of[var][0], self.default_x)
