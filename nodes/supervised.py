@@ -114,6 +114,9 @@ class Trainer(Engine):
         scaler: a ``torch.amp.GradScaler``; ``True`` creates one (CUDA only).
         model_fn: ``model_fn(model, x) -> output``.
         max_epochs: default for :meth:`run`.
+        run_on: a Ref that starts a run of ``max_epochs`` epochs (with
+            ``every``/``once``/``when``), e.g. ``state.pretrainer.n_run_completed_ref``
+            for a training that follows another one.
     """
 
     def __init__(
@@ -135,6 +138,10 @@ class Trainer(Engine):
         scaler: torch.amp.GradScaler | bool = False,
         model_fn: Callable[[torch.nn.Module, Any], Any] = lambda model, x: model(x),
         max_epochs: int = 1,
+        run_on: Ref | None = None,
+        every: int | None = None,
+        once: int | None = None,
+        when: Callable[[Any], Any] | None = None,
     ) -> None:
         owner = f"Trainer '{name}'"
         _check_model(owner, model)
@@ -170,7 +177,17 @@ class Trainer(Engine):
         self.amp = amp
         self.scaler = scaler or None
         self.model_fn = model_fn
-        super().__init__(state, name, Trainer._step, dataloader, max_epochs=max_epochs)
+        super().__init__(
+            state,
+            name,
+            Trainer._step,
+            dataloader,
+            max_epochs=max_epochs,
+            run_on=run_on,
+            every=every,
+            once=once,
+            when=when,
+        )
         self.model_ref = _adopt(state.modules, model, "model")
         self.optimizer_ref = _adopt(state.optimizers, optimizer, "optimizer")
         self.declare_writes(self.model_ref, self.optimizer_ref)

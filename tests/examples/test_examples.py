@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,3 +71,83 @@ class TestCustomNode:
         svg = (tmp_path / "graph.svg").read_text()
         for name in ("grad_norm: GradientNorm", "spike: Spike", "cool_down", "every=5"):
             assert name in svg
+
+
+def tensorboard_events(log_dir: Path) -> Any:
+    """The event files of ``log_dir``, read with TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "tensors": 0, "images": 0})
+    events.Reload()
+    return events
+
+
+def scalars(events: Any, tag: str) -> list[tuple[int, float]]:
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
+def custom_scalars_layout(events: Any) -> dict[str, dict[str, list[str]]]:
+    """The newest custom-scalars layout: category -> chart title -> tag regexes."""
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    last = max(events.Tensors("custom_scalars__config__"), key=lambda e: e.step)
+    layout = layout_pb2.Layout.FromString(last.tensor_proto.string_val[0])
+    return {
+        category.title: {chart.title: list(chart.multiline.tag) for chart in category.chart}
+        for category in layout.category
+    }
+
+
+class TestPretrainFinetune:
+    def test_pretraining_completes_then_finetuning_runs(self, tmp_path: Path) -> None:
+        """The autoencoder trains and is evaluated first; its completion starts the classifier's
+        training on the frozen encoder; the charts put both stages on one epoch axis."""
+        out = run_example(
+            "pretrain_finetune.py", "--pretrain-epochs", "2", "--finetune-epochs", "2",
+            "--output-dir", str(tmp_path), cwd=tmp_path,
+        )  # fmt: skip
+        lines = [line.split("  ")[0] for line in out.splitlines() if "epoch" in line]
+        assert lines == ["pretrain epoch 1", "pretrain epoch 2", "fine-tune epoch 1", "fine-tune epoch 2"]  # fmt: skip
+        mse = [float(m) for m in re.findall(r"reconstruction mse ([\d.]+)", out)]
+        assert mse[1] < mse[0]
+        final = re.search(r"final val accuracy ([\d.]+)  encoder frozen: True", out)
+        assert final is not None, out
+        assert float(final.group(1)) > 0.3  # ten classes: chance is 0.1
+        events = tensorboard_events(tmp_path / "tb")
+        assert [s for s, _ in scalars(events, "mse/pretrain_evaluator")] == [1, 2]
+        assert [s for s, _ in scalars(events, "accuracy/val_evaluator")] == [3, 4]
+        layout = custom_scalars_layout(events)["engines comparison"]
+        assert layout["accuracy"] == ["^accuracy/train_evaluator$", "^accuracy/val_evaluator$"]
+        svg = (tmp_path / "graph.svg").read_text()
+        for name in ("pretrainer: Trainer", "finetuner: Trainer", "freeze_encoder", "count_epoch"):
+            assert name in svg
+
+
+class TestCrossValidation:
+    def test_ten_folds_chart_against_each_other(self, tmp_path: Path) -> None:
+        """With 10 folds, each fold runs after the previous one, the summary is the mean and
+        spread of the best accuracies, and the unchanged chart calls give one comparison chart
+        per metric with 10 evaluator lines on the fold's epoch axis."""
+        out = run_example(
+            "cross_validation.py", "--folds", "10", "--epochs", "2",
+            "--output-dir", str(tmp_path), cwd=tmp_path,
+        )  # fmt: skip
+        best = [float(b) for b in re.findall(r"^fold \d+: best accuracy ([\d.]+)$", out, re.M)]
+        assert len(best) == 10 and all(0.3 < b <= 1.0 for b in best)
+        summary = re.search(r"^10 folds: best accuracy ([\d.]+) \+- ([\d.]+)$", out, re.M)
+        assert summary is not None, out
+        mean, spread = statistics.fmean(best), statistics.pstdev(best)
+        assert float(summary.group(1)) == pytest.approx(mean, abs=1e-4)
+        assert float(summary.group(2)) == pytest.approx(spread, abs=1e-4)
+        events = tensorboard_events(tmp_path / "tb")
+        layout = custom_scalars_layout(events)
+        folds = [f"fold{i}_evaluator" for i in range(1, 11)]
+        assert layout["engines comparison"] == {
+            metric: [f"^{metric}/{fold}$" for fold in folds] for metric in ("accuracy", "loss")
+        }
+        assert set(layout) == {"engines comparison", *folds}
+        for i, fold in enumerate(folds, 1):
+            accuracy = scalars(events, f"accuracy/{fold}")
+            assert [s for s, _ in accuracy] == [1, 2]  # epochs of the fold: the lines overlap
+            assert max(v for _, v in accuracy) == pytest.approx(best[i - 1], abs=1e-4)
+        assert "fold10_trainer: Trainer" in (tmp_path / "graph.svg").read_text()

@@ -179,6 +179,45 @@ class TestTrainerOutput:
         assert state.optimizers.optimizer is optimizer
 
 
+class TestTrainerRunOn:
+    """A trainer can be started by another engine's variable, as an evaluator is."""
+
+    def test_second_training_follows_the_first(self, state: State, make_mlp: MakeMlp) -> None:
+        """Each run of the first trainer starts a run of max_epochs epochs of the second,
+        and the graph shows the trigger."""
+        x, y = torch.randn(8, 64), torch.arange(8) % 10
+        first_model, second_model = make_mlp(0), make_mlp(1)
+        first = Trainer(
+            state, "first", first_model, sgd(first_model), nn.CrossEntropyLoss(), [(x, y)]
+        )
+        second = Trainer(
+            state, "second", second_model, sgd(second_model), nn.CrossEntropyLoss(), [(x, y)] * 2,
+            max_epochs=3, run_on=first.n_run_completed_ref,
+        )  # fmt: skip
+        seen: list[tuple[int, int]] = []
+        second.n_run_completed_ref.subscribe(
+            lambda: seen.append((first.n_run_completed, second.n_iteration_completed))
+        )
+        first.run(max_epochs=2)
+        assert seen == [(1, 6)]  # a run of 3 epochs of 2 iterations
+        first.run(max_epochs=1)
+        assert seen == [(1, 6), (2, 6)]
+        assert second.n_run_completed == 2 and second.n_samples == 96
+        assert state.graph.has_edge("engines.first.n_run_completed", "engines.second")
+
+    def test_filters_apply(self, state: State, make_mlp: MakeMlp) -> None:
+        """once= limits the triggered runs as it does for an Engine."""
+        x, y = torch.randn(4, 64), torch.arange(4)
+        models = make_mlp(0), make_mlp(1)
+        first = Trainer(state, "first", models[0], sgd(models[0]), nn.CrossEntropyLoss(), [(x, y)])
+        second = Trainer(
+            state, "second", models[1], sgd(models[1]), nn.CrossEntropyLoss(), [(x, y)],
+            run_on=first.n_epoch_completed_ref, once=2,
+        )  # fmt: skip
+        first.run(max_epochs=3)
+        assert second.n_run_completed == 1
+
+
 class TestEvaluatorMatchesIgnite:
     """Evaluator performs exactly the operations of ignite's create_supervised_evaluator."""
 
