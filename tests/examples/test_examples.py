@@ -151,3 +151,52 @@ class TestCrossValidation:
             assert [s for s, _ in accuracy] == [1, 2]  # epochs of the fold: the lines overlap
             assert max(v for _, v in accuracy) == pytest.approx(best[i - 1], abs=1e-4)
         assert "fold10_trainer: Trainer" in (tmp_path / "graph.svg").read_text()
+
+
+class TestDistillation:
+    def test_student_follows_teacher_on_one_comparison_chart(self, tmp_path: Path) -> None:
+        """The teacher trains first; its completion starts the student's training on its
+        outputs; both evaluators share one comparison chart per metric on the epoch axis."""
+        out = run_example(
+            "distillation.py", "--teacher-epochs", "2", "--student-epochs", "2",
+            "--output-dir", str(tmp_path), cwd=tmp_path,
+        )  # fmt: skip
+        epochs = re.findall(r"^(\w+) epoch (\d+)  val accuracy ([\d.]+)$", out, re.M)
+        assert [(who, int(n)) for who, n, _ in epochs] == [
+            ("teacher", 1), ("teacher", 2), ("student", 1), ("student", 2)
+        ]  # fmt: skip
+        assert float(epochs[-1][2]) > 0.3  # learned from the teacher's outputs alone
+        assert "teacher: 85002 parameters" in out and "student: 910 parameters" in out
+        events = tensorboard_events(tmp_path / "tb")
+        assert custom_scalars_layout(events)["engines comparison"] == {
+            metric: [f"^{metric}/teacher_evaluator$", f"^{metric}/student_evaluator$"]
+            for metric in ("accuracy", "loss")
+        }
+        student = scalars(events, "accuracy/student_evaluator")
+        assert [s for s, _ in student] == [1, 2]
+        assert student[-1][1] == pytest.approx(float(epochs[-1][2]), abs=1e-4)
+        svg = (tmp_path / "graph.svg").read_text()
+        assert "student_trainer: Trainer" in svg and "teacher_trainer: Trainer" in svg
+
+
+class TestGan:
+    def test_trains_both_networks_and_logs_a_grid_every_epoch(self, tmp_path: Path) -> None:
+        """One engine updates both networks; the running averages of ignite's DCGAN outputs are
+        charted every iteration and a grid of 64 samples is an image per epoch."""
+        out = run_example(
+            "gan.py", "--epochs", "2", "--width", "8", "--output-dir", str(tmp_path), cwd=tmp_path
+        )
+        epochs = re.findall(
+            r"^epoch (\d+)  errD ([\d.]+)  errG ([\d.]+)  D\(x\) ([\d.]+)", out, re.M
+        )
+        assert [int(e[0]) for e in epochs] == [1, 2]
+        assert all(0.0 < float(e[3]) < 1.0 for e in epochs)  # D(x) is a probability
+        events = tensorboard_events(tmp_path / "tb")
+        images = events.Images("samples")
+        assert [i.step for i in images] == [1, 2]
+        assert (images[-1].width, images[-1].height) == (146, 146)  # 8x8 samples of 16 + padding
+        for key in ("errD", "errG", "D_x", "D_G_z1", "D_G_z2"):
+            assert [s for s, _ in scalars(events, f"gan/{key}")] == list(range(1, 47))
+        assert scalars(events, "gan/errD")[-1][1] == pytest.approx(float(epochs[-1][1]), abs=1e-3)
+        svg = (tmp_path / "graph.svg").read_text()
+        assert "gan: Engine" in svg and "log_samples" in svg
