@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml pipeline/_speedups.c
 	@if [ "$(CAN_COMPILE)" != 1 ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  pkgs=gcc; [ "$$($(PYTHON) -c 'import sys; print(sys.base_prefix)')" = /usr ] && pkgs="gcc python3-dev"; \
 	  apt-get update -qq && apt-get install -y -qq $$pkgs >/dev/null || true; fi
-	$(PY) -m pip install -q -e ".[dev,examples]"
+	$(PY) -m pip install -q -e ".[dev,examples,docs]"
 	@STATEFIRE_PURE_PYTHON= $(PY) -c "from pipeline._hooks import COMPILED; print('statefire set hook:', 'compiled' if COMPILED else 'pure Python: no C compiler or Python headers, or the build failed (slower, see docs/performance.md)')"
 	touch $@
 
@@ -40,6 +40,7 @@ test: setup
 	$(PY) -m mypy
 	STATEFIRE_PURE_PYTHON=1 $(PY) -m pytest -q tests/pipeline tests/nodes --cov --cov-report=
 	STATEFIRE_REQUIRE_COMPILED=$(CAN_COMPILE) $(PY) -m pytest --cov --cov-append --cov-report=term-missing:skip-covered
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir site
 
 bench: setup
 	$(PY) benchmarks/bench_core.py
@@ -49,6 +50,7 @@ bench: setup
 docs: setup
 	$(PY) docs/make_graphs.py
 	$(PY) docs/make_api.py
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) outputs site .pytest_cache .mypy_cache .ruff_cache .coverage

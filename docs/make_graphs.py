@@ -69,8 +69,46 @@ def tutorial_graph(out: Path) -> Path:
     return state.render(out / "tutorial_graph.svg")
 
 
+def _gallery_graph(script: str, *argv: str) -> Callable[[Path], Path]:
+    """A graph maker for the gallery: the state of ``examples/<script>`` after a short run."""
+    name = script.removesuffix(".py")
+
+    def make(out: Path) -> Path:
+        scratch = Path("outputs") / "docs-graphs" / name
+        state = run_example(script, *argv, "--output-dir", str(scratch))["state"]
+        assert isinstance(state, State)
+        return state.render(out / f"gallery_{name}.svg")
+
+    make.__name__ = f"gallery_{name}"
+    make.__doc__ = f"The state of ``examples/{script}`` after a short run, for docs/gallery.md."
+    return make
+
+
+def gallery_gan_samples(out: Path) -> Path:
+    """The last grid of samples that ``examples/gan.py`` logs to TensorBoard, 25 epochs in."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    scratch = Path("outputs") / "docs-graphs" / "gan_samples"
+    ns = run_example("gan.py", "--output-dir", str(scratch))
+    events = EventAccumulator(str(ns["state"].tensorboard.log_dir), size_guidance={"images": 0})
+    events.Reload()
+    last = events.Images("samples")[-1]
+    path = out / "gallery_gan_samples.png"
+    path.write_bytes(last.encoded_image_string)
+    return path
+
+
 #: Every image of the docs, in the order they are written.
-GRAPHS: list[Callable[[Path], Path]] = [core_state_graph, three_engines, tutorial_graph]
+GRAPHS: list[Callable[[Path], Path]] = [
+    core_state_graph,
+    three_engines,
+    tutorial_graph,
+    _gallery_graph("pretrain_finetune.py", "--pretrain-epochs", "1", "--finetune-epochs", "1"),
+    _gallery_graph("cross_validation.py", "--folds", "3", "--epochs", "1"),
+    _gallery_graph("distillation.py", "--teacher-epochs", "1", "--student-epochs", "1"),
+    _gallery_graph("gan.py", "--epochs", "1", "--width", "8"),
+    gallery_gan_samples,
+]
 
 
 def main(names: list[str]) -> None:

@@ -1,4 +1,5 @@
-"""The Python snippets of the docs run, in order, as a reader would paste them.
+"""The Python snippets of the docs run, in order, as a reader would paste them; the
+generated API reference covers every exported name.
 
 Every ```python block of a page runs in one namespace, in a scratch
 directory. A block meant as a file of its own (the tutorial's test file,
@@ -9,8 +10,10 @@ which imports the tutorial's example module) is marked by its first line
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
+import pkgutil
 import re
 import subprocess
 import sys
@@ -72,3 +75,57 @@ def test_api_tables_match_the_classes() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "up to date" in done.stdout
+
+
+def _documented(page: str) -> list[str]:
+    """The object paths of the mkdocstrings blocks (``::: nodes.Engine``) of a reference page."""
+    return re.findall(r"^::: (\S+)$", (DOCS / "reference" / page).read_text(), re.M)
+
+
+def _resolve(path: str) -> object:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+class TestReference:
+    """The generated API reference covers the public API, and the site can render it."""
+
+    @pytest.mark.parametrize("package", ["pipeline", "nodes"])
+    def test_every_exported_name_is_documented_once(self, package: str) -> None:
+        """Every name of the package's ``__all__`` and of its public modules' ``__all__``
+        has exactly one block on its reference page, and every block is such a name."""
+        pkg = importlib.import_module(package)
+        exported = {id(getattr(pkg, name)): f"{package}.{name}" for name in pkg.__all__}
+        if package == "nodes":  # its modules' own helpers (digits_datasets, metric_groups, ...)
+            for info in pkgutil.iter_modules(pkg.__path__):
+                if not info.name.startswith("_"):
+                    module = importlib.import_module(f"nodes.{info.name}")
+                    for name in module.__all__:
+                        exported.setdefault(id(getattr(module, name)), f"{module.__name__}.{name}")
+        documented = _documented(f"{package}.md")
+        assert len(documented) == len(set(documented)), "a name is documented twice"
+        by_id = {id(_resolve(path)): path for path in documented}
+        missing = sorted(path for key, path in exported.items() if key not in by_id)
+        assert not missing, f"not in docs/reference/{package}.md: {missing}"
+        assert set(by_id) == set(exported), "the page documents names the package does not export"
+
+    def test_node_classes_carry_their_variable_tables(self) -> None:
+        """After each node class's block comes the table of the variables it declares."""
+        text = (DOCS / "reference" / "nodes.md").read_text()
+        for var in ("n_run_started", "n_epoch_completed", "best_score", "n_saves"):
+            assert re.search(rf"^\| `{var}` \|", text, re.M), var
+        trainer = text.split("::: nodes.Trainer", 1)[1].split(":::", 1)[0]
+        assert "And every variable of [`Engine`][nodes.engine.Engine]." in trainer
+
+    def test_site_config_fetches_nothing_and_lists_the_pages(self) -> None:
+        """mkdocs.yml: no web fonts, no plugin that fetches at build time, the reference pages
+        and the migration page in the navigation."""
+        import yaml
+
+        config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=yaml.BaseLoader)
+        assert config["theme"]["font"] == "false"
+        plugins = {next(iter(p)) if isinstance(p, dict) else p for p in config["plugins"]}
+        assert plugins == {"search", "autorefs", "mkdocstrings"}  # no social/privacy plugins
+        nav = str(config["nav"])
+        for page in ("reference/pipeline.md", "reference/nodes.md", "gallery.md", "from-ignite.md"):
+            assert page in nav
