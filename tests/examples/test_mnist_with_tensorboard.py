@@ -49,9 +49,9 @@ class TestMainJob:
         assert all(0.0 <= float(m.group(2)) <= 1.0 for m in found)
 
     def test_defaults_learn_fast_on_digits(self, first_run: tuple[Path, str]) -> None:
-        """The default lr and momentum suit the digits' 23 steps an epoch: two epochs reach
+        """The default optimizer and lr suit the digits' 23 steps an epoch: two epochs reach
         0.7 validation accuracy (ignite's MNIST settings stay below 0.3; 12 epochs reach
-        about 0.96, docs/gallery.md)."""
+        about 0.97, docs/gallery.md)."""
         _, stdout = first_run
         last = [m for m in map(EPOCH_LINE.match, stdout.splitlines()) if m][-1]
         assert float(last.group(4)) >= 0.7
