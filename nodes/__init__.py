@@ -16,6 +16,7 @@ from nodes.supervised import Evaluator, Trainer, prepare_batch, to_device, unwra
 from nodes.tensorboard import (
     EnginesMetricsCharts,
     EnginesMetricsComparisonCharts,
+    Histograms,
     ScalarChart,
     TensorBoard,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "EnginesMetricsCharts",
     "EnginesMetricsComparisonCharts",
     "Evaluator",
+    "Histograms",
     "LRScheduler",
     "Metric",
     "ProgressBar",
