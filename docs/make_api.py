@@ -24,9 +24,11 @@ from nodes.rng import RandomStates
 from nodes.tensorboard import (
     EnginesMetricsCharts,
     EnginesMetricsComparisonCharts,
+    Histograms,
     ScalarChart,
     TensorBoard,
 )
+from nodes.tensorboard_charts import Series
 from pipeline import Node, State
 
 API = Path(__file__).resolve().parent / "api.md"
@@ -42,7 +44,9 @@ CLASSES: dict[str, type[Node]] = {
         ProgressBar,
         TensorBoard,
         ScalarChart,
+        Histograms,
         EnginesMetricsComparisonCharts,
+        Series,
         EnginesMetricsCharts,
         Checkpoint,
         RandomStates,

@@ -134,12 +134,14 @@ def read_charts(
         page.wait_for_timeout(300)
 
 
-def clipped(chart: dict[str, Any]) -> int:
-    """How many points (as logged or smoothed) of a chart lie outside its y range."""
+def clipped(chart: dict[str, Any]) -> tuple[int, int]:
+    """How many of a chart's points (as logged, and smoothed) lie outside its y range, and
+    how many it draws."""
     low, high = chart["domain"]
-    return sum(
-        not low <= value <= high
+    values = [
+        value
         for series in chart["series"]
         for _, raw, smoothed in series["points"]
         for value in (raw, smoothed)
-    )
+    ]
+    return sum(not low <= value <= high for value in values), len(values)

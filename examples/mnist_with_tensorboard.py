@@ -118,7 +118,7 @@ def build_state(args: argparse.Namespace) -> State:
         [trainer.output_ref],
         x_axis_ref=trainer.n_samples_ref,
         every=args.log_interval,
-        tags=["iterations/batch_loss"],
+        tags=["iteration/batch_loss"],
     )
     if args.histograms:
         Histograms(trainer.n_epoch_completed_ref, model, x_axis_ref=trainer.n_samples_ref)

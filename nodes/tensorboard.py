@@ -392,7 +392,7 @@ class ScalarChart(Node):
     Example:
         >>> ScalarChart(state.trainer.n_iteration_completed_ref,  # doctest: +SKIP
         ...             [state.trainer.output_ref], state.trainer.n_samples_ref,
-        ...             every=10, tags=["iterations/batch_loss"])
+        ...             every=10, tags=["iteration/batch_loss"])
     """
 
     default_container = "writers"

@@ -2,7 +2,7 @@
 
 Every value is written once, by one node, ``state.writers.tensorboard_series``:
 each metric variable in the run of its engine under a tag shared by the
-engines (``metrics/accuracy`` in ``train_evaluator`` and in
+engines (``epoch/accuracy`` in ``train_evaluator`` and in
 ``val_evaluator``), so TensorBoard's Scalars page already overlays the
 engines, one colour each, and names the run in the tooltip. The same node
 writes what a user expects without asking: each engine's epoch time
@@ -11,7 +11,7 @@ writes what a user expects without asking: each engine's epoch time
 
 The chart calls write no scalar: they discover the metrics (now and later)
 and put the tags into TensorBoard's custom-scalars layout. A metric computed
-every iteration (a running average) is tagged ``iterations/<metric>`` and
+every iteration (a running average) is tagged ``iteration/<metric>`` and
 charted on its own, never next to the per-epoch series: TensorBoard's default
 "ignore outliers in chart scaling" sets a chart's range from the 5% to 95%
 quantiles of its points, and a dense series would push the sparse ones out.
@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from nodes.engine import Engine
-from nodes.metric import Metric
+from nodes.metric import USAGES, Metric
 from nodes.tensorboard import _check_x_axis, _writer_of, engine_run
 from pipeline import Event, Node, Ref, State, Variable
 from pipeline.values import did_you_mean
@@ -93,7 +93,7 @@ def _per_epoch(state: State, var: str) -> bool:
     iteration); a variable no Metric node computes counts as per epoch."""
     for node in state.handlers.nodes().values():
         if isinstance(node, Metric) and var in node.value_refs:
-            return bool(node._per_epoch)
+            return USAGES[node.usage][2] == "n_epoch_completed"
     return True
 
 
@@ -162,7 +162,7 @@ class Series(Node):
         first = not line.tag
         if first:
             line.per_epoch = _per_epoch(self.state, line.var)
-            line.tag = f"{'metrics' if line.per_epoch else 'iterations'}/{line.metric}"
+            line.tag = f"{'epoch' if line.per_epoch else 'iteration'}/{line.metric}"
             self.tb.claim(line.run, line.tag, self.key)
         self.tb.add_scalar(line.tag, value, line.x_ref.value, line.run)
         self.n_points += 1
@@ -277,12 +277,12 @@ class EnginesMetricsComparisonCharts(_MetricCharts):
 
     Every variable of ``state.metrics`` (now and later) is logged when it
     changes, at x = ``x_axis_ref``'s value, in the run of its engine as
-    ``metrics/<name without the engine>``; the custom-scalars layout gets, in
+    ``epoch/<name without the engine>``; the custom-scalars layout gets, in
     the category *engines comparison*, a chart ``<group>`` holding the group's
     tags, which TensorBoard draws once per engine's run, one colour each.
     ``val_evaluator_accuracy`` and ``train_evaluator_accuracy`` share the group
     ``accuracy`` with ``n_identical_metric_name_suffixes=1``. Metrics computed
-    every iteration (a running average) are tagged ``iterations/<name>`` and go
+    every iteration (a running average) are tagged ``iteration/<name>`` and go
     to a chart ``<group> (every iteration)`` of their own.
 
     Args:
@@ -327,7 +327,7 @@ class EnginesMetricsComparisonCharts(_MetricCharts):
 class EnginesMetricsCharts(_MetricCharts):
     """One layout category per engine with a chart per metric of that engine.
 
-    The charts reference the tags the comparison writes (``metrics/<metric>``
+    The charts reference the tags the comparison writes (``epoch/<metric>``
     in the engine's run; nothing is written twice); TensorBoard draws a tag in
     every run that holds it, so a chart shows the engines sharing that metric
     too, each in its own colour (the run selector shows one engine alone).

@@ -70,19 +70,19 @@ class TestMainJob:
             runs[run].Reload()
         scalars = {run: set(acc.Tags()["scalars"]) for run, acc in runs.items()}
         assert scalars["trainer"] == {
-            "metrics/loss",
-            "iterations/running_loss",
-            "iterations/batch_loss",
+            "epoch/loss",
+            "iteration/running_loss",
+            "iteration/batch_loss",
             "lr/lr_scheduler",
             "time/epoch",
         }
         for evaluator in ("train_evaluator", "val_evaluator"):
-            assert scalars[evaluator] == {"metrics/accuracy", "metrics/loss", "time/epoch"}
+            assert scalars[evaluator] == {"epoch/accuracy", "epoch/loss", "time/epoch"}
         assert "state/graph" in runs["."].Tags()["images"]
         # one x axis, trainer.n_samples: 1,437 digits per epoch
-        steps = [e.step for e in runs["val_evaluator"].Scalars("metrics/accuracy")]
+        steps = [e.step for e in runs["val_evaluator"].Scalars("epoch/accuracy")]
         assert steps == [1437, 2874]
-        batch_steps = [e.step for e in runs["trainer"].Scalars("iterations/batch_loss")]
+        batch_steps = [e.step for e in runs["trainer"].Scalars("iteration/batch_loss")]
         assert batch_steps[0] == 640 and batch_steps == sorted(
             batch_steps
         )  # every 10 batches of 64

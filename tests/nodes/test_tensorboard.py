@@ -236,7 +236,7 @@ class TestWriter:
         overview = texts[0].tensor_proto.string_val[0].decode()
         assert "trainer" in overview and "val_evaluator_m0" in overview
         tb.close()  # the final graph, at the last step
-        last = max(step for step, _ in Events(log_dir).scalars("metrics/m0", "val_evaluator"))
+        last = max(step for step, _ in Events(log_dir).scalars("epoch/m0", "val_evaluator"))
         assert last == N_TRAIN
         assert [image.step for image in Events(log_dir).acc.Images("state/graph")] == [0, last]
 
@@ -371,7 +371,7 @@ class TestComparisonCharts:
     def test_a_run_per_engine_with_shared_tags_at_the_x_values(
         self, state: State, tb: TensorBoard, log_dir: Path
     ) -> None:
-        """Each metric is logged once, in its engine's run as metrics/<metric>, at
+        """Each metric is logged once, in its engine's run as epoch/<metric>, at
         trainer.n_samples when its evaluator ran; a comparison chart per metric draws the
         one tag in every engine's run."""
         trainer = build(state)
@@ -379,7 +379,7 @@ class TestComparisonCharts:
             x_axis_ref=trainer.n_samples_ref, n_identical_metric_name_suffixes=1
         )
         expected = {
-            (engine, f"metrics/m{i}"): record(
+            (engine, f"epoch/m{i}"): record(
                 getattr(state.metrics, f"{engine}_m{i}_ref"), trainer.n_samples_ref
             )
             for engine in EVALUATORS
@@ -387,22 +387,22 @@ class TestComparisonCharts:
         }
         trainer.run(max_epochs=3)
         events = Events(log_dir)
-        metric_series = {(r, t) for r, t in events.series() if t.startswith("metrics/")}
+        metric_series = {(r, t) for r, t in events.series() if t.startswith("epoch/")}
         assert metric_series == set(expected)
         for (run, tag), seen in expected.items():
             assert [s for s, _ in seen] == [N_TRAIN, 2 * N_TRAIN, 3 * N_TRAIN]
             assert_close(events.scalars(tag, run), seen)
         layout = events.layout()
-        assert layout == {"engines comparison": {"m0": ["^metrics/m0$"], "m1": ["^metrics/m1$"]}}
+        assert layout == {"engines comparison": {"m0": ["^epoch/m0$"], "m1": ["^epoch/m1$"]}}
         for metric, regexes in layout["engines comparison"].items():
-            assert events.lines(regexes) == {(e, f"metrics/{metric}") for e in EVALUATORS}
+            assert events.lines(regexes) == {(e, f"epoch/{metric}") for e in EVALUATORS}
         assert charts.n_metrics == 4
         assert state.writers.tensorboard_series.n_points == 12 + 3 * 3  # metrics, epoch times
 
     def test_per_iteration_metric_on_its_own_chart(
         self, state: State, tb: TensorBoard, log_dir: Path
     ) -> None:
-        """The trainer's running loss (a tensor every iteration) is tagged iterations/loss and
+        """The trainer's running loss (a tensor every iteration) is tagged iteration/loss and
         charted alone; the chart 'loss' compares series of one density: the trainer's mean
         loss of each epoch with the evaluator's loss."""
         from ignite.metrics import Average, Loss, RunningAverage
@@ -416,22 +416,22 @@ class TestComparisonCharts:
         trainer.run(max_epochs=2)
         events = Events(log_dir)
         steps = [BATCH * k for k in range(1, 7)]
-        assert [s for s, _ in events.scalars("iterations/running_loss", "trainer")] == steps
+        assert [s for s, _ in events.scalars("iteration/running_loss", "trainer")] == steps
         epochs = [N_TRAIN, 2 * N_TRAIN]
-        assert [s for s, _ in events.scalars("metrics/loss", "trainer")] == epochs
-        assert [s for s, _ in events.scalars("metrics/loss", "val_evaluator")] == epochs
+        assert [s for s, _ in events.scalars("epoch/loss", "trainer")] == epochs
+        assert [s for s, _ in events.scalars("epoch/loss", "val_evaluator")] == epochs
         comparison = events.layout()["engines comparison"]
         assert comparison == {
-            "loss": ["^metrics/loss$"],
-            "loss (every iteration)": ["^iterations/running_loss$"],
+            "loss": ["^epoch/loss$"],
+            "loss (every iteration)": ["^iteration/running_loss$"],
         }
         assert list(comparison) == ["loss", "loss (every iteration)"]  # comparisons first
         assert events.lines(comparison["loss"]) == {
-            ("trainer", "metrics/loss"),
-            ("val_evaluator", "metrics/loss"),
+            ("trainer", "epoch/loss"),
+            ("val_evaluator", "epoch/loss"),
         }
         assert events.lines(comparison["loss (every iteration)"]) == {
-            ("trainer", "iterations/running_loss")
+            ("trainer", "iteration/running_loss")
         }
 
     def test_four_engines_ten_metrics_same_two_calls(
@@ -447,21 +447,21 @@ class TestComparisonCharts:
         events = Events(log_dir)
         engines = ("trainer", *evaluators)
         metrics = [f"m{i}" for i in range(10)]
-        expected = {(e, f"metrics/{m}") for m in metrics for e in engines}
+        expected = {(e, f"epoch/{m}") for m in metrics for e in engines}
         expected |= {(e, "time/epoch") for e in engines}
         assert events.series() == expected
         for run, tag in expected:
             assert [s for s, _ in events.scalars(tag, run)] == [N_TRAIN, 2 * N_TRAIN], (run, tag)
         # no scalar written twice: no two series hold the same points
-        points = [tuple(events.scalars(t, r)) for r, t in expected if t.startswith("metrics/")]
+        points = [tuple(events.scalars(t, r)) for r, t in expected if t.startswith("epoch/")]
         assert len(set(points)) == len(points) == 40
         layout = events.layout()
         assert set(layout) == {"engines comparison", *engines}
-        assert layout["engines comparison"] == {m: [f"^metrics/{m}$"] for m in metrics}
+        assert layout["engines comparison"] == {m: [f"^epoch/{m}$"] for m in metrics}
         for m, regexes in layout["engines comparison"].items():
-            assert events.lines(regexes) == {(e, f"metrics/{m}") for e in engines}
+            assert events.lines(regexes) == {(e, f"epoch/{m}") for e in engines}
         for e in engines:
-            assert layout[e] == {m: [f"^metrics/{m}$"] for m in metrics}
+            assert layout[e] == {m: [f"^epoch/{m}$"] for m in metrics}
         # the layout references only tags that exist
         for charts in layout.values():
             for regexes in charts.values():
@@ -482,21 +482,21 @@ class TestComparisonCharts:
         trainer.run(max_epochs=2)
         events = Events(log_dir)
         assert {
-            ("val_evaluator", "metrics/m0"),
-            ("train_evaluator", "metrics/late"),
+            ("val_evaluator", "epoch/m0"),
+            ("train_evaluator", "epoch/late"),
             ("val_evaluator", "time/epoch"),
         } <= events.series()
-        assert [s for s, _ in events.scalars("metrics/m0", "val_evaluator")] == [
+        assert [s for s, _ in events.scalars("epoch/m0", "val_evaluator")] == [
             N_TRAIN,
             2 * N_TRAIN,
         ]
         layout = events.layout()
         assert events.lines(layout["engines comparison"]["m0"]) == {
-            ("train_evaluator", "metrics/m0"),
-            ("val_evaluator", "metrics/m0"),
+            ("train_evaluator", "epoch/m0"),
+            ("val_evaluator", "epoch/m0"),
         }
-        assert layout["engines comparison"]["late"] == ["^metrics/late$"]
-        assert layout["val_evaluator"] == {"m0": ["^metrics/m0$"]}
+        assert layout["engines comparison"]["late"] == ["^epoch/late$"]
+        assert layout["val_evaluator"] == {"m0": ["^epoch/m0$"]}
 
     def test_engine_and_metrics_all_after_the_call(
         self, state: State, tb: TensorBoard, log_dir: Path
@@ -513,7 +513,7 @@ class TestComparisonCharts:
         Metric(engine, Average(), "mean")
         state.configs.step = 7
         engine.run()
-        assert Events(log_dir).scalars("metrics/mean", "engine") == [(7, 2.0)]
+        assert Events(log_dir).scalars("epoch/mean", "engine") == [(7, 2.0)]
 
     def test_dict_metric_variables_created_at_first_compute(
         self, state: State, tb: TensorBoard, log_dir: Path
@@ -537,10 +537,10 @@ class TestComparisonCharts:
         Metric(engine, Counts(), "counts")
         engine.run()
         events = Events(log_dir)
-        assert events.scalars("metrics/a_count", "ev") == [(3, 3.0)]
-        assert events.scalars("metrics/b_count", "ev") == [(3, 6.0)]
+        assert events.scalars("epoch/a_count", "ev") == [(3, 3.0)]
+        assert events.scalars("epoch/b_count", "ev") == [(3, 6.0)]
         assert events.layout()["engines comparison"] == {
-            "count": ["^metrics/a_count$", "^metrics/b_count$"]
+            "count": ["^epoch/a_count$", "^epoch/b_count$"]
         }
 
     def test_group_by_two_suffixes(self, state: State, tb: TensorBoard, log_dir: Path) -> None:
@@ -553,8 +553,8 @@ class TestComparisonCharts:
         EnginesMetricsComparisonCharts(trainer.n_samples_ref, n_identical_metric_name_suffixes=2)
         trainer.run(max_epochs=1)
         assert Events(log_dir).layout()["engines comparison"] == {
-            "top_1": ["^metrics/top_1$"],
-            "top_5": ["^metrics/top_5$"],
+            "top_1": ["^epoch/top_1$"],
+            "top_5": ["^epoch/top_5$"],
         }
 
     def test_metrics_sharing_a_group(self, state: State, tb: TensorBoard, log_dir: Path) -> None:
@@ -570,13 +570,13 @@ class TestComparisonCharts:
         trainer.run(max_epochs=2)
         events = Events(log_dir)
         lines = {
-            ("val_evaluator", "metrics/top_1_loss"),
-            ("val_evaluator", "metrics/top_5_loss"),
-            ("train_evaluator", "metrics/loss"),
+            ("val_evaluator", "epoch/top_1_loss"),
+            ("val_evaluator", "epoch/top_5_loss"),
+            ("train_evaluator", "epoch/loss"),
         }
-        assert {(r, t) for r, t in events.series() if t.startswith("metrics/")} == lines
+        assert {(r, t) for r, t in events.series() if t.startswith("epoch/")} == lines
         assert events.lines(events.layout()["engines comparison"]["loss"]) == lines
-        one, five = (events.scalars(f"metrics/top_{k}_loss", "val_evaluator") for k in (1, 5))
+        one, five = (events.scalars(f"epoch/top_{k}_loss", "val_evaluator") for k in (1, 5))
         assert [v * 5 for _, v in one] == pytest.approx([v for _, v in five], rel=1e-5)
 
     def test_no_metric_ever_warns(self, state: State, tb: TensorBoard) -> None:
@@ -608,16 +608,16 @@ class TestEnginesMetricsCharts:
         charts = EnginesMetricsCharts(trainer.n_samples_ref)
         trainer.run(max_epochs=2)
         events = Events(log_dir)
-        series = {("trainer", "metrics/m0")} | {
-            (e, f"metrics/m{i}") for e in EVALUATORS for i in range(2)
+        series = {("trainer", "epoch/m0")} | {
+            (e, f"epoch/m{i}") for e in EVALUATORS for i in range(2)
         }
-        assert {(r, t) for r, t in events.series() if t.startswith("metrics/")} == series
+        assert {(r, t) for r, t in events.series() if t.startswith("epoch/")} == series
         for run, tag in series:
             assert [s for s, _ in events.scalars(tag, run)] == [N_TRAIN, 2 * N_TRAIN]
         assert events.layout() == {
-            "trainer": {"m0": ["^metrics/m0$"]},
-            "train_evaluator": {"m0": ["^metrics/m0$"], "m1": ["^metrics/m1$"]},
-            "val_evaluator": {"m0": ["^metrics/m0$"], "m1": ["^metrics/m1$"]},
+            "trainer": {"m0": ["^epoch/m0$"]},
+            "train_evaluator": {"m0": ["^epoch/m0$"], "m1": ["^epoch/m1$"]},
+            "val_evaluator": {"m0": ["^epoch/m0$"], "m1": ["^epoch/m1$"]},
         }
         assert charts.n_metrics == 5
 
@@ -632,14 +632,14 @@ class TestEnginesMetricsCharts:
         )
         trainer.run(max_epochs=3)
         events = Events(log_dir)
-        assert [s for s, _ in events.scalars("metrics/m0", "trainer")] == [1, 2, 3]
-        assert [s for s, _ in events.scalars("metrics/m0", "val_evaluator")] == [
+        assert [s for s, _ in events.scalars("epoch/m0", "trainer")] == [1, 2, 3]
+        assert [s for s, _ in events.scalars("epoch/m0", "val_evaluator")] == [
             N_VAL,
             2 * N_VAL,
             3 * N_VAL,
         ]
         # train_evaluator runs inside trainer.n_epoch_completed, so the first ref reads 1, 2, 3
-        assert [s for s, _ in events.scalars("metrics/m0", "train_evaluator")] == [1, 2, 3]
+        assert [s for s, _ in events.scalars("epoch/m0", "train_evaluator")] == [1, 2, 3]
 
     def test_another_x_axis_than_the_comparison_is_another_series(
         self, state: State, tb: TensorBoard, log_dir: Path
@@ -652,19 +652,17 @@ class TestEnginesMetricsCharts:
         trainer.run(max_epochs=2)
         events = Events(log_dir)
         assert events.scalar_tags("val_evaluator") == {
-            "metrics/m0",
-            "metrics/m0/by_n_samples",
+            "epoch/m0",
+            "epoch/m0/by_n_samples",
             "time/epoch",
         }
-        assert [s for s, _ in events.scalars("metrics/m0", "val_evaluator")] == [
+        assert [s for s, _ in events.scalars("epoch/m0", "val_evaluator")] == [
             N_TRAIN,
             2 * N_TRAIN,
         ]
-        by_own = events.scalars("metrics/m0/by_n_samples", "val_evaluator")
+        by_own = events.scalars("epoch/m0/by_n_samples", "val_evaluator")
         assert [s for s, _ in by_own] == [N_VAL, 2 * N_VAL]
-        assert events.layout()["val_evaluator"] == {
-            "m0/by_n_samples": ["^metrics/m0/by_n_samples$"]
-        }
+        assert events.layout()["val_evaluator"] == {"m0/by_n_samples": ["^epoch/m0/by_n_samples$"]}
 
     def test_unknown_engine_in_dict(self, state: State, tb: TensorBoard) -> None:
         """A dict naming an engine that does not exist is refused with a suggestion."""

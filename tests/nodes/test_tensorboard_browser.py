@@ -99,8 +99,8 @@ class TestCustomScalars:
         assert (chart["ignoreOutliers"], chart["smoothing"]) == (True, pytest.approx(0.6))
         names = {s["name"] for s in chart["series"]}
         assert names == {
-            "metrics/accuracy (train_evaluator)",
-            "metrics/accuracy (val_evaluator)",
+            "epoch/accuracy (train_evaluator)",
+            "epoch/accuracy (val_evaluator)",
         }
         assert len({s["color"] for s in chart["series"]}) == 2
         for series in chart["series"]:
@@ -113,10 +113,10 @@ class TestCustomScalars:
         evaluators' losses, three colours; the running loss has a chart of its own."""
         chart = comparison(custom_scalars, "loss")
         assert {s["name"] for s in chart["series"]} == {
-            f"metrics/loss ({run})" for run in ("trainer", "train_evaluator", "val_evaluator")
+            f"epoch/loss ({run})" for run in ("trainer", "train_evaluator", "val_evaluator")
         }
         assert len({s["color"] for s in chart["series"]}) == 3
         assert all(len(s["points"]) == EPOCHS for s in chart["series"])
         running = comparison(custom_scalars, "loss (every iteration)")
-        assert [s["name"] for s in running["series"]] == ["iterations/running_loss (trainer)"]
+        assert [s["name"] for s in running["series"]] == ["iteration/running_loss (trainer)"]
         assert len(running["series"][0]["points"]) == EPOCHS * 22  # 1400 samples, batches of 64
