@@ -185,7 +185,10 @@ class Series(Node):
                 self.tb.claim(self.x_run, tag, self.key)
             node.lrs_ref.subscribe(partial(self._log_lrs, node))
             x_engine = self.x_ref.owner
-            if isinstance(x_engine, Engine):  # a point per epoch: a line, even when constant
+            # A point per epoch draws a line even for a constant rate. Subscribed before the
+            # scheduler's own step when this node exists first: at an epoch's end the rate
+            # used in it, then the stepped one, at the same x (a step, not a ramp).
+            if isinstance(x_engine, Engine):
                 x_engine.n_run_started_ref.subscribe(partial(self._log_lrs, node))
                 x_engine.n_epoch_completed_ref.subscribe(partial(self._log_lrs, node))
 
