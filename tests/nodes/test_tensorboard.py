@@ -25,6 +25,7 @@ from nodes.tensorboard import (
     Histograms,
     ScalarChart,
     TensorBoard,
+    _png_size,
     metric_groups,
 )
 from pipeline import State
@@ -238,7 +239,13 @@ class TestWriter:
         tb.close()  # the final graph, at the last step
         last = max(step for step, _ in Events(log_dir).scalars("epoch/m0", "val_evaluator"))
         assert last == N_TRAIN
-        assert [image.step for image in Events(log_dir).acc.Images("state/graph")] == [0, last]
+        final = Events(log_dir).acc.Images("state/graph")
+        assert [image.step for image in final] == [0, last]
+        # the graph as state.render draws it, at its full size (not scaled down):
+        # TensorBoard's "Show actual image size" shows it as the PNG file would
+        rendered = state.render(log_dir.parent / "graph.png").read_bytes()
+        assert (final[-1].width, final[-1].height) == _png_size(rendered)
+        assert _png_size(final[-1].encoded_image_string) == _png_size(rendered)
 
 
 # ScalarChart ----------------------------------------------------------------------------

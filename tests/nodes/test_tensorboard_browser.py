@@ -68,55 +68,103 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def custom_scalars(log_dir: Path) -> list[dict[str, Any]]:
-    """The line charts of the Custom Scalars dashboard, in a fresh browser profile."""
-    from playwright.sync_api import sync_playwright
+class Dashboards:
+    """What the browser saw: the line charts of each dashboard, and every request the pages
+    made to another host than the TensorBoard server (refused: the dashboards work offline)."""
 
+    def __init__(self) -> None:
+        self.charts: dict[str, list[dict[str, Any]]] = {}
+        self.elsewhere: list[str] = []
+
+
+WANTED = {  # dashboard -> the charts to wait for: (category, title)
+    "custom_scalars": {
+        ("engines comparison", title) for title in ("accuracy", "loss", "loss (every iteration)")
+    },
+    "scalars": {("epoch", "epoch/accuracy"), ("epoch", "epoch/loss")},
+}
+
+
+@pytest.fixture(scope="module")
+def dashboards(log_dir: Path) -> Dashboards:
+    """The Custom Scalars and Scalars dashboards, each in a fresh browser profile."""
+    from playwright.sync_api import Route, sync_playwright
+
+    seen = Dashboards()
     with tensorboard_server(log_dir) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{url}/#custom_scalars")
-        titles = ("accuracy", "loss", "loss (every iteration)")
-        charts = read_charts(page, {("engines comparison", title) for title in titles})
+
+        def only_tensorboard(route: Route) -> None:
+            if route.request.url.startswith(url + "/"):
+                route.continue_()
+            else:
+                seen.elsewhere.append(route.request.url)
+                route.abort()
+
+        for dashboard, wanted in WANTED.items():
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
+            page.route("**/*", only_tensorboard)
+            page.goto(f"{url}/#{dashboard}")
+            seen.charts[dashboard] = read_charts(page, wanted)
+            context.close()
         browser.close()
-    return charts
+    return seen
 
 
-def comparison(charts: list[dict[str, Any]], title: str) -> dict[str, Any]:
-    (chart,) = [c for c in charts if c["category"] == "engines comparison" and c["title"] == title]
-    return chart
+def chart(dashboards: Dashboards, dashboard: str, category: str, title: str) -> dict[str, Any]:
+    charts = dashboards.charts[dashboard]
+    (found,) = [c for c in charts if (c["category"], c["title"]) == (category, title)]
+    return found
+
+
+def comparison(dashboards: Dashboards, title: str) -> dict[str, Any]:
+    return chart(dashboards, "custom_scalars", "engines comparison", title)
 
 
 class TestCustomScalars:
-    def test_accuracy_chart_has_one_series_per_evaluator(
-        self, custom_scalars: list[dict[str, Any]]
-    ) -> None:
+    def test_accuracy_chart_has_one_series_per_evaluator(self, dashboards: Dashboards) -> None:
         """With the default settings (outliers ignored, smoothing 0.6), the comparison chart of
         accuracy draws a series per evaluator, named by its run, each in its own colour, with
         a point per epoch at the trainer's samples."""
-        chart = comparison(custom_scalars, "accuracy")
-        assert (chart["ignoreOutliers"], chart["smoothing"]) == (True, pytest.approx(0.6))
-        names = {s["name"] for s in chart["series"]}
+        accuracy = comparison(dashboards, "accuracy")
+        assert (accuracy["ignoreOutliers"], accuracy["smoothing"]) == (True, pytest.approx(0.6))
+        names = {s["name"] for s in accuracy["series"]}
         assert names == {
             "epoch/accuracy (train_evaluator)",
             "epoch/accuracy (val_evaluator)",
         }
-        assert len({s["color"] for s in chart["series"]}) == 2
-        for series in chart["series"]:
+        assert len({s["color"] for s in accuracy["series"]}) == 2
+        for series in accuracy["series"]:
             assert [p[0] for p in series["points"]] == [1400 * e for e in range(1, EPOCHS + 1)]
 
-    def test_loss_chart_compares_the_three_engines_per_epoch(
-        self, custom_scalars: list[dict[str, Any]]
-    ) -> None:
+    def test_loss_chart_compares_the_three_engines_per_epoch(self, dashboards: Dashboards) -> None:
         """The comparison chart of loss holds the trainer's mean loss of each epoch and the
         evaluators' losses, three colours; the running loss has a chart of its own."""
-        chart = comparison(custom_scalars, "loss")
-        assert {s["name"] for s in chart["series"]} == {
+        loss = comparison(dashboards, "loss")
+        assert {s["name"] for s in loss["series"]} == {
             f"epoch/loss ({run})" for run in ("trainer", "train_evaluator", "val_evaluator")
         }
-        assert len({s["color"] for s in chart["series"]}) == 3
-        assert all(len(s["points"]) == EPOCHS for s in chart["series"])
-        running = comparison(custom_scalars, "loss (every iteration)")
+        assert len({s["color"] for s in loss["series"]}) == 3
+        assert all(len(s["points"]) == EPOCHS for s in loss["series"])
+        running = comparison(dashboards, "loss (every iteration)")
         assert [s["name"] for s in running["series"]] == ["iteration/running_loss (trainer)"]
         assert len(running["series"][0]["points"]) == EPOCHS * 22  # 1400 samples, batches of 64
+
+
+class TestScalars:
+    def test_engines_overlaid_per_tag_in_their_colours(self, dashboards: Dashboards) -> None:
+        """The plain Scalars page draws the shared tag epoch/accuracy once per evaluator's run,
+        in the colours Custom Scalars gives those runs."""
+        accuracy = chart(dashboards, "scalars", "epoch", "epoch/accuracy")
+        colours = {s["name"]: s["color"] for s in accuracy["series"]}
+        assert set(colours) == {'["_default","train_evaluator"]', '["_default","val_evaluator"]'}
+        custom = {s["name"]: s["color"] for s in comparison(dashboards, "accuracy")["series"]}
+        for run in ("train_evaluator", "val_evaluator"):
+            assert colours[f'["_default","{run}"]'] == custom[f"epoch/accuracy ({run})"]
+        assert len(chart(dashboards, "scalars", "epoch", "epoch/loss")["series"]) == 3
+
+
+def test_dashboards_work_offline(dashboards: Dashboards) -> None:
+    """The pages asked nothing of any host but the TensorBoard server."""
+    assert dashboards.elsewhere == []
