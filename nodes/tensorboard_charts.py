@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from nodes.engine import Engine
+from nodes.handlers import LRScheduler
 from nodes.metric import USAGES, Metric
 from nodes.tensorboard import _check_x_axis, _writer_of, engine_run
 from pipeline import Event, Node, Ref, State, Variable
@@ -175,8 +176,6 @@ class Series(Node):
         self._watch(self.state.nodes().get(event.new))
 
     def _watch(self, node: Node | None) -> None:
-        from nodes.handlers import LRScheduler
-
         if isinstance(node, Engine):
             self.tb.claim(node.name, "time/epoch", self.key)
             node.epoch_time_ref.subscribe(partial(self._log_epoch_time, node.name))
@@ -197,11 +196,11 @@ class Series(Node):
         self.n_points += 1
 
     @staticmethod
-    def _lr_tags(node: Any) -> list[str]:
+    def _lr_tags(node: LRScheduler) -> list[str]:
         n = len(node.lrs)
         return [f"lr/{node.name}"] if n == 1 else [f"lr/{node.name}/group_{i}" for i in range(n)]
 
-    def _log_lrs(self, node: Any) -> None:
+    def _log_lrs(self, node: LRScheduler) -> None:
         point = (self.x_ref.value, list(node.lrs))
         if self._lr_points.get(node.name) == point:
             return  # these rates at this x are logged already
@@ -225,7 +224,6 @@ class _MetricCharts(Node):
         self.who = who
         self._warned = False
         super().__init__(state, name)
-        self._lines: dict[str, Line] = {}  # variable -> its line, once it has a value
         for var in state.metrics.variables():
             self._add(var)
         state.structure.last_variable_ref.subscribe(
@@ -260,11 +258,7 @@ class _MetricCharts(Node):
         engine, group = metric_groups([var], self.state.engines.nodes(), self.n_suffixes)[var]
         metric = var[len(engine) + 1 :] if var.startswith(engine + "_") else group
         self.n_metrics += 1
-        self.series.line(var, engine, metric, self._x(engine), partial(self._charted, group))
-
-    def _charted(self, group: str, line: Line) -> None:
-        self._lines[line.var] = line
-        self._chart(group, line)
+        self.series.line(var, engine, metric, self._x(engine), partial(self._chart, group))
 
     def _chart(self, group: str, line: Line) -> None:
         """Put the line's tag in the layout (at its first value: a variable that never
