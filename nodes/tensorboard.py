@@ -156,7 +156,9 @@ class TensorBoard(Node):
 
     Example:
         >>> tb = TensorBoard(state, "runs/digits")  # doctest: +SKIP
-        >>> ScalarChart(state.trainer.n_iteration_completed_ref, [state.metrics.trainer_loss_ref], every=10)  # doctest: +SKIP
+        >>> EnginesMetricsComparisonCharts(state.trainer.n_samples_ref)  # doctest: +SKIP
+        >>> tb.log_dir / "val_evaluator"  # the validation evaluator's run  # doctest: +SKIP
+        PosixPath('runs/digits/val_evaluator')
     """
 
     default_container = "writers"
@@ -249,13 +251,6 @@ class TensorBoard(Node):
                 "a scalar is written once: chart the existing tag (set_chart) instead of "
                 "writing it again, or give this one another tag"
             )
-
-    def tags(self) -> dict[str, list[str]]:
-        """Run -> the tags claimed in it, in the order they were claimed."""
-        out: dict[str, list[str]] = {}
-        for run, tag in self._owners:
-            out.setdefault(run, []).append(tag)
-        return out
 
     # Writing --------------------------------------------------------------------
     def add_scalar(self, tag: str, value: Any, step: int, run: str = "") -> None:
