@@ -106,15 +106,21 @@ class Engine(Node):
 
     default_container = "engines"
 
-    n_run_started = Variable(0, doc="runs started")
-    n_epoch_started = Variable(0, doc="the epoch being run (1-based); reset by a new run")
-    n_iteration_started = Variable(0, doc="the iteration being run (1-based); reset by a new run")
+    n_run_started = Variable(0, doc="runs started", owner_only=True)
+    n_epoch_started = Variable(
+        0, doc="the epoch being run (1-based); reset by a new run", owner_only=True
+    )
+    n_iteration_started = Variable(
+        0, doc="the iteration being run (1-based); reset by a new run", owner_only=True
+    )
     batch = Variable(None, doc="the current batch", persistent=False)
     output = Variable(None, doc="what process_fn returned for the current batch", persistent=False)
-    n_samples = Variable(0, doc="samples processed since the first run (never reset)")
-    n_iteration_completed = Variable(0, doc="iterations done in this run")
-    n_epoch_completed = Variable(0, doc="epochs done in this run")
-    n_run_completed = Variable(0, doc="runs completed")
+    n_samples = Variable(
+        0, doc="samples processed since the first run (never reset)", owner_only=True
+    )
+    n_iteration_completed = Variable(0, doc="iterations done in this run", owner_only=True)
+    n_epoch_completed = Variable(0, doc="epochs done in this run", owner_only=True)
+    n_run_completed = Variable(0, doc="runs completed", owner_only=True)
     max_epochs = Variable(None, doc="epochs of the current run")
     epoch_length = Variable(None, doc="iterations per epoch")
     should_terminate = Variable(
@@ -171,13 +177,16 @@ class Engine(Node):
             None  # RNG state the current epoch's iterator came from
         )
         self._epoch_rng_epoch: int | None = None  # the epoch _epoch_rng belongs to
-        self._validated = False
+        self._validated_at: int | None = None  # the graph version last validated
+        self._running = False
         self.metric_publications: dict[str, Any] = {}  # Metric nodes publish values per event
         self.trigger: Any = None
+        self.run_on = run_on
         if run_on is not None:
             self.trigger = run_on.subscribe(self._run_triggered, every=every, once=once, when=when)
 
     def _run_triggered(self) -> None:
+        self._check_not_running(triggered=True)  # before the reset below touches the run
         # A trigger asks for a new run (an evaluation of the new weights): a run
         # interrupted earlier (and saved so) is not continued with stale batches.
         if self.max_epochs is not None and self.n_epoch_completed < self.max_epochs:
@@ -195,14 +204,55 @@ class Engine(Node):
 
         Raises:
             ValueError: bad ``max_epochs``/``epoch_length``, or fewer than the epochs done.
-            GraphError: before the first iteration, when the state graph is invalid.
+            RuntimeError: the engine is already running (``run`` called from its own
+                subscriber, its own ``run_on`` trigger, or a step of another engine that
+                it runs), or a ``state.hold()`` block is open.
+            GraphError: when the state graph is invalid; checked before the first run
+                and again before a run whenever the graph changed since.
         """
         _check_positive("max_epochs", max_epochs)
         _check_positive("epoch_length", epoch_length)
+        self._check_can_run()
+        self._running = True
+        try:
+            self._run(max_epochs, epoch_length)
+        finally:
+            self._running = False
+
+    def _check_not_running(self, triggered: bool = False) -> None:
+        if not self._running:
+            return
+        caller = self.state.current_writer
+        if triggered and self.run_on is not None:
+            how = f"its run_on trigger {self.run_on.path}, which changed during its own run"
+        elif caller is self:
+            how = f"{self.label}'s own step"
+        else:
+            how = caller.label if caller is not None else "code outside any node or callback"
+        raise RuntimeError(
+            f"{self.key}.run() was called by {how}, while {self.name} is running "
+            f"(epoch {self.n_epoch_started}, iteration {self.n_iteration_started}); a run "
+            "inside its own run would repeat its batches. Run it after the current run "
+            "returns, or give the inner loop an Engine of its own"
+        )
+
+    def _check_can_run(self) -> None:
+        self._check_not_running()
         state = self.state
-        if not self._validated:
+        if state.holding:
+            raise RuntimeError(
+                f"{self.key}.run() was called inside a state.hold() block: every event of its "
+                "loop would be deferred to the end of the block (a subscriber of "
+                "n_iteration_completed would fire once, metrics would be wrong). Call run() "
+                "after the block"
+            )
+        if self._validated_at != state.graph_version:
             state.validate()
-            self._validated = True
+            self._validated_at = state.graph_version
+
+    def _run(self, max_epochs: int | None, epoch_length: int | None) -> None:
+        """The loop of :meth:`run`, once its arguments and the state are checked."""
+        state = self.state
         # As in ignite: asking for more epochs than a finished run did continues it
         # (a run loaded from a checkpoint of its last epoch goes on); asking for
         # no more, or for nothing, starts a new run.

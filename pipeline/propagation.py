@@ -56,6 +56,8 @@ class Runtime(RuntimeBase):
         """Called by an owner's ``__setattr__`` when a set needs more than storing."""
         writer = self.writer
         if writer is not slot.last_writer:
+            if slot.owner_only and writer is not slot.owner:
+                self._refuse_foreign_write(slot, old, new, writer)
             slot.last_writer = writer
             if writer is not None and writer.key not in slot.writer_keys:
                 self.state._observe_write(writer, slot)
@@ -70,6 +72,20 @@ class Runtime(RuntimeBase):
             return
         if slot.subs:
             self.notify(slot, old, new, None)
+
+    def _refuse_foreign_write(self, slot: Slot, old: Any, new: Any, writer: Any) -> None:
+        """Put back the value of an owner-only variable that another writer set, and say so."""
+        slot.store_quietly(old)
+        from pipeline.trace import _caller
+
+        who = writer.label if writer is not None else f"code at {_caller()}"
+        owner = getattr(slot.owner, "label", slot.owner)
+        raise AttributeError(
+            f"{slot.path} is written only by {owner} itself; {who} set it to "
+            f"{summarize(new)}, refused (it keeps {summarize(old)}). Change it through its "
+            "owner's methods (an engine's counters move by running it), or restore a saved "
+            "position with state.load_state_dict()"
+        )
 
     def notify(self, slot: Slot, old: Any, new: Any, only: Iterable[Subscription] | None) -> None:
         """Call the subscribers of ``slot`` (or just ``only``, already filtered)."""

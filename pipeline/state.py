@@ -229,6 +229,7 @@ class State:
                 doc=decl.doc,
                 persistent=decl.persistent,
                 shared=decl.shared,
+                owner_only=decl.owner_only,
             )
             generic_setattr(node, vname, value)
             generic_setattr(node, f"{vname}_ref", slots[vname].ref)
@@ -605,6 +606,23 @@ class State:
                     rt.flush_held()
                 else:
                     rt.held.clear()
+
+    @property
+    def holding(self) -> bool:
+        """Whether a :meth:`hold` block is open (notifications are being deferred)."""
+        return self._rt.hold_depth > 0
+
+    @property
+    def current_writer(self) -> Node | CallbackNode | None:
+        """The node or callback whose code runs now (None: code outside any of them)."""
+        return self._rt.writer  # type: ignore[no-any-return]
+
+    @property
+    def graph_version(self) -> int:
+        """A number that changes whenever the graph does (a node, variable, subscription or
+        edge added or removed, a new writer observed): what was validated at one version
+        holds until it changes."""
+        return self._rt.version
 
     @contextmanager
     def writing_as(self, writer: Node) -> Iterator[None]:
