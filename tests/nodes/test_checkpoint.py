@@ -669,3 +669,137 @@ class TestSharedDirectory:
             state, tmp_path, trigger=engine.n_epoch_completed_ref, name="best", prefix="best"
         )
         assert "handlers.again" not in state.nodes()
+
+
+class TestScoreTypes:
+    """A score is a number whatever its type: Python, NumPy, or a 0-d tensor or array."""
+
+    @pytest.mark.parametrize(
+        "convert",
+        [np.float64, np.float32, lambda v: torch.tensor(v), lambda v: np.array(v)],
+        ids=["numpy.float64", "numpy.float32", "0-d tensor", "0-d ndarray"],
+    )
+    def test_best_n_with_numbers_of_other_types(
+        self, tmp_path: Path, convert: Callable[[float], Any]
+    ) -> None:
+        """The best two by a NumPy or tensor score are kept, as with Python floats."""
+        files = _scored_run(tmp_path, [convert(v) for v in (0.5, 0.7, 0.6, 0.9, 0.1)], n_saved=2)
+        assert files == [
+            "checkpoint_trainer_n_epoch_completed=2_accuracy=0.7000.pt",
+            "checkpoint_trainer_n_epoch_completed=4_accuracy=0.9000.pt",
+        ]
+
+    @pytest.mark.parametrize("value", [None, float("nan"), True, "0.9", torch.ones(2)])
+    def test_no_number_no_save(self, tmp_path: Path, value: Any) -> None:
+        """No score yet (None, NaN) or not a number: nothing is saved."""
+        assert _scored_run(tmp_path, [value]) == []
+
+
+class TestSaveOnExceptionFailure:
+    def test_state_dict_that_cannot_be_built(self, tmp_path: Path) -> None:
+        """A KeyboardInterrupt stays a KeyboardInterrupt when the state dict cannot be built;
+        the failed save is a note on it."""
+        run = build(tmp_path / "ck")
+        run.state.configs.add_variable("handle", None, persistent=True)
+
+        @run.state.on(run.trainer.n_iteration_completed_ref, once=3)
+        def interrupt() -> None:
+            run.state.configs.handle = object()
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt) as info:
+            run.trainer.run(max_epochs=2)
+        assert info.value.__notes__[-1].startswith(
+            "and saving it on exception failed: TypeError: configs.handle is persistent but "
+            "holds a object"
+        )
+        assert run.trainer.exception is info.value
+        assert os.listdir(tmp_path / "ck") == []
+
+
+class TestFilesInTheDirectory:
+    """latest() returns only statefire checkpoints; leftovers and wrong paths are dealt with."""
+
+    def test_latest_skips_other_pt_files(self, tmp_path: Path) -> None:
+        """Exported weights and other torch files newer than the checkpoint are not returned."""
+        run = build(tmp_path, n_saved=None)
+        run.trainer.run(max_epochs=2)
+        newest = tmp_path / "checkpoint_trainer_n_epoch_completed=2.pt"
+        later = newest.stat().st_mtime_ns + 10**9
+        torch.save(run.model.state_dict(), tmp_path / "exported_weights.pt")
+        (tmp_path / "notes.pt").write_text("not even a torch file")
+        for name in ("exported_weights.pt", "notes.pt"):
+            os.utime(tmp_path / name, ns=(later, later))
+        assert Checkpoint.latest(tmp_path) == newest
+
+    def test_latest_of_one_node(self, tmp_path: Path) -> None:
+        """prefix= and engine= keep one node's files."""
+        run = build(tmp_path, n_saved=None)
+        Checkpoint(
+            run.state,
+            tmp_path,
+            trigger=run.trainer.n_iteration_completed_ref,
+            prefix="often",
+            name="often",
+        )
+        run.trainer.run(max_epochs=1)
+        epoch = tmp_path / "checkpoint_trainer_n_epoch_completed=1.pt"
+        os.utime(epoch, ns=(1, 1))
+        assert Checkpoint.latest(tmp_path).name.startswith("often_trainer_")
+        assert Checkpoint.latest(tmp_path, prefix="checkpoint") == epoch
+        assert Checkpoint.latest(tmp_path, prefix="checkpoint", engine="trainer") == epoch
+        assert Checkpoint.latest(tmp_path, engine="evaluator") is None
+
+    def test_orphaned_temporary_files_are_removed(self, tmp_path: Path) -> None:
+        """A killed save's temporary file (its process is gone) is deleted by the next save;
+        another node's, or a live process's, are left alone."""
+        run = build(tmp_path)
+        gone = 2**22 + 12345  # above pid_max: no such process
+        orphan = tmp_path / f".checkpoint_trainer_n_epoch_completed=1.pt.tmp-{gone}"
+        mine_earlier = tmp_path / f".checkpoint_trainer_n_epoch_completed=3.pt.tmp-{os.getpid()}"
+        live = tmp_path / f".checkpoint_trainer_n_epoch_completed=2.pt.tmp-{os.getppid()}"
+        other = tmp_path / f".best_val_n_run_completed=1.pt.tmp-{gone}"
+        for path in (orphan, mine_earlier, live, other):
+            path.write_bytes(b"partial")
+        run.trainer.run(max_epochs=1)
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [live.name, other.name, "checkpoint_trainer_n_epoch_completed=1.pt"]
+        )
+
+    def test_directory_passed_as_a_file(self, tmp_path: Path, saved: Path) -> None:
+        """Reading a directory says it is one, and names its newest checkpoint."""
+        with pytest.raises(
+            CheckpointError,
+            match=re.escape(
+                f"checkpoint {saved.parent} is a directory, not a file; pass a checkpoint file "
+                f"(its newest checkpoint is {saved}"
+            ),
+        ):
+            Checkpoint.load(build(tmp_path / "x").state, saved.parent)
+        with pytest.raises(CheckpointError, match=r"is a directory, not a file; .*it holds no"):
+            Checkpoint.read(tmp_path / "x")
+
+    def test_file_passed_as_the_directory(self, tmp_path: Path) -> None:
+        """A dirname that is a file is refused when the node is made."""
+        state = State()
+        engine = Engine(state, "trainer", lambda e, b: b, [1])
+        (tmp_path / "file").write_text("")
+        with pytest.raises(ValueError, match=r"dirname .*file is a file, not a directory"):
+            Checkpoint(state, tmp_path / "file", trigger=engine.n_epoch_completed_ref)
+
+    def test_file_size_limit(self, tmp_path: Path) -> None:
+        """A write stopped by the file-size limit (EFBIG) says so, with the limit."""
+        resource = pytest.importorskip("resource")
+        run = build(tmp_path)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+        try:
+            with pytest.raises(
+                CheckpointError,
+                match=r"File too large \(EFBIG\): the file-size limit of this process "
+                r"\(RLIMIT_FSIZE, ulimit -f\) is 4096 bytes",
+            ):
+                run.checkpoint.save()
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        assert os.listdir(tmp_path) == []
