@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from nodes import resume
 from pipeline import Node, Ref, State, Variable
 
 __all__ = ["Engine", "batch_size"]
@@ -179,6 +180,7 @@ class Engine(Node):
         self._epoch_rng_epoch: int | None = None  # the epoch _epoch_rng belongs to
         self._validated_at: int | None = None  # the graph version last validated
         self._running = False
+        self._pending: list[Any] = []  # calls a loaded state had still to make (nodes.resume)
         self.metric_publications: dict[str, Any] = {}  # Metric nodes publish values per event
         self.trigger: Any = None
         self.run_on = run_on
@@ -215,6 +217,9 @@ class Engine(Node):
         self._check_can_run()
         self._running = True
         try:
+            pending, self._pending = self._pending, []
+            for call in pending:  # saved mid-propagation: finish it first (nodes.resume)
+                self.state.call_pending(call)
             self._run(max_epochs, epoch_length)
         finally:
             self._running = False
@@ -406,10 +411,16 @@ class Engine(Node):
     # Persistence ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """The RNG state the current epoch's data order came from (for mid-epoch resume),
-        the epoch it belongs to, and the DataLoader generator's state now (for the next epochs)."""
+        the epoch it belongs to, the DataLoader generator's state now (for the next epochs),
+        and, saved in the middle of a propagation this engine started, the subscribers still
+        to run (``pending``, made at the start of the next :meth:`run`; see ``nodes.resume``)."""
+        out: dict[str, Any] = {}
+        pending = resume.pending_calls(self) if self._running else self._pending
+        if pending:
+            out["pending"] = resume.encode(pending)
         if self._epoch_rng is None:
-            return {}
-        out: dict[str, Any] = {"epoch_rng": self._epoch_rng.clone()}
+            return out
+        out["epoch_rng"] = self._epoch_rng.clone()
         if self._epoch_rng_epoch is not None:
             out["epoch"] = self._epoch_rng_epoch
         gen = getattr(self.dataloader, "generator", None)
@@ -428,7 +439,9 @@ class Engine(Node):
             raise ValueError(
                 f"{self.key}: data_rng must be a tensor, got {type(data_rng).__name__}"
             )
+        pending = resume.decode(self.key, state_dict.get("pending", []))
         self._epoch_rng = rng
         self._epoch_rng_epoch = state_dict.get("epoch")
+        self._pending = pending
         if data_rng is not None and isinstance(gen, torch.Generator):
             gen.set_state(data_rng)  # a new epoch shuffles as it would have without a stop

@@ -10,8 +10,9 @@ when the graph changed.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipeline._hooks import RuntimeBase
 from pipeline.subscription import callback_key
@@ -22,11 +23,46 @@ if TYPE_CHECKING:
     from pipeline.state import State
     from pipeline.subscription import Subscription
     from pipeline.trace import Trace
-    from pipeline.variable import Slot
+    from pipeline.variable import Ref, Slot
 
-__all__ = ["Runtime"]
+__all__ = ["InProgress", "PendingCall", "Runtime"]
 
 _CHAIN_ATTR = "_statefire_chain"
+
+
+class PendingCall(NamedTuple):
+    """A subscriber that a notification in progress has still to call.
+
+    ``key`` and ``nth`` name the subscription in any state built the same way
+    (the ``nth`` of the variable's subscriptions with that key); ``filtered``
+    says its filter already passed (a deferred ``hold()`` notification).
+    """
+
+    path: str
+    key: str
+    nth: int
+    old: Any
+    new: Any
+    filtered: bool
+    label: str
+
+
+class InProgress(NamedTuple):
+    """One notification running now: ``setter`` set ``ref`` from ``old`` to ``new``;
+    ``subscriber`` is the one running, ``pending`` those still to run after it."""
+
+    ref: Ref
+    old: Any
+    new: Any
+    setter: Any
+    subscriber: Any
+    pending: list[PendingCall]
+
+
+def _pending_call(slot: Slot, old: Any, new: Any, sub: Subscription, filtered: bool) -> PendingCall:
+    key = sub.key
+    nth = sum(1 for s in slot.subs[: slot.subs.index(sub)] if s.key == key)
+    return PendingCall(slot.path, key, nth, old, new, filtered, sub.subscriber.label)
 
 
 class Runtime(RuntimeBase):
@@ -117,6 +153,58 @@ class Runtime(RuntimeBase):
             self.writer = prev
             self.depth -= 1
 
+    def in_progress(self) -> list[InProgress]:
+        """The notifications running now, outermost first (read from the call stack, so that
+        propagation itself pays nothing for it)."""
+        found: list[InProgress] = []
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code is _NOTIFY and frame.f_locals.get("self") is self:
+                found.append(self._level(frame))
+            frame = frame.f_back  # type: ignore[assignment]
+        found.reverse()
+        return found
+
+    def _level(self, frame: Any) -> InProgress:
+        local = frame.f_locals
+        slot, old, new, sub = local["slot"], local["old"], local["new"], local.get("sub")
+        if local["only"] is None:
+            subs = list(local["subs"])
+            after = next((i + 1 for i, s in enumerate(subs) if s is sub), len(subs))
+            pending = [
+                _pending_call(slot, old, new, s, False) for s in subs[after:] if not s.removed
+            ]
+        else:  # a call of flush_held: the rest of its plan is still to run
+            plan = list(frame.f_back.f_locals.get("plan", {}).values())
+            after = next((i + 1 for i, entry in enumerate(plan) if entry[2] is sub), len(plan))
+            pending = [
+                _pending_call(s_slot, s_old, s_slot.value, s_sub, True)
+                for s_slot, s_old, s_sub in plan[after:]
+                if not s_sub.removed
+            ]
+        subscriber = sub.subscriber if sub is not None else None
+        return InProgress(slot.ref, old, new, local["prev"], subscriber, pending)
+
+    def call_pending(self, call: PendingCall) -> bool:
+        """Call a subscriber a notification had still to call (resuming from a checkpoint);
+        False when its filter does not pass now.
+
+        Raises:
+            LookupError: no such subscription in this state.
+        """
+        slot = self.state._resolve(call.path)
+        same = [s for s in slot.subs if s.key == call.key]
+        if call.nth >= len(same):
+            raise LookupError(
+                f"{call.path} has no subscription {call.key} (#{call.nth + 1}) to resume; "
+                "build the state as the one that saved the checkpoint"
+            )
+        sub = same[call.nth]
+        if not call.filtered and sub.filtered and not sub.passes(call.new):
+            return False
+        self.notify(slot, call.old, call.new, (sub,))
+        return True
+
     def _annotate(self, exc: BaseException, slot: Slot, new: Any, sub: Subscription | None) -> None:
         """Prepend this level to the exception's chain; the outermost level writes the note."""
         where = sub.subscriber.label if sub is not None else "(before any subscriber ran)"
@@ -158,3 +246,6 @@ class Runtime(RuntimeBase):
         for slot, old, sub in plan.values():
             if not sub.removed:
                 self.notify(slot, old, slot.value, (sub,))
+
+
+_NOTIFY = Runtime.notify.__code__

@@ -22,7 +22,7 @@ from pipeline import graph as graph_ops
 from pipeline._hooks import generic_setattr
 from pipeline.errors import GraphError
 from pipeline.node import Container, Node
-from pipeline.propagation import Runtime
+from pipeline.propagation import InProgress, PendingCall, Runtime
 from pipeline.subscription import (
     CallbackNode,
     Handle,
@@ -623,6 +623,21 @@ class State:
         edge added or removed, a new writer observed): what was validated at one version
         holds until it changes."""
         return self._rt.version
+
+    def in_progress(self) -> list[InProgress]:
+        """The notifications running now, outermost first: who set which variable, the
+        subscriber running, and those still to run after it (what a checkpoint taken
+        here must carry to resume exactly)."""
+        return self._rt.in_progress()
+
+    def call_pending(self, call: PendingCall) -> bool:
+        """Call a subscriber that a saved notification had still to call (see
+        :meth:`in_progress`); False when its filter does not pass.
+
+        Raises:
+            LookupError: the state has no such subscription.
+        """
+        return self._rt.call_pending(call)
 
     @contextmanager
     def writing_as(self, writer: Node) -> Iterator[None]:

@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nodes.checkpoint
+import nodes.resume
 from nodes import EarlyStopping, Engine, LRScheduler, Trainer
 from nodes.checkpoint import FORMAT, Checkpoint, CheckpointError
 from pipeline import State, StateDictError
@@ -803,3 +804,111 @@ class TestFilesInTheDirectory:
         finally:
             resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         assert os.listdir(tmp_path) == []
+
+
+def build_with_evaluation(dirname: Path, **checkpoint: Any) -> Run:
+    """A trainer, an evaluator run on its n_epoch_completed, then an epoch-level StepLR
+    subscribed after it, and a Checkpoint with ``checkpoint`` (default: best by accuracy
+    after each evaluation, the evaluator's n_run_completed)."""
+    from ignite.metrics import Accuracy
+
+    from nodes import Evaluator, Metric
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 8)
+    y = (x[:, 0] > 0).long()
+    loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)
+    val = DataLoader(TensorDataset(x[:32], y[:32]), batch_size=16, shuffle=True)
+    model = nn.Sequential(nn.Linear(8, 16), nn.Dropout(0.3), nn.ReLU(), nn.Linear(16, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    state = State()
+    trainer = Trainer(state, "trainer", model, optimizer, nn.CrossEntropyLoss(), loader)
+    evaluator = Evaluator(state, "val", model, val, run_on=trainer.n_epoch_completed_ref)
+    Metric(evaluator, Accuracy(), "accuracy")
+    LRScheduler(
+        state,
+        torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5),
+        trainer.n_epoch_completed_ref,
+    )
+    options = {
+        "trigger": evaluator.n_run_completed_ref,
+        "score": state.metrics.val_accuracy_ref,
+        "n_saved": None,
+        "save_on_exception": False,
+        **checkpoint,
+    }
+    return Run(state, trainer, model, optimizer, Checkpoint(state, dirname, **options))
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)`")
+class TestSavedMidPropagation:
+    """A file saved while subscribers of the change that led to it had still to run."""
+
+    def test_best_checkpoint_resumes_the_pending_lr_step(self, tmp_path: Path) -> None:
+        """Saved after the evaluation of epoch 1, before the epoch's LR step: resuming makes
+        that step first, and ends identical to the uninterrupted run."""
+        ref = build_with_evaluation(tmp_path / "ref", score=None)
+        ref.trainer.run(max_epochs=3)
+        run = build_with_evaluation(tmp_path / "ck", score=None)
+        run.trainer.run(max_epochs=1)
+        saved = tmp_path / "ck" / "checkpoint_val_n_run_completed=1.pt"
+        pending = Checkpoint.read(saved)["state"]["nodes"]["engines.trainer"]["pending"]
+        assert [(p[0], p[6]) for p in pending] == [
+            ("engines.trainer.n_epoch_completed", "lr_scheduler (LRScheduler)")
+        ]
+        assert run.optimizer.param_groups[0]["lr"] == 0.05  # the step ran after the save
+
+        resumed = build_with_evaluation(tmp_path / "resumed", score=None)
+        scramble()
+        Checkpoint.load(resumed.state, saved)
+        assert resumed.optimizer.param_groups[0]["lr"] == 0.1
+        resumed.trainer.run(max_epochs=3)
+        assert resumed.optimizer.param_groups[0]["lr"] == ref.optimizer.param_groups[0]["lr"]
+        for p, q in zip(resumed.model.parameters(), ref.model.parameters(), strict=True):
+            assert torch.equal(p, q)
+        assert resumed.state.handlers.lr_scheduler.lr == ref.state.handlers.lr_scheduler.lr
+
+    def test_saved_inside_a_triggered_run_warns(self, tmp_path: Path) -> None:
+        """A save in the middle of the evaluator's run cannot resume exactly: it says so."""
+        run = build_with_evaluation(tmp_path / "a")
+        evaluator = run.state.val
+        Checkpoint(
+            run.state,
+            tmp_path / "b",
+            trigger=evaluator.n_iteration_completed_ref,
+            once=1,
+            engine=run.trainer,
+            save_on_exception=False,
+            name="inside",
+        )
+        with pytest.warns(
+            nodes.resume.ResumeWarning,
+            match=r"engines\.trainer's state is saved in the middle of a propagation and will "
+            r"not resume exactly: the run of val \(Evaluator\) is in progress "
+            r"\(engines\.val\.n_iteration_completed = 1\) .*Subscribers still to run: .*"
+            r"lr_scheduler \(LRScheduler\) \(on engines\.trainer\.n_epoch_completed\)",
+        ):
+            run.trainer.run(max_epochs=1)
+        saved = Checkpoint.latest(tmp_path / "b")
+        assert saved is not None
+        assert "pending" not in Checkpoint.read(saved)["state"]["nodes"]["engines.trainer"]
+
+    def test_saved_inside_an_iteration_warns(self, tmp_path: Path) -> None:
+        """A save on the trainer's output with subscribers still to run: the resumed run
+        redoes the iteration, so they cannot be resumed; it says so."""
+        run = build_with_evaluation(tmp_path)
+        Checkpoint(
+            run.state,
+            tmp_path / "b",
+            trigger=run.trainer.output_ref,
+            once=2,
+            save_on_exception=False,
+            name="on_output",
+        )
+        run.state.on(run.trainer.output_ref)(lambda: None)
+        with pytest.warns(
+            nodes.resume.ResumeWarning,
+            match=r"engines\.trainer\.output changed inside an iteration of trainer, which a "
+            r"resumed run does again",
+        ):
+            run.trainer.run(max_epochs=1)
