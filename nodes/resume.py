@@ -54,8 +54,9 @@ def pending_calls(engine: Engine) -> list[PendingCall]:
     if not levels or levels[0].setter is not engine:
         return []
     first = levels[0]
-    if first.ref == engine.exception_ref:  # saving on exception: its own subscribers
-        return []
+    if first.ref == engine.exception_ref:  # saving on exception
+        exc = engine.exception
+        return _after_exception(engine, exc) if exc is not None else []
     calls = [call for level in reversed(levels) for call in level.pending]
     problems = []
     if calls and (first.ref.owner is not engine or first.ref.name not in RESUMABLE):
@@ -77,26 +78,82 @@ def pending_calls(engine: Engine) -> list[PendingCall]:
         elif not running and level.pending:
             who = setter.label if setter is not None else "code outside any node"
             problems.append(f"{who} set {level.ref.path} and may go on after it")
-    unsaved = [c for c in calls if not (is_plain_data(c.old) and is_plain_data(c.new))]
-    if unsaved:
-        problems.append(
-            "the changes of "
-            + ", ".join(sorted({c.path for c in unsaved}))
-            + " are not plain data a state dict can hold"
-        )
-    if problems:
-        still = ", ".join(f"{c.label} (on {c.path})" for c in calls) or "none"
-        warnings.warn(
-            ResumeWarning(
-                f"{engine.key}'s state is saved in the middle of a propagation and will not "
-                f"resume exactly: {'; '.join(problems)}. Subscribers still to run: {still}. "
-                "Save on a variable whose subscribers have all run (such as the trainer's "
-                "n_epoch_completed, subscribed after the others), or load an earlier file"
-            ),
-            stacklevel=3,
+    if _unsaved(calls, problems) or problems:
+        _warn(
+            f"{engine.key}'s state is saved in the middle of a propagation and will not "
+            f"resume exactly: {'; '.join(problems)}. Subscribers still to run: "
+            f"{_names(calls)}. Save on a variable whose subscribers have all run (such as the "
+            "trainer's n_epoch_completed, subscribed after the others), or load an earlier file"
         )
         return []
     return calls
+
+
+def _after_exception(engine: Engine, exc: BaseException) -> list[PendingCall]:
+    """What resumes the propagations ``exc`` came out of, saved when it ended ``engine``'s run.
+
+    The subscriber an exception came from is not called again (an interrupt landing in
+    user code would only raise again); the subscribers after it are. A triggered run the
+    exception cut short before its first epoch began (in a subscriber of its
+    ``n_run_started``) is run again from its start, which draws what it would have drawn;
+    one cut later is not continued on resume, which a :class:`ResumeWarning` says.
+    """
+    from nodes.engine import Engine
+
+    levels = engine.state.interrupted(exc)
+    first = levels[0] if levels else None
+    if first is None or first.setter is not engine or first.ref.owner is not engine:
+        return []
+    if first.ref.name not in RESUMABLE:
+        return []  # inside an iteration: the resumed run does it again, subscribers included
+    per_level: list[list[PendingCall]] = []
+    problems: list[str] = []
+    for level in levels:
+        per_level.append(level.pending)
+        sub = level.subscriber
+        if not (isinstance(sub, Engine) and sub.run_on == level.ref):
+            continue
+        # A triggered run cut short: the levels below belong to it.
+        if sub.n_epoch_started == 0 and level.running is not None:
+            per_level[-1] = [level.running, *level.pending]
+        else:
+            problems.append(
+                f"the run of {sub.label} was interrupted in epoch {sub.n_epoch_started}, "
+                f"iteration {sub.n_iteration_started}, and a triggered run is started afresh "
+                "on its next trigger, not continued: its remaining iterations, the random "
+                "numbers they would draw (such as a DataLoader's seed from the global RNG) "
+                "and what their subscribers would do are skipped"
+            )
+        break
+    calls = [call for level_calls in reversed(per_level) for call in level_calls]
+    if _unsaved(calls, problems):
+        calls = []
+    if problems:
+        _warn(
+            f"the state of {engine.key} saved on {type(exc).__name__} will not resume "
+            f"exactly: {'; '.join(problems)}. Subscribers still to run, made on resume: "
+            f"{_names(calls)}. For an exact continuation resume from a checkpoint saved "
+            "before the interrupted run began"
+        )
+    return calls
+
+
+def _unsaved(calls: list[PendingCall], problems: list[str]) -> bool:
+    """Note in ``problems`` the changes a state dict cannot hold; True when there are any."""
+    unsaved = sorted({c.path for c in calls if not (is_plain_data(c.old) and is_plain_data(c.new))})
+    if unsaved:
+        problems.append(
+            f"the changes of {', '.join(unsaved)} are not plain data a state dict holds"
+        )
+    return bool(unsaved)
+
+
+def _names(calls: list[PendingCall]) -> str:
+    return ", ".join(f"{c.label} (on {c.path})" for c in calls) or "none"
+
+
+def _warn(message: str) -> None:
+    warnings.warn(ResumeWarning(message), stacklevel=4)
 
 
 def encode(calls: list[PendingCall]) -> list[list[Any]]:

@@ -49,13 +49,15 @@ class PendingCall(NamedTuple):
 
 class InProgress(NamedTuple):
     """One notification running now: ``setter`` set ``ref`` from ``old`` to ``new``;
-    ``subscriber`` is the one running, ``pending`` those still to run after it."""
+    ``subscriber`` is the one running (``running`` its call, to make it again), ``pending``
+    those still to run after it."""
 
     ref: Ref
     old: Any
     new: Any
     setter: Any
     subscriber: Any
+    running: PendingCall | None
     pending: list[PendingCall]
 
 
@@ -156,34 +158,52 @@ class Runtime(RuntimeBase):
     def in_progress(self) -> list[InProgress]:
         """The notifications running now, outermost first (read from the call stack, so that
         propagation itself pays nothing for it)."""
-        found: list[InProgress] = []
+        frames = []
         frame = sys._getframe(1)
         while frame is not None:
-            if frame.f_code is _NOTIFY and frame.f_locals.get("self") is self:
-                found.append(self._level(frame))
+            frames.append(frame)
             frame = frame.f_back  # type: ignore[assignment]
-        found.reverse()
-        return found
+        frames.reverse()
+        return self._levels(frames)
 
-    def _level(self, frame: Any) -> InProgress:
-        local = frame.f_locals
-        slot, old, new, sub = local["slot"], local["old"], local["new"], local.get("sub")
-        if local["only"] is None:
-            subs = list(local["subs"])
-            after = next((i + 1 for i, s in enumerate(subs) if s is sub), len(subs))
-            pending = [
-                _pending_call(slot, old, new, s, False) for s in subs[after:] if not s.removed
-            ]
-        else:  # a call of flush_held: the rest of its plan is still to run
-            plan = list(frame.f_back.f_locals.get("plan", {}).values())
-            after = next((i + 1 for i, entry in enumerate(plan) if entry[2] is sub), len(plan))
-            pending = [
-                _pending_call(s_slot, s_old, s_slot.value, s_sub, True)
-                for s_slot, s_old, s_sub in plan[after:]
-                if not s_sub.removed
-            ]
-        subscriber = sub.subscriber if sub is not None else None
-        return InProgress(slot.ref, old, new, local["prev"], subscriber, pending)
+    def interrupted(self, exc: BaseException) -> list[InProgress]:
+        """The notifications ``exc`` came out of, outermost first; at each level
+        ``subscriber`` is the one it came from (read from its traceback)."""
+        frames = []
+        tb = exc.__traceback__
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        return self._levels(frames)
+
+    def _levels(self, frames: list[Any]) -> list[InProgress]:
+        found = []
+        for i, frame in enumerate(frames):
+            if frame.f_code is not _NOTIFY or frame.f_locals.get("self") is not self:
+                continue
+            local = frame.f_locals
+            slot, old, new, sub = local["slot"], local["old"], local["new"], local.get("sub")
+            if local["only"] is None:
+                subs = list(local["subs"])
+                after = next((k + 1 for k, s in enumerate(subs) if s is sub), len(subs))
+                pending = [
+                    _pending_call(slot, old, new, s, False) for s in subs[after:] if not s.removed
+                ]
+            else:  # a call of flush_held: the rest of its plan is still to run
+                outer = frames[i - 1].f_locals if i and frames[i - 1].f_code is _FLUSH else {}
+                plan = list(outer.get("plan", {}).values())
+                after = next((k + 1 for k, e in enumerate(plan) if e[2] is sub), len(plan))
+                pending = [
+                    _pending_call(p_slot, p_old, p_slot.value, p_sub, True)
+                    for p_slot, p_old, p_sub in plan[after:]
+                    if not p_sub.removed
+                ]
+            running = _pending_call(slot, old, new, sub, True) if sub is not None else None
+            subscriber = sub.subscriber if sub is not None else None
+            found.append(
+                InProgress(slot.ref, old, new, local["prev"], subscriber, running, pending)
+            )
+        return found
 
     def call_pending(self, call: PendingCall) -> bool:
         """Call a subscriber a notification had still to call (resuming from a checkpoint);
@@ -249,3 +269,4 @@ class Runtime(RuntimeBase):
 
 
 _NOTIFY = Runtime.notify.__code__
+_FLUSH = Runtime.flush_held.__code__

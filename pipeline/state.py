@@ -630,6 +630,11 @@ class State:
         here must carry to resume exactly)."""
         return self._rt.in_progress()
 
+    def interrupted(self, exc: BaseException) -> list[InProgress]:
+        """The notifications an exception came out of, outermost first, as
+        :meth:`in_progress` gives them; ``subscriber`` is the one it came from."""
+        return self._rt.interrupted(exc)
+
     def call_pending(self, call: PendingCall) -> bool:
         """Call a subscriber that a saved notification had still to call (see
         :meth:`in_progress`); False when its filter does not pass.

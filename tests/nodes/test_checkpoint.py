@@ -644,10 +644,20 @@ def test_interrupted_evaluation_is_not_continued(tmp_path: Path) -> None:
         if run.trainer.n_epoch_completed == 2 and evaluator.n_iteration_completed == 2:
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
+    with (
+        pytest.raises(KeyboardInterrupt),
+        pytest.warns(
+            nodes.resume.ResumeWarning,
+            match=r"saved on KeyboardInterrupt will not resume exactly: the run of val "
+            r"\(Evaluator\) was interrupted in epoch 1, iteration 2, and a triggered run is "
+            r"started afresh",
+        ),
+    ):
         run.trainer.run(max_epochs=4)
     saved = Checkpoint.latest(tmp_path / "ck")
     assert saved is not None and saved.stem.endswith("_exception")
+    # Here nothing the skipped iterations would do changes the training (the unshuffled
+    # loader drew its seed when its iterator was made, before the interrupt).
     resumed, resumed_eval = make(tmp_path / "resumed")
     scramble()
     Checkpoint.load(resumed.state, saved)
@@ -912,3 +922,80 @@ class TestSavedMidPropagation:
             r"resumed run does again",
         ):
             run.trainer.run(max_epochs=1)
+
+
+class TestInterruptedPropagation:
+    """An exception saved mid-propagation: what it cut short is made on resume."""
+
+    @staticmethod
+    def make(dirname: Path) -> tuple[Run, Any]:
+        """build() with the global RNG feeding both loaders, and an evaluator after each epoch."""
+        from nodes import Evaluator
+
+        run = build(dirname, generator=False)
+        x = torch.randn(40, 8, generator=torch.Generator().manual_seed(3))
+        val = DataLoader(TensorDataset(x, (x[:, 1] > 0).long()), batch_size=10, shuffle=True)
+        evaluator = Evaluator(
+            run.state, "val", run.model, val, run_on=run.trainer.n_epoch_completed_ref
+        )
+        return run, evaluator
+
+    def test_interrupt_in_a_subscriber_of_the_evaluators_n_run_started(
+        self, tmp_path: Path
+    ) -> None:
+        """The interrupted evaluation is run again on resume (drawing its loader's seed from
+        the global RNG as the uninterrupted run did): the resumed run ends identical."""
+        ref, ref_eval = self.make(tmp_path / "ref")
+        ref.trainer.run(max_epochs=MAX_EPOCHS)
+        run, evaluator = self.make(tmp_path / "ck")
+
+        @run.state.on(evaluator.n_run_started_ref)
+        def boom() -> None:
+            if run.trainer.n_epoch_completed == 2:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            run.trainer.run(max_epochs=MAX_EPOCHS)
+        saved = Checkpoint.latest(tmp_path / "ck")
+        assert saved is not None and saved.stem.endswith("_exception")
+        pending = Checkpoint.read(saved)["state"]["nodes"]["engines.trainer"]["pending"]
+        assert [(p[0], p[6]) for p in pending] == [
+            ("engines.trainer.n_epoch_completed", "val (Evaluator)")
+        ]
+
+        resumed, resumed_eval = self.make(tmp_path / "resumed")
+        scramble()
+        Checkpoint.load(resumed.state, saved)
+        resumed.trainer.run(max_epochs=MAX_EPOCHS)
+        assert_identical(snapshot(resumed), snapshot(ref))
+        assert resumed_eval.n_run_completed == ref_eval.n_run_completed == MAX_EPOCHS
+
+    def test_subscribers_after_the_one_that_raised_run_on_resume(self, tmp_path: Path) -> None:
+        """An interrupt in a subscriber of n_epoch_completed: the subscriber after it, which
+        had still to run for that epoch, runs on resume."""
+
+        def make(dirname: Path, interrupt_at: int | None) -> Run:
+            run = build(dirname)
+
+            @run.state.on(run.trainer.n_epoch_completed_ref)
+            def boom(event: Any) -> None:
+                if event.new == interrupt_at:
+                    raise KeyboardInterrupt
+
+            @run.state.on(run.trainer.n_epoch_completed_ref)
+            def after_boom() -> None:  # had still to run when the interrupt came
+                run.state.configs.n_scores += 100
+
+            return run
+
+        ref = make(tmp_path / "ref", None)
+        ref.trainer.run(max_epochs=MAX_EPOCHS)
+        run = make(tmp_path / "ck", 2)
+        with pytest.raises(KeyboardInterrupt):
+            run.trainer.run(max_epochs=MAX_EPOCHS)
+        saved = Checkpoint.latest(tmp_path / "ck")
+        assert saved is not None
+        resumed = make(tmp_path / "resumed", None)
+        Checkpoint.load(resumed.state, saved)
+        resumed.trainer.run(max_epochs=MAX_EPOCHS)
+        assert_identical(snapshot(resumed), snapshot(ref))
