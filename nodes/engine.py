@@ -181,6 +181,7 @@ class Engine(Node):
         self._validated_at: int | None = None  # the graph version last validated
         self._running = False
         self._pending: list[Any] = []  # calls a loaded state had still to make (nodes.resume)
+        self._replaying: list[Any] | None = None  # those after the one being made now
         self.metric_publications: dict[str, Any] = {}  # Metric nodes publish values per event
         self.trigger: Any = None
         self.run_on = run_on
@@ -217,12 +218,22 @@ class Engine(Node):
         self._check_can_run()
         self._running = True
         try:
-            pending, self._pending = self._pending, []
-            for call in pending:  # saved mid-propagation: finish it first (nodes.resume)
-                self.state.call_pending(call)
+            if self._pending:
+                self._call_pending()
             self._run(max_epochs, epoch_length)
         finally:
             self._running = False
+            self._replaying = None
+
+    def _call_pending(self) -> None:
+        """Make the calls a state saved mid-propagation had still to make (nodes.resume); a
+        state saved during one of them carries the calls after it."""
+        pending, self._pending = self._pending, []
+        with self.state.writing_as(self):
+            for i, call in enumerate(pending):
+                self._replaying = pending[i + 1 :]
+                self.state.call_pending(call)
+        self._replaying = None
 
     def _check_not_running(self, triggered: bool = False) -> None:
         if not self._running:

@@ -57,9 +57,14 @@ def pending_calls(engine: Engine) -> list[PendingCall]:
     if first.ref == engine.exception_ref:  # saving on exception
         exc = engine.exception
         return _after_exception(engine, exc) if exc is not None else []
-    calls = [call for level in reversed(levels) for call in level.pending]
+    replaying = engine._replaying  # saved while making the calls of an earlier save
+    calls = [call for level in reversed(levels) for call in level.pending] + (replaying or [])
     problems = []
-    if calls and (first.ref.owner is not engine or first.ref.name not in RESUMABLE):
+    if (
+        replaying is None
+        and calls
+        and (first.ref.owner is not engine or first.ref.name not in RESUMABLE)
+    ):
         problems.append(
             f"{first.ref.path} changed inside an iteration of {engine.name}, which a resumed "
             "run does again"

@@ -816,10 +816,11 @@ class TestFilesInTheDirectory:
         assert os.listdir(tmp_path) == []
 
 
-def build_with_evaluation(dirname: Path, **checkpoint: Any) -> Run:
+def build_with_evaluation(dirname: Path, last: Path | None = None, **checkpoint: Any) -> Run:
     """A trainer, an evaluator run on its n_epoch_completed, then an epoch-level StepLR
     subscribed after it, and a Checkpoint with ``checkpoint`` (default: best by accuracy
-    after each evaluation, the evaluator's n_run_completed)."""
+    after each evaluation, the evaluator's n_run_completed); with ``last``, a checkpoint of
+    every epoch in that directory, subscribed between the evaluator and the StepLR."""
     from ignite.metrics import Accuracy
 
     from nodes import Evaluator, Metric
@@ -835,6 +836,16 @@ def build_with_evaluation(dirname: Path, **checkpoint: Any) -> Run:
     trainer = Trainer(state, "trainer", model, optimizer, nn.CrossEntropyLoss(), loader)
     evaluator = Evaluator(state, "val", model, val, run_on=trainer.n_epoch_completed_ref)
     Metric(evaluator, Accuracy(), "accuracy")
+    if last is not None:
+        Checkpoint(
+            state,
+            last,
+            trigger=trainer.n_epoch_completed_ref,
+            n_saved=None,
+            prefix="last",
+            name="last",
+            save_on_exception=False,
+        )
     LRScheduler(
         state,
         torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5),
@@ -877,6 +888,27 @@ class TestSavedMidPropagation:
         for p, q in zip(resumed.model.parameters(), ref.model.parameters(), strict=True):
             assert torch.equal(p, q)
         assert resumed.state.handlers.lr_scheduler.lr == ref.state.handlers.lr_scheduler.lr
+
+    def test_a_file_saved_while_resuming_carries_the_calls_after_it(self, tmp_path: Path) -> None:
+        """Resumed from the best file, the epoch's 'last' checkpoint is saved again before the
+        LR step: that file carries the step too, and resuming from it is exact as well."""
+        ref = build_with_evaluation(tmp_path / "ref", last=tmp_path / "ref_last", score=None)
+        ref.trainer.run(max_epochs=3)
+        run = build_with_evaluation(tmp_path / "ck", last=tmp_path / "ck_last", score=None)
+        run.trainer.run(max_epochs=1)
+        first = build_with_evaluation(tmp_path / "r1", last=tmp_path / "r1_last", score=None)
+        Checkpoint.load(first.state, tmp_path / "ck" / "checkpoint_val_n_run_completed=1.pt")
+        first.trainer.run(max_epochs=2)
+        saved_while_resuming = tmp_path / "r1_last" / "last_trainer_n_epoch_completed=1.pt"
+        pending = Checkpoint.read(saved_while_resuming)["state"]["nodes"]["engines.trainer"]
+        assert [p[6] for p in pending["pending"]] == ["lr_scheduler (LRScheduler)"]
+
+        second = build_with_evaluation(tmp_path / "r2", last=tmp_path / "r2_last", score=None)
+        Checkpoint.load(second.state, saved_while_resuming)
+        second.trainer.run(max_epochs=3)
+        for p, q in zip(second.model.parameters(), ref.model.parameters(), strict=True):
+            assert torch.equal(p, q)
+        assert second.optimizer.param_groups[0]["lr"] == ref.optimizer.param_groups[0]["lr"]
 
     def test_saved_inside_a_triggered_run_warns(self, tmp_path: Path) -> None:
         """A save in the middle of the evaluator's run cannot resume exactly: it says so."""
