@@ -114,6 +114,14 @@ def _after_exception(engine: Engine, exc: BaseException) -> list[PendingCall]:
     per_level: list[list[PendingCall]] = []
     problems: list[str] = []
     for level in levels:
+        setter = level.setter
+        if setter is not engine and isinstance(setter, Engine):
+            problems.append(
+                f"the run of {setter.label}, started other than by its run_on trigger, was "
+                f"interrupted ({level.ref.path} = {summarize(level.new)}) and is not continued "
+                "on resume"
+            )
+            break
         per_level.append(level.pending)
         sub = level.subscriber
         if not (isinstance(sub, Engine) and sub.run_on == level.ref):

@@ -1031,3 +1031,29 @@ class TestInterruptedPropagation:
         Checkpoint.load(resumed.state, saved)
         resumed.trainer.run(max_epochs=MAX_EPOCHS)
         assert_identical(snapshot(resumed), snapshot(ref))
+
+    def test_an_engine_run_by_hand_inside_a_subscriber(self, tmp_path: Path) -> None:
+        """An evaluation run by a callback (not by run_on) and interrupted: not continued on
+        resume, and the save says so; no call of its propagation is saved to be made."""
+        run = build(tmp_path / "ck")
+        inner = Engine(run.state, "inner", lambda e, b: b, [1, 2, 3])
+
+        @run.state.on(inner.n_iteration_completed_ref)
+        def boom(event: Any) -> None:
+            if event.new == 2 and run.trainer.n_epoch_completed == 1:
+                raise KeyboardInterrupt
+
+        inner.n_iteration_completed_ref.subscribe(lambda: None)  # still to run at the interrupt
+        run.state.on(run.trainer.n_epoch_completed_ref)(lambda: inner.run())
+        with (
+            pytest.raises(KeyboardInterrupt),
+            pytest.warns(
+                nodes.resume.ResumeWarning,
+                match=r"the run of inner \(Engine\), started other than by its run_on trigger, "
+                r"was interrupted \(engines\.inner\.n_iteration_completed = 2\)",
+            ),
+        ):
+            run.trainer.run(max_epochs=2)
+        saved = Checkpoint.latest(tmp_path / "ck")
+        assert saved is not None
+        assert "pending" not in Checkpoint.read(saved)["state"]["nodes"]["engines.trainer"]
