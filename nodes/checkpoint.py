@@ -19,6 +19,7 @@ import numbers
 import os
 import platform
 import re
+import socket
 import sys
 import time
 import zipfile
@@ -38,6 +39,7 @@ __all__ = ["Checkpoint", "CheckpointError"]
 FORMAT = "statefire.checkpoint/1"
 SUFFIX = ".pt"
 _TMP_MARK = ".tmp-"
+_HOST = re.sub(r"[^A-Za-z0-9.]+", ".", socket.gethostname()) or "host"  # no "-": it ends the host
 
 
 class CheckpointError(RuntimeError):
@@ -410,7 +412,7 @@ class Checkpoint(Node):
         if not self.is_writer:
             return path
         self._remove_orphans()
-        tmp = path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}")
+        tmp = path.with_name(f".{path.name}{_TMP_MARK}{_HOST}-{os.getpid()}")
         try:
             with open(tmp, "wb") as f:
                 torch.save(payload, f)
@@ -450,10 +452,14 @@ class Checkpoint(Node):
         return path
 
     def _remove_orphans(self) -> None:
-        """Delete the temporary files a killed save of this node left (their process is gone)."""
+        """Delete the temporary files a killed save of this node left: written on this host
+        (``.name.pt.tmp-<host>-<pid>``) by a process that no longer runs. Files of other hosts
+        (a shared file system) are left alone: their processes cannot be seen from here."""
         for tmp in self.dirname.glob(f".{self._head}*{SUFFIX}{_TMP_MARK}*"):
-            pid = tmp.name.rpartition(_TMP_MARK)[2]
-            if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
+            host, _, pid = tmp.name.rpartition(_TMP_MARK)[2].rpartition("-")
+            if host not in ("", _HOST) or not pid.isdigit():
+                continue
+            if int(pid) == os.getpid() or not _alive(int(pid)):
                 with contextlib.suppress(OSError):
                     tmp.unlink()
 

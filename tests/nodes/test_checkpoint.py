@@ -762,19 +762,28 @@ class TestFilesInTheDirectory:
         assert Checkpoint.latest(tmp_path, engine="evaluator") is None
 
     def test_orphaned_temporary_files_are_removed(self, tmp_path: Path) -> None:
-        """A killed save's temporary file (its process is gone) is deleted by the next save;
-        another node's, or a live process's, are left alone."""
+        """A killed save's temporary file (its process on this host is gone) is deleted by
+        the next save; another node's, another host's or a live process's are left alone."""
         run = build(tmp_path)
         gone = 2**22 + 12345  # above pid_max: no such process
-        orphan = tmp_path / f".checkpoint_trainer_n_epoch_completed=1.pt.tmp-{gone}"
-        mine_earlier = tmp_path / f".checkpoint_trainer_n_epoch_completed=3.pt.tmp-{os.getpid()}"
-        live = tmp_path / f".checkpoint_trainer_n_epoch_completed=2.pt.tmp-{os.getppid()}"
-        other = tmp_path / f".best_val_n_run_completed=1.pt.tmp-{gone}"
-        for path in (orphan, mine_earlier, live, other):
+        host = nodes.checkpoint._HOST
+        head = ".checkpoint_trainer_n_epoch_completed="
+        orphan = tmp_path / f"{head}1.pt.tmp-{host}-{gone}"
+        older_format = tmp_path / f"{head}4.pt.tmp-{gone}"
+        mine_earlier = tmp_path / f"{head}3.pt.tmp-{host}-{os.getpid()}"
+        live = tmp_path / f"{head}2.pt.tmp-{host}-{os.getppid()}"
+        other_host = tmp_path / f"{head}5.pt.tmp-elsewhere.example-{gone}"
+        other_node = tmp_path / f".best_val_n_run_completed=1.pt.tmp-{host}-{gone}"
+        for path in (orphan, older_format, mine_earlier, live, other_host, other_node):
             path.write_bytes(b"partial")
         run.trainer.run(max_epochs=1)
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-            [live.name, other.name, "checkpoint_trainer_n_epoch_completed=1.pt"]
+            [
+                live.name,
+                other_host.name,
+                other_node.name,
+                "checkpoint_trainer_n_epoch_completed=1.pt",
+            ]
         )
 
     def test_directory_passed_as_a_file(self, tmp_path: Path, saved: Path) -> None:
