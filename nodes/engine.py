@@ -194,6 +194,8 @@ class Engine(Node):
         # interrupted earlier (and saved so) is not continued with stale batches.
         if self.max_epochs is not None and self.n_epoch_completed < self.max_epochs:
             self.reset_variables(max_epochs=None)
+            if self.n_epoch_started == 0:  # it ended before its first epoch: this run retries it
+                self.reset_variables(n_run_started=self.n_run_started - 1)
         self.run()
 
     # The loop ------------------------------------------------------------------------

@@ -1010,6 +1010,7 @@ class TestInterruptedPropagation:
         resumed.trainer.run(max_epochs=MAX_EPOCHS)
         assert_identical(snapshot(resumed), snapshot(ref))
         assert resumed_eval.n_run_completed == ref_eval.n_run_completed == MAX_EPOCHS
+        assert resumed_eval.n_run_started == ref_eval.n_run_started == MAX_EPOCHS
 
     def test_subscribers_after_the_one_that_raised_run_on_resume(self, tmp_path: Path) -> None:
         """An interrupt in a subscriber of n_epoch_completed: the subscriber after it, which
