@@ -11,6 +11,7 @@ from nodes.engine import Engine, batch_size
 from nodes.handlers import EarlyStopping, LRScheduler, TerminateOnNan
 from nodes.metric import Metric
 from nodes.progress import ProgressBar
+from nodes.resume import ResumeWarning
 from nodes.rng import RandomStates
 from nodes.supervised import Evaluator, Trainer, prepare_batch, to_device, unwrap_model
 from nodes.tensorboard import (
@@ -35,6 +36,7 @@ __all__ = [
     "Metric",
     "ProgressBar",
     "RandomStates",
+    "ResumeWarning",
     "ScalarChart",
     "TensorBoard",
     "TerminateOnNan",
