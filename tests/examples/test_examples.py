@@ -86,6 +86,17 @@ def scalars(events: Any, tag: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in events.Scalars(tag)]
 
 
+def runs_with(log_dir: Path, tag: str) -> dict[str, list[tuple[int, float]]]:
+    """Run (an engine's folder of ``log_dir``) -> its points of ``tag``, for the runs that hold it:
+    TensorBoard draws a line per run in a chart of that tag."""
+    runs = {}
+    for run in sorted(p for p in log_dir.iterdir() if p.is_dir()):
+        events = tensorboard_events(run)
+        if tag in events.Tags()["scalars"]:
+            runs[run.name] = scalars(events, tag)
+    return runs
+
+
 def custom_scalars_layout(events: Any) -> dict[str, dict[str, list[str]]]:
     """The newest custom-scalars layout: category -> chart title -> tag regexes."""
     from tensorboard.plugins.custom_scalar import layout_pb2
@@ -113,12 +124,14 @@ class TestPretrainFinetune:
         final = re.search(r"final val accuracy ([\d.]+)  encoder frozen: True", out)
         assert final is not None, out
         assert float(final.group(1)) > 0.3  # ten classes: chance is 0.1
-        events = tensorboard_events(tmp_path / "tb")
-        assert [s for s, _ in scalars(events, "mse/pretrain_evaluator")] == [1, 2]
+        tb = tmp_path / "tb"
+        assert [s for s, _ in runs_with(tb, "epoch/mse")["pretrain_evaluator"]] == [1, 2]
         # A metric logs when its value changes: the loss, a float, changes every epoch.
-        assert [s for s, _ in scalars(events, "loss/val_evaluator")] == [3, 4]
-        layout = custom_scalars_layout(events)["engines comparison"]
-        assert layout["accuracy"] == ["^accuracy/train_evaluator$", "^accuracy/val_evaluator$"]
+        loss = runs_with(tb, "epoch/loss")
+        assert set(loss) == {"train_evaluator", "val_evaluator"}
+        assert [s for s, _ in loss["val_evaluator"]] == [3, 4]
+        layout = custom_scalars_layout(tensorboard_events(tb))["engines comparison"]
+        assert layout == {"mse": ["^epoch/mse$"], "accuracy": ["^epoch/accuracy$"], "loss": ["^epoch/loss$"]}  # fmt: skip
         svg = (tmp_path / "graph.svg").read_text()
         for name in ("pretrainer: Trainer", "finetuner: Trainer", "freeze_encoder", "count_epoch"):
             assert name in svg
@@ -140,20 +153,20 @@ class TestCrossValidation:
         mean, spread = statistics.fmean(best), statistics.pstdev(best)
         assert float(summary.group(1)) == pytest.approx(mean, abs=1e-4)
         assert float(summary.group(2)) == pytest.approx(spread, abs=1e-4)
-        events = tensorboard_events(tmp_path / "tb")
-        layout = custom_scalars_layout(events)
+        tb = tmp_path / "tb"
+        layout = custom_scalars_layout(tensorboard_events(tb))
         folds = [f"fold{i}_evaluator" for i in range(1, 11)]
-        assert layout["engines comparison"] == {
-            metric: [f"^{metric}/{fold}$" for fold in folds] for metric in ("accuracy", "loss")
-        }
+        # one chart per metric; its tag is in the run of every evaluator: ten lines
+        assert layout["engines comparison"] == {m: [f"^epoch/{m}$"] for m in ("accuracy", "loss")}
         assert set(layout) == {"engines comparison", *folds}
+        accuracy, loss = runs_with(tb, "epoch/accuracy"), runs_with(tb, "epoch/loss")
+        assert sorted(accuracy) == sorted(loss) == sorted(folds)
         for i, fold in enumerate(folds, 1):
             # x is the epoch of the fold: the lines overlap (a loss changes every epoch; an
             # accuracy equal to the epoch before is no change, so no new point)
-            assert [s for s, _ in scalars(events, f"loss/{fold}")] == [1, 2]
-            accuracy = scalars(events, f"accuracy/{fold}")
-            assert [s for s, _ in accuracy] in ([1, 2], [1])
-            assert max(v for _, v in accuracy) == pytest.approx(best[i - 1], abs=1e-4)
+            assert [s for s, _ in loss[fold]] == [1, 2]
+            assert [s for s, _ in accuracy[fold]] in ([1, 2], [1])
+            assert max(v for _, v in accuracy[fold]) == pytest.approx(best[i - 1], abs=1e-4)
         assert "fold10_trainer: Trainer" in (tmp_path / "graph.svg").read_text()
 
 
@@ -171,13 +184,14 @@ class TestDistillation:
         ]  # fmt: skip
         assert float(epochs[-1][2]) > 0.3  # learned from the teacher's outputs alone
         assert "teacher: 85002 parameters" in out and "student: 910 parameters" in out
-        events = tensorboard_events(tmp_path / "tb")
-        assert custom_scalars_layout(events)["engines comparison"] == {
-            metric: [f"^{metric}/teacher_evaluator$", f"^{metric}/student_evaluator$"]
-            for metric in ("accuracy", "loss")
+        tb = tmp_path / "tb"
+        assert custom_scalars_layout(tensorboard_events(tb))["engines comparison"] == {
+            metric: [f"^epoch/{metric}$"] for metric in ("accuracy", "loss")
         }
-        assert [s for s, _ in scalars(events, "loss/student_evaluator")] == [1, 2]
-        student = scalars(events, "accuracy/student_evaluator")
+        accuracy, loss = runs_with(tb, "epoch/accuracy"), runs_with(tb, "epoch/loss")
+        assert set(accuracy) == set(loss) == {"teacher_evaluator", "student_evaluator"}
+        assert [s for s, _ in loss["student_evaluator"]] == [1, 2]
+        student = accuracy["student_evaluator"]
         assert student[-1][1] == pytest.approx(float(epochs[-1][2]), abs=1e-4)
         svg = (tmp_path / "graph.svg").read_text()
         assert "student_trainer: Trainer" in svg and "teacher_trainer: Trainer" in svg
@@ -199,8 +213,10 @@ class TestGan:
         images = events.Images("samples")
         assert [i.step for i in images] == [1, 2]
         assert (images[-1].width, images[-1].height) == (146, 146)  # 8x8 samples of 16 + padding
+        gan = tensorboard_events(tmp_path / "tb" / "gan")
         for key in ("errD", "errG", "D_x", "D_G_z1", "D_G_z2"):
-            assert [s for s, _ in scalars(events, f"gan/{key}")] == list(range(1, 47))
-        assert scalars(events, "gan/errD")[-1][1] == pytest.approx(float(epochs[-1][1]), abs=1e-3)
+            assert [s for s, _ in scalars(gan, f"iteration/{key}")] == list(range(1, 47))
+        errd = scalars(gan, "iteration/errD")[-1][1]
+        assert errd == pytest.approx(float(epochs[-1][1]), abs=1e-3)
         svg = (tmp_path / "graph.svg").read_text()
         assert "gan: Engine" in svg and "log_samples" in svg
