@@ -219,6 +219,18 @@ class Node(_Owner, metaclass=_NodeMeta):
                 f"{self.key} has no state of its own to load, got keys {sorted(state_dict)}"
             )
 
+    def check_state_dict(self, state_dict: dict[str, Any]) -> list[str]:
+        """What keeps :meth:`load_state_dict` from loading ``state_dict`` (empty: it can).
+
+        ``state.load_state_dict`` calls it for every node before it loads
+        anything, so that a part a node would refuse is reported with every
+        other mismatch and nothing is half-loaded. Override it next to
+        :meth:`load_state_dict` to check what that one would refuse.
+        """
+        if state_dict and type(self).load_state_dict is Node.load_state_dict:
+            return [f"{self.key} has no state of its own to load, got keys {sorted(state_dict)}"]
+        return []
+
     def _slot(self, name: str) -> Slot:
         try:
             return self._vars[name]

@@ -32,7 +32,7 @@ from pipeline.subscription import (
     check_filters,
     takes_event,
 )
-from pipeline.values import did_you_mean
+from pipeline.values import did_you_mean, is_changed
 from pipeline.variable import Ref, Slot
 
 if TYPE_CHECKING:
@@ -112,6 +112,7 @@ class State:
 
     _ranks: tuple[int, dict[str, int]]
     _n_subscribed: int
+    _validated_version: int
 
     def __init__(self) -> None:
         generic_setattr(self, "_rt", Runtime(self))
@@ -124,6 +125,7 @@ class State:
         generic_setattr(self, "_label_counts", {})
         generic_setattr(self, "_ranks", (-1, {}))
         generic_setattr(self, "_n_subscribed", 0)
+        generic_setattr(self, "_validated_version", -1)
         for name, persistent in STANDARD_CONTAINERS.items():
             self.add_container(name, persistent=persistent)
         # Changes of the state's structure are variables too: subscribe to them
@@ -585,26 +587,43 @@ class State:
     def hold(self) -> Iterator[None]:
         """Defer notifications to the end of the block (glitch-free batch).
 
-        Values change at once; at the end each changed variable notifies once
-        with its final value, in topological order, and a callback subscribed
-        to several changed variables fires once, after all of them. When the
-        block raises, the deferred notifications are dropped (the values stay).
+        Values change at once; at the end of the outermost block each changed
+        variable notifies once with its final value, in topological order, and
+        a callback subscribed to several changed variables fires once, after
+        all of them. Notifications follow the values: a nested block that
+        raises inside an outer one that goes on leaves its values changed, so
+        its notifications are delivered with the outer block's. When the
+        outermost block raises, the values stay but no subscriber runs while
+        the exception propagates: the deferred notifications are dropped and a
+        note on the exception names the variables whose subscribers missed them.
         """
         rt = self._rt
         rt.hold_depth += 1
         rt.slow = True
-        ok = False
         try:
             yield
-            ok = True
-        finally:
+        except BaseException as exc:
             rt.hold_depth -= 1
             rt.refresh_slow()
             if rt.hold_depth == 0:
-                if ok:
-                    rt.flush_held()
-                else:
-                    rt.held.clear()
+                dropped = [
+                    slot.path
+                    for slot, old in rt.held.items()
+                    if slot.subs and is_changed(old, slot.value)
+                ]
+                rt.held.clear()
+                if dropped:
+                    shown = ", ".join(dropped[:10]) + (", ..." if len(dropped) > 10 else "")
+                    exc.add_note(
+                        f"state.hold() dropped the notifications of {len(dropped)} changed "
+                        f"variable{'s' if len(dropped) != 1 else ''} ({shown}): their values "
+                        "changed but their subscribers did not run"
+                    )
+            raise
+        rt.hold_depth -= 1
+        rt.refresh_slow()
+        if rt.hold_depth == 0:
+            rt.flush_held()
 
     @contextmanager
     def writing_as(self, writer: Node) -> Iterator[None]:
@@ -639,8 +658,15 @@ class State:
         """A read-only view of the dependency graph (see ``pipeline.graph``)."""
         return self._graph.copy(as_view=True)
 
+    @property
+    def graph_version(self) -> int:
+        """A number that grows whenever the graph changes (a variable, node,
+        subscription or edge added or removed, a write observed for the first time)."""
+        return self._rt.version
+
     def validate(self) -> None:
         """Check the whole graph and raise one :class:`GraphError` listing every problem."""
+        version = self._rt.version
         problems = graph_ops.find_problems(
             self._graph,
             lambda path: self._slots[path].value,
@@ -648,6 +674,24 @@ class State:
         )
         if problems:
             raise GraphError(problems)
+        generic_setattr(self, "_validated_version", version)
+
+    def validate_if_changed(self) -> bool:
+        """Run :meth:`validate` unless the graph is unchanged since the last one that passed.
+
+        For a loop about to run again: writes observed during the previous run
+        (a callback setting an engine's counter) are checked before the next.
+
+        Returns:
+            Whether it validated (False: the graph had not changed).
+
+        Raises:
+            GraphError: as :meth:`validate`.
+        """
+        if self._validated_version == self._rt.version:
+            return False
+        self.validate()
+        return True
 
     def writers_of(self, target: Ref | str) -> list[str]:
         """Keys of the nodes and callbacks that write a variable (declared or observed)."""

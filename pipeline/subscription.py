@@ -2,7 +2,8 @@
 removes it.
 
 A callback takes no argument or one :class:`~pipeline.Event`; that is checked
-when it subscribes, never guessed when it fires. Filters (``every``, ``once``,
+when it subscribes, never guessed when it fires (``takes_event`` says which
+signatures get the Event). Filters (``every``, ``once``,
 ``when``) are checked here. Who calls the callbacks, and in which order, is
 ``propagation.py``'s business.
 """
@@ -53,8 +54,8 @@ def callback_label(fn: Callable[..., Any]) -> str:
     return f"{name} ({src})" if src else name
 
 
-def _positional_arity(fn: Callable[..., Any], what: str) -> tuple[int, bool]:
-    """Return (number of required positional args, accepts one positional arg)."""
+def _positional_params(fn: Callable[..., Any], what: str) -> tuple[list[str], list[str], bool]:
+    """Return (required positional names, defaulted positional names, takes ``*args``)."""
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError) as exc:
@@ -71,25 +72,43 @@ def _positional_arity(fn: Callable[..., Any], what: str) -> tuple[int, bool]:
         )
     positional = [p for p in params if p.kind in _POSITIONAL]
     required = [p.name for p in positional if p.default is p.empty]
+    defaulted = [p.name for p in positional if p.default is not p.empty]
     var_positional = any(p.kind == p.VAR_POSITIONAL for p in params)
-    return len(required), bool(positional) or var_positional
+    return required, defaulted, var_positional
 
 
 def takes_event(callback: Callable[..., Any]) -> bool:
     """Check a callback's signature; return whether it is called with the Event.
 
+    The Event goes to a callback that asks for it unambiguously: one required
+    positional parameter (``def cb(event)``), or only ``*args``. A callback whose
+    positional parameters all have defaults (``lambda x=x: ...``, the idiom that
+    binds a loop variable) is called with no argument, so that its defaults stay
+    what it was given.
+
     Raises:
-        TypeError: it is not callable, or it requires more than one argument.
+        TypeError: it is not callable, it requires more than one argument, or it
+            has defaulted positional parameters and ``*args`` (whether it wants
+            the Event cannot be told).
     """
     if not callable(callback):
         raise TypeError(f"a callback must be callable, got {type(callback).__name__}")
-    n_required, takes_one = _positional_arity(callback, "callback")
-    if n_required > 1:
+    required, defaulted, var_positional = _positional_params(callback, "callback")
+    if len(required) > 1:
         raise TypeError(
-            f"callback {callback_label(callback)} takes {n_required} required arguments; "
+            f"callback {callback_label(callback)} takes {len(required)} required arguments; "
             "a callback takes no argument or one Event: `def cb(event): ...` or `def cb(): ...`"
         )
-    return takes_one
+    if required:
+        return True
+    if defaulted and var_positional:
+        raise TypeError(
+            f"callback {callback_label(callback)} has defaulted parameters {defaulted} and "
+            "*args, so whether it wants the Event cannot be told; give it one required "
+            "parameter to receive the Event (`def cb(event): ...`) or make the others "
+            "keyword-only (`def cb(*, x=1): ...`) to be called with no argument"
+        )
+    return var_positional
 
 
 def check_filters(every: object, once: object, when: object) -> None:
@@ -106,11 +125,11 @@ def check_filters(every: object, once: object, when: object) -> None:
     if when is not None:
         if not callable(when):
             raise TypeError(f"when must be a predicate of the new value, got {when!r}")
-        n_required, takes_one = _positional_arity(when, "predicate")
-        if n_required != 1 and not (n_required == 0 and takes_one):
+        required, defaulted, var_positional = _positional_params(when, "predicate")
+        if len(required) != 1 and not (not required and (defaulted or var_positional)):
             raise TypeError(
                 f"predicate {callback_label(when)} must take exactly one argument "
-                f"(the new value), it requires {n_required}"
+                f"(the new value), it requires {len(required)}"
             )
 
 
