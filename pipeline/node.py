@@ -18,7 +18,7 @@ from pipeline.variable import Ref, Slot, Variable
 if TYPE_CHECKING:
     from pipeline.state import State
 
-__all__ = ["Container", "Node"]
+__all__ = ["CONTAINER_RESERVED", "Container", "Node"]
 
 
 class _Owner(OwnerBase):
@@ -248,8 +248,30 @@ class Node(_Owner, metaclass=_NodeMeta):
         return f"<{type(self).__name__} {self.key}>"
 
 
+class _ContainerName:
+    """``container.name``: a non-data descriptor, so that a variable called ``name`` hides it."""
+
+    def __get__(self, obj: Container | None, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return obj._name
+
+
+#: The one name a container keeps for itself. Its other members (``name``,
+#: ``nodes()``, ``variables()``) give way to a variable or node of that name:
+#: a container is the user's namespace.
+CONTAINER_RESERVED: frozenset[str] = frozenset({"add_variable"})
+
+
 class Container(_Owner):
     """A named group of the state; assigning a new name creates a variable.
+
+    A container is the user's namespace: any identifier that is not a Python
+    keyword, does not start with ``_`` or end in ``_ref``, and is not
+    ``add_variable`` names a variable or node. One called ``name``, ``nodes``
+    or ``variables`` hides the member of that name on its container; the
+    member stays reachable as ``Container.nodes(state.configs)`` (and the
+    name as the key of ``state.containers``).
 
     Example:
         >>> from pipeline import State
@@ -274,10 +296,8 @@ class Container(_Owner):
         generic_setattr(self, "_vars", {})
         generic_setattr(self, "_nodes", {})
 
-    @property
-    def name(self) -> str:
-        """The container's name, the first part of its paths."""
-        return self._name  # type: ignore[no-any-return]
+    #: The container's name, the first part of its paths.
+    name: str = _ContainerName()  # type: ignore[assignment]
 
     def _set_other(self, name: str, value: Any) -> None:
         if name.startswith("_"):

@@ -11,6 +11,10 @@ overview in ``render.py``, tracing in ``trace.py``, persistence in
 from __future__ import annotations
 
 import functools
+import keyword
+import os
+import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -21,7 +25,7 @@ import networkx as nx
 from pipeline import graph as graph_ops
 from pipeline._hooks import generic_setattr
 from pipeline.errors import GraphError
-from pipeline.node import Container, Node
+from pipeline.node import CONTAINER_RESERVED, Container, Node
 from pipeline.propagation import Runtime
 from pipeline.subscription import (
     CallbackNode,
@@ -41,6 +45,12 @@ if TYPE_CHECKING:
 __all__ = ["STANDARD_CONTAINERS", "State"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# The framework's packages: a warning about a user's call points past them.
+_FRAMEWORK_DIRS = tuple(
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), d) + os.sep
+    for d in ("pipeline", "nodes")
+)
 
 #: The containers every State has, and whether their own variables are saved by default.
 STANDARD_CONTAINERS: dict[str, bool] = {
@@ -152,6 +162,7 @@ class State:
             raise ValueError(
                 f"a container name must be an identifier not starting with '_', got {name!r}"
             )
+        _refuse_keyword("a container", name, f"state.{name}")
         if name in self._containers:
             raise ValueError(f"container '{name}' already exists")
         if hasattr(type(self), name) or name in self._by_name:
@@ -187,10 +198,11 @@ class State:
             raise ValueError(
                 f"a node name must be a Python identifier not starting with '_', got {name!r}"
             )
-        if hasattr(Container, name):
+        _refuse_keyword("a node", name, f"state.{container}.{name}")
+        if name in CONTAINER_RESERVED:
             raise ValueError(
-                f"a node name may not be {name!r}: it clashes with Container.{name}; "
-                "choose another name"
+                f"a node name may not be {name!r}: it clashes with Container.{name}, the one "
+                "name a container reserves; choose another name"
             )
         if container not in self._containers:
             raise ValueError(
@@ -210,8 +222,21 @@ class State:
         self._nodes[key] = node
         same = self._by_name.setdefault(name, [])
         same.append(node)
-        if len(same) == 1 and name not in self._containers and not hasattr(type(self), name):
-            generic_setattr(self, name, node)
+        if len(same) == 1:
+            if name in self._containers or hasattr(type(self), name):
+                taken = (
+                    f"the container state.{name}"
+                    if name in self._containers
+                    else f"State.{name}, part of the state's API"
+                )
+                warnings.warn(
+                    f"node {key} gets no alias state.{name}: that name is {taken}; reach "
+                    f"the node as state.{key} (or name it otherwise)",
+                    UserWarning,
+                    stacklevel=_user_stacklevel(),
+                )
+            else:
+                generic_setattr(self, name, node)
         elif len(same) == 2:
             self._mark_ambiguous(name)
         # Values a subclass set before Node.__init__ become the initial values.
@@ -278,21 +303,22 @@ class State:
             raise ValueError(
                 f"a variable name must be an identifier not starting with '_', got {name!r}"
             )
+        where = container._name
+        _refuse_keyword("a variable", name, f"state.{where}.{name}")
         if name in container:
-            raise ValueError(f"'{container.name}.{name}' already exists")
-        if hasattr(Container, name):
+            raise ValueError(f"'{where}.{name}' already exists")
+        if name in CONTAINER_RESERVED:
             raise ValueError(
-                f"'{container.name}.{name}' clashes with Container.{name}; choose another name"
+                f"'{where}.{name}' clashes with Container.{name}, the one name a container "
+                "reserves; choose another name"
             )
         if name.endswith("_ref"):
-            raise ValueError(
-                f"'{container.name}.{name}': names ending in '_ref' are reserved for refs"
-            )
+            raise ValueError(f"'{where}.{name}': names ending in '_ref' are reserved for refs")
         slot = Slot(
             self,
             container,
             name,
-            f"{container.name}.{name}",
+            f"{where}.{name}",
             value,
             doc=doc,
             persistent=persistent,
@@ -307,7 +333,7 @@ class State:
     def _add_slot(self, slot: Slot, writer_key: str | None) -> None:
         self._slots[slot.path] = slot
         owner = slot.owner
-        owner_key = owner.key if isinstance(owner, Node) else cast(Container, owner).name
+        owner_key = owner.key if isinstance(owner, Node) else cast(Container, owner)._name
         self._graph.add_node(slot.path, kind="variable", owner=owner_key, doc=slot.doc)
         if writer_key is not None:
             self._graph.add_edge(writer_key, slot.path, kind="writes", declared=True)
@@ -466,9 +492,12 @@ class State:
             allow_cycle,
             index=self._n_subscribed,
         )
-        slot.subs.append(sub)
+        slot.subs[sub] = None
+        slot.groups.setdefault(subscriber, {})[sub] = None
         slot.watch = True
-        slot.needs_event = slot.needs_event or pass_event
+        if pass_event:
+            slot.n_event_subs += 1
+            slot.needs_event = True
         if isinstance(subscriber, CallbackNode):
             subscriber.n_subscriptions += 1
         self._update_trigger_edge(slot, subscriber)
@@ -484,14 +513,24 @@ class State:
         return len(subs)
 
     def _remove_subscription(self, sub: Subscription) -> None:
+        # Every step is O(1) (or O(what this subscriber has on this variable)),
+        # so that removing N subscribers of one variable costs O(N), not O(N^2).
         slot = sub.slot
         sub.removed = True
-        sub.filtered = True
-        slot.subs.remove(sub)
-        slot.order = [s for s in slot.order if s is not sub]
-        slot.watch = bool(slot.subs)
-        slot.needs_event = any(s.pass_event for s in slot.subs)
+        sub.filtered = True  # a propagation under way skips it
+        del slot.subs[sub]
         subscriber = sub.subscriber
+        group = slot.groups[subscriber]
+        del group[sub]
+        if not group:
+            del slot.groups[subscriber]
+        if slot.order:  # recomputed at the next notification (the version changes below)
+            slot.order = []
+            slot.order_version = -1
+        slot.watch = bool(slot.subs)
+        if sub.pass_event:
+            slot.n_event_subs -= 1
+            slot.needs_event = slot.n_event_subs > 0
         self._update_trigger_edge(slot, subscriber)
         callback = sub.callback
         # Drop what the subscription holds so nothing outlives the removal.
@@ -515,7 +554,7 @@ class State:
 
     def _update_trigger_edge(self, slot: Slot, subscriber: Node | CallbackNode) -> None:
         g, key = self._graph, subscriber.key
-        subs = [s for s in slot.subs if s.subscriber is subscriber]
+        subs = list(slot.groups.get(subscriber, ()))
         reads = g.has_edge(slot.path, key) and (
             g.edges[slot.path, key]["kind"] == "reads" or g.edges[slot.path, key].get("reads")
         )
@@ -779,6 +818,23 @@ class State:
             f"<State: {len(self._containers)} containers, {len(self._nodes)} nodes, "
             f"{len(self._slots)} variables>"
         )
+
+
+def _refuse_keyword(what: str, name: str, spelled: str) -> None:
+    """Refuse a Python keyword as a name: ``state.configs.class`` would not parse."""
+    if keyword.iskeyword(name):
+        raise ValueError(
+            f"{what} may not be named {name!r}: it is a Python keyword, so `{spelled}` "
+            f"would be a syntax error; choose another name, e.g. {name.lower() + '_'!r}"
+        )
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of a warning that points at the first frame outside the framework."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_FRAMEWORK_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _removed(*args: Any) -> None:

@@ -86,6 +86,8 @@ class Slot(SlotBase):
     # value, rt, last_writer and watch are SlotBase's (the fields the set hook uses).
     __slots__ = (
         "doc",
+        "groups",
+        "n_event_subs",
         "name",
         "needs_event",
         "order",
@@ -121,11 +123,16 @@ class Slot(SlotBase):
         self.doc = doc
         self.persistent = persistent  # None: persisted when the value is data or has a state_dict
         self.shared = shared
-        self.subs: list[Subscription] = []
-        self.order: list[Subscription] = []
-        self.order_version = -1
+        # The subscriptions in subscription order, as dict keys so that removing
+        # one costs O(1) (a variable may have tens of thousands of subscribers);
+        # groups holds the same per subscriber (for its trigger edge).
+        self.subs: dict[Subscription, None] = {}
+        self.groups: dict[object, dict[Subscription, None]] = {}
+        self.order: list[Subscription] = []  # subs in dependency order, for graph version
+        self.order_version = -1  # ... order_version
         self.watch = False
-        self.needs_event = False
+        self.needs_event = False  # some subscription takes the Event
+        self.n_event_subs = 0
         self.last_writer: object = None
         self.writer_keys: set[str] = set()
         self.ref = Ref(self)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import pytest
 from core_toys import Counter, Loop
@@ -150,11 +151,26 @@ class TestNodeRegistration:
         assert b.twin is only
         assert isinstance(a, MyState) and isinstance(b, MyState)
 
-    def test_alias_does_not_shadow_state_api(self, state: State) -> None:
-        """A node named like a State attribute is reachable only through its container."""
-        node = Counter(state, "graph")
-        assert state.handlers.graph is node
-        assert state.graph is not node
+    @pytest.mark.parametrize("name", ["graph", "hold", "ref", "on", "configs"])
+    def test_alias_does_not_shadow_state_api(self, state: State, name: str) -> None:
+        """A node named like a State attribute or a container gets no alias, and a warning."""
+        taken = "the container state" if name == "configs" else "State"
+        with pytest.warns(
+            UserWarning,
+            match=rf"node handlers\.{name} gets no alias state\.{name}: that name is "
+            rf"{taken}\.{name}.*; reach the node as state\.handlers\.{name}",
+        ) as record:
+            node = Counter(state, name)
+        assert record[0].filename == __file__  # points at the line that created the node
+        assert state.handlers.__dict__[name] is node
+        assert getattr(state, name) is not node
+
+    def test_unique_node_alias_without_warning(self, state: State) -> None:
+        """A node whose name is free gets its alias and no warning."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            node = Counter(state, "counter2")
+        assert state.counter2 is node
 
     def test_short_path_through_alias(self, state: State, counter: Counter) -> None:
         """state.ref("<node>.<var>") works for a unique node name."""
