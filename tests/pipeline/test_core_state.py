@@ -40,6 +40,34 @@ class TestContainers:
             assert getattr(state, name).name == name
         assert set(state.containers) == set(STANDARD_CONTAINERS)
 
+    def test_container_member_names_free_for_the_user(self, state: State) -> None:
+        """A container is the user's namespace: variables named name, nodes or variables
+        work like any other; the members they hide stay reachable through the class."""
+        state.configs.name = "run-1"
+        state.configs.nodes = 4
+        state.configs.variables = ["a"]
+        state.configs.name = "run-2"  # a set, an ordinary variable
+        assert (state.configs.name, state.configs.nodes, state.configs.variables) == (
+            "run-2",
+            4,
+            ["a"],
+        )
+        assert state.ref("configs.name").value == "run-2"
+        assert state.state_dict()["variables"]["configs.nodes"] == 4
+        # the members hidden on this container, through the class
+        assert Container.variables(state.configs) == {
+            "lr": 0.1,
+            "x": 0,
+            "name": "run-2",
+            "nodes": 4,
+            "variables": ["a"],
+        }
+        assert Container.nodes(state.configs) == {}
+        assert state.params.name == "params" and state.params.nodes() == {}
+        with pytest.warns(UserWarning, match="gets no alias state.variables"):
+            node = Counter(state, "variables", container="engines")
+        assert state.engines.variables is node
+
     def test_containers_is_a_copy(self, state: State) -> None:
         """Mutating the returned mapping does not change the state."""
         state.containers.pop("configs")
