@@ -60,8 +60,8 @@ class StateDictError(ValueError):
             parts.append(f"  mismatch: {line}")
         if self.malformed:
             parts.append(
-                "  nothing was loaded; load the dict that state.state_dict() returned "
-                "(for a checkpoint file, its 'state' entry)"
+                "  nothing was loaded; a state dict is what state.state_dict() returns "
+                "(a checkpoint file holds it under 'state')"
             )
         else:
             parts.append("  load with strict=False to restore only the entries that match.")
