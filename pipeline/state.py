@@ -11,10 +11,6 @@ overview in ``render.py``, tracing in ``trace.py``, persistence in
 from __future__ import annotations
 
 import functools
-import keyword
-import os
-import sys
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -25,7 +21,8 @@ import networkx as nx
 from pipeline import graph as graph_ops
 from pipeline._hooks import generic_setattr
 from pipeline.errors import GraphError
-from pipeline.node import CONTAINER_RESERVED, Container, Node
+from pipeline.names import check_name, warn_no_alias
+from pipeline.node import Container, Node
 from pipeline.propagation import Runtime
 from pipeline.subscription import (
     CallbackNode,
@@ -45,12 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["STANDARD_CONTAINERS", "State"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# The framework's packages: a warning about a user's call points past them.
-_FRAMEWORK_DIRS = tuple(
-    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), d) + os.sep
-    for d in ("pipeline", "nodes")
-)
 
 #: The containers every State has, and whether their own variables are saved by default.
 STANDARD_CONTAINERS: dict[str, bool] = {
@@ -158,11 +149,7 @@ class State:
         Raises:
             ValueError: the name is not an identifier, exists, or clashes with State's API.
         """
-        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
-            raise ValueError(
-                f"a container name must be an identifier not starting with '_', got {name!r}"
-            )
-        _refuse_keyword("a container", name, f"state.{name}")
+        check_name("container", name, f"state.{name}")
         if name in self._containers:
             raise ValueError(f"container '{name}' already exists")
         if hasattr(type(self), name) or name in self._by_name:
@@ -192,18 +179,7 @@ class State:
         return {path: slot.value for path, slot in self._slots.items()}
 
     def _register_node(self, node: Node, name: str, container: str) -> None:
-        if not isinstance(name, str):
-            raise TypeError(f"a node name must be a str, got {type(name).__name__}")
-        if not name.isidentifier() or name.startswith("_"):
-            raise ValueError(
-                f"a node name must be a Python identifier not starting with '_', got {name!r}"
-            )
-        _refuse_keyword("a node", name, f"state.{container}.{name}")
-        if name in CONTAINER_RESERVED:
-            raise ValueError(
-                f"a node name may not be {name!r}: it clashes with Container.{name}, the one "
-                "name a container reserves; choose another name"
-            )
+        check_name("node", name, f"state.{container}.{name}")
         if container not in self._containers:
             raise ValueError(
                 f"'{container}' is not a container of the state"
@@ -224,17 +200,7 @@ class State:
         same.append(node)
         if len(same) == 1:
             if name in self._containers or hasattr(type(self), name):
-                taken = (
-                    f"the container state.{name}"
-                    if name in self._containers
-                    else f"State.{name}, part of the state's API"
-                )
-                warnings.warn(
-                    f"node {key} gets no alias state.{name}: that name is {taken}; reach "
-                    f"the node as state.{key} (or name it otherwise)",
-                    UserWarning,
-                    stacklevel=_user_stacklevel(),
-                )
+                warn_no_alias(key, name, is_container=name in self._containers)
             else:
                 generic_setattr(self, name, node)
         elif len(same) == 2:
@@ -299,19 +265,10 @@ class State:
         writer: Node | None,
         persistent: bool | None,
     ) -> Ref:
-        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
-            raise ValueError(
-                f"a variable name must be an identifier not starting with '_', got {name!r}"
-            )
         where = container._name
-        _refuse_keyword("a variable", name, f"state.{where}.{name}")
+        check_name("variable", name, f"state.{where}.{name}")
         if name in container:
             raise ValueError(f"'{where}.{name}' already exists")
-        if name in CONTAINER_RESERVED:
-            raise ValueError(
-                f"'{where}.{name}' clashes with Container.{name}, the one name a container "
-                "reserves; choose another name"
-            )
         if name.endswith("_ref"):
             raise ValueError(f"'{where}.{name}': names ending in '_ref' are reserved for refs")
         slot = Slot(
@@ -609,7 +566,7 @@ class State:
         self._rt.version += 1
 
     def _reorder(self, slot: Slot) -> list[Subscription]:
-        order = graph_ops.dependency_order(self._graph, slot.subs)
+        order = graph_ops.dependency_order(self._graph, list(slot.subs))
         slot.order = order
         slot.order_version = self._rt.version
         return order
@@ -818,23 +775,6 @@ class State:
             f"<State: {len(self._containers)} containers, {len(self._nodes)} nodes, "
             f"{len(self._slots)} variables>"
         )
-
-
-def _refuse_keyword(what: str, name: str, spelled: str) -> None:
-    """Refuse a Python keyword as a name: ``state.configs.class`` would not parse."""
-    if keyword.iskeyword(name):
-        raise ValueError(
-            f"{what} may not be named {name!r}: it is a Python keyword, so `{spelled}` "
-            f"would be a syntax error; choose another name, e.g. {name.lower() + '_'!r}"
-        )
-
-
-def _user_stacklevel() -> int:
-    """The ``stacklevel`` of a warning that points at the first frame outside the framework."""
-    frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_FRAMEWORK_DIRS):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _removed(*args: Any) -> None:

@@ -226,7 +226,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Env], Any], type[BaseException], str]] = [
         "a node name clashing with the container API",
         lambda env: Counter(env.state, "add_variable"),
         ValueError,
-        r"a node name may not be 'add_variable': it clashes with Container\.add_variable, the "
+        r"a node may not be named 'add_variable': it clashes with Container\.add_variable, the "
         r"one name a container reserves",
     ),
     (
@@ -277,8 +277,8 @@ BAD_INPUTS: list[tuple[str, Callable[[Env], Any], type[BaseException], str]] = [
         "a container variable clashing with the container API",
         lambda env: setattr(env.state.configs, "add_variable", 1),
         ValueError,
-        r"'configs\.add_variable' clashes with Container\.add_variable, the one name a "
-        r"container reserves; choose another name",
+        r"a variable may not be named 'add_variable': it clashes with Container\.add_variable, "
+        r"the one name a container reserves; choose another name",
     ),
     (
         "a container variable named like a ref",
