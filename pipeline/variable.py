@@ -128,8 +128,8 @@ class Slot(SlotBase):
         # groups holds the same per subscriber (for its trigger edge).
         self.subs: dict[Subscription, None] = {}
         self.groups: dict[object, dict[Subscription, None]] = {}
-        self.order: list[Subscription] = []  # subs in dependency order, for graph version
-        self.order_version = -1  # ... order_version
+        self.order: list[Subscription] = []  # subs in dependency order, as of ...
+        self.order_version = -1  # ... this graph version (Runtime.version)
         self.watch = False
         self.needs_event = False  # some subscription takes the Event
         self.n_event_subs = 0
