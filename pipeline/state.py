@@ -147,7 +147,9 @@ class State:
         """Add a custom container, reachable as ``state.<name>``.
 
         Raises:
-            ValueError: the name is not an identifier, exists, or clashes with State's API.
+            TypeError: the name is not a str.
+            ValueError: the name is not an identifier, is a Python keyword, exists, or
+                clashes with State's API.
         """
         check_name("container", name, f"state.{name}")
         if name in self._containers:
@@ -656,8 +658,11 @@ class State:
 
     @property
     def graph_version(self) -> int:
-        """A number that grows whenever the graph changes (a variable, node,
-        subscription or edge added or removed, a write observed for the first time)."""
+        """The graph's version: a number that grows whenever the graph changes.
+
+        A variable, node, subscription or declared edge added or removed, or a
+        write observed for the first time, changes it; setting variables does not.
+        """
         return self._rt.version
 
     def validate(self) -> None:
