@@ -158,10 +158,7 @@ def _mismatch(path: str, current: Any, loaded: Any) -> str | None:
         return f"{path}: holds a {type(loaded).__name__}, not plain data"
     if is_tensor(current):
         if not is_tensor(loaded):
-            return (
-                f"{path}: the state holds a Tensor, the file {_a(type(loaded))} "
-                f"({short_repr(loaded)})"
-            )
+            return f"{path}: the state holds a Tensor, the file {_described(loaded)}"
         if tuple(current.shape) != tuple(loaded.shape):
             return (
                 f"{path}: tensor of shape {tuple(loaded.shape)} in the file, "
@@ -222,9 +219,12 @@ def restore(state: State, sd: dict[str, Any], strict: bool = True) -> None:
         f"nodes:{k}" for k, n in state._nodes.items() if k not in sd["nodes"] and n.state_dict()
     ]
     unexpected += [f"nodes:{k}" for k in sd["nodes"] if k not in state._nodes]
-    for path, (_, value) in expected["variables"].items():
+    for path, (slot, value) in expected["variables"].items():
         if path in sd["variables"]:
-            problem = _mismatch(path, value, sd["variables"][path])
+            loaded = sd["variables"][path]
+            if is_tensor(slot.value) and is_tensor(loaded):
+                value = slot.value  # a tensor (a 0-d one too, from an older file) for a tensor
+            problem = _mismatch(path, value, loaded)
             if problem:
                 mismatched.append(problem)
                 bad.add(path)

@@ -64,6 +64,21 @@ class TestZeroDimTensors:
         sd = saved_and_read(src, tmp_path / "s.pt")
         assert torch.equal(sd["variables"]["configs.best"], torch.arange(3))
 
+    def test_a_0d_tensor_from_an_older_file_loads_into_a_tensor_variable(self) -> None:
+        """A file saved before numbers were converted (a 0-d tensor) loads where the state
+        holds a tensor; another shape is refused."""
+        state = build()
+        state.configs.best = torch.tensor(0.0)
+        sd = state.state_dict()
+        sd["variables"]["configs.best"] = torch.tensor(0.7)
+        state.load_state_dict(sd)
+        assert torch.equal(state.configs.best, torch.tensor(0.7))
+        sd["variables"]["configs.best"] = torch.tensor([0.7])
+        with pytest.raises(
+            StateDictError, match=r"configs\.best: tensor of shape \(1,\) in the file"
+        ):
+            state.load_state_dict(sd)
+
     def test_a_tensor_for_an_int_counter_refused(self) -> None:
         """tensor(5) in the file for an int counter is refused, naming both types."""
         sd = build().state_dict()
