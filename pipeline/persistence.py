@@ -20,6 +20,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import StateDictError, StateDictWarning
+from pipeline.node import Node
 from pipeline.values import NOT_DATA, is_plain_data, is_tensor, short_repr, to_plain_data
 
 if TYPE_CHECKING:
@@ -148,11 +149,15 @@ def _malformed(sd: object) -> list[str]:
     return problems
 
 
-def _mismatch(path: str, current: Any, loaded: Any) -> str | None:
+def _mismatch(path: str, current: Any, loaded: Any, declared: bool = True) -> str | None:
     """What keeps ``loaded`` from replacing ``current`` (None: it fits).
 
     ``current`` is the state's value as it would be saved (plain data); a
-    value of None in the state takes any plain data.
+    value of None in the state takes any plain data. A variable declared on a
+    node class (``declared``) keeps its type: an int counter takes an int. A
+    container's variable (a config, often set from the command line, where
+    an option is None in one run and a value in the next) also takes None
+    over a value, and an int and a float for each other.
     """
     if not is_plain_data(loaded):
         return f"{path}: holds a {type(loaded).__name__}, not plain data"
@@ -166,6 +171,8 @@ def _mismatch(path: str, current: Any, loaded: Any) -> str | None:
             )
         return None
     if current is None or type(loaded) in _ACCEPTED.get(type(current), ()):
+        return None
+    if not declared and (loaded is None or {type(current), type(loaded)} == {int, float}):
         return None
     hint = ""
     if type(current) is int and type(loaded) is float:
@@ -224,7 +231,7 @@ def restore(state: State, sd: dict[str, Any], strict: bool = True) -> None:
             loaded = sd["variables"][path]
             if is_tensor(slot.value) and is_tensor(loaded):
                 value = slot.value  # a tensor (a 0-d one too, from an older file) for a tensor
-            problem = _mismatch(path, value, loaded)
+            problem = _mismatch(path, value, loaded, declared=isinstance(slot.owner, Node))
             if problem:
                 mismatched.append(problem)
                 bad.add(path)

@@ -333,6 +333,29 @@ class TestTypeChecks:
         dst.load_state_dict(sd)
         assert dst.ref(path).value == value
 
+    @pytest.mark.parametrize(
+        ("saved", "fresh"),
+        [(None, "/runs/ckpt.pt"), ("/runs/ckpt.pt", None), (0.5, 1), (1, 0.5)],
+    )
+    def test_configs_take_none_and_either_number(self, saved: Any, fresh: Any) -> None:
+        """A container variable (a command-line option: None in one run, a value in the
+        next) takes None over a value and an int and a float for each other."""
+        src = build()
+        src.configs.resume = saved
+        dst = build()
+        dst.configs.resume = fresh
+        dst.load_state_dict(src.state_dict())
+        assert dst.configs.resume == saved
+
+    def test_configs_keep_their_kind_otherwise(self) -> None:
+        """A string for a container's number is still refused."""
+        sd = build().state_dict()
+        sd["variables"]["configs.lr"] = "0.1"
+        with pytest.raises(
+            StateDictError, match=r"configs\.lr: the state holds a float \(0\.1\), the file a str"
+        ):
+            build().load_state_dict(sd)
+
     def test_strict_false_skips_a_mistyped_entry(self) -> None:
         """With strict=False a mistyped entry is skipped, the rest loads."""
         sd = build().state_dict()
