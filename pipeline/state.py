@@ -23,7 +23,7 @@ from pipeline._hooks import generic_setattr
 from pipeline.errors import GraphError
 from pipeline.names import check_name, warn_no_alias
 from pipeline.node import Container, Node
-from pipeline.propagation import Runtime
+from pipeline.propagation import InProgress, PendingCall, Runtime
 from pipeline.subscription import (
     CallbackNode,
     Handle,
@@ -113,7 +113,6 @@ class State:
 
     _ranks: tuple[int, dict[str, int]]
     _n_subscribed: int
-    _validated_version: int
 
     def __init__(self) -> None:
         generic_setattr(self, "_rt", Runtime(self))
@@ -126,7 +125,6 @@ class State:
         generic_setattr(self, "_label_counts", {})
         generic_setattr(self, "_ranks", (-1, {}))
         generic_setattr(self, "_n_subscribed", 0)
-        generic_setattr(self, "_validated_version", -1)
         for name, persistent in STANDARD_CONTAINERS.items():
             self.add_container(name, persistent=persistent)
         # Changes of the state's structure are variables too: subscribe to them
@@ -224,6 +222,7 @@ class State:
                 doc=decl.doc,
                 persistent=decl.persistent,
                 shared=decl.shared,
+                owner_only=decl.owner_only,
             )
             generic_setattr(node, vname, value)
             generic_setattr(node, f"{vname}_ref", slots[vname].ref)
@@ -623,6 +622,43 @@ class State:
         if rt.hold_depth == 0:
             rt.flush_held()
 
+    @property
+    def holding(self) -> bool:
+        """Whether a :meth:`hold` block is open (notifications are being deferred)."""
+        return self._rt.hold_depth > 0
+
+    @property
+    def current_writer(self) -> Node | CallbackNode | None:
+        """The node or callback whose code runs now (None: code outside any of them)."""
+        return self._rt.writer  # type: ignore[no-any-return]
+
+    @property
+    def graph_version(self) -> int:
+        """A number that changes whenever the graph does (a node, variable, subscription or
+        edge added or removed, a new writer observed): what was validated at one version
+        holds until it changes."""
+        return self._rt.version
+
+    def in_progress(self) -> list[InProgress]:
+        """The notifications running now, outermost first: who set which variable, the
+        subscriber running, and those still to run after it (what a checkpoint taken
+        here must carry to resume exactly)."""
+        return self._rt.in_progress()
+
+    def interrupted(self, exc: BaseException) -> list[InProgress]:
+        """The notifications an exception came out of, outermost first, as
+        :meth:`in_progress` gives them; ``subscriber`` is the one it came from."""
+        return self._rt.interrupted(exc)
+
+    def call_pending(self, call: PendingCall) -> bool:
+        """Call a subscriber that a saved notification had still to call (see
+        :meth:`in_progress`); False when its filter does not pass.
+
+        Raises:
+            LookupError: the state has no such subscription.
+        """
+        return self._rt.call_pending(call)
+
     @contextmanager
     def writing_as(self, writer: Node) -> Iterator[None]:
         """Attribute the sets made inside the block to ``writer`` (for a node's own loop)."""
@@ -656,18 +692,8 @@ class State:
         """A read-only view of the dependency graph (see ``pipeline.graph``)."""
         return self._graph.copy(as_view=True)
 
-    @property
-    def graph_version(self) -> int:
-        """The graph's version: a number that grows whenever the graph changes.
-
-        A variable, node, subscription or declared edge added or removed, or a
-        write observed for the first time, changes it; setting variables does not.
-        """
-        return self._rt.version
-
     def validate(self) -> None:
         """Check the whole graph and raise one :class:`GraphError` listing every problem."""
-        version = self._rt.version
         problems = graph_ops.find_problems(
             self._graph,
             lambda path: self._slots[path].value,
@@ -675,24 +701,6 @@ class State:
         )
         if problems:
             raise GraphError(problems)
-        generic_setattr(self, "_validated_version", version)
-
-    def validate_if_changed(self) -> bool:
-        """Run :meth:`validate` unless the graph is unchanged since the last one that passed.
-
-        For a loop about to run again: writes observed during the previous run
-        (a callback setting an engine's counter) are checked before the next.
-
-        Returns:
-            Whether it validated (False: the graph had not changed).
-
-        Raises:
-            GraphError: as :meth:`validate`.
-        """
-        if self._validated_version == self._rt.version:
-            return False
-        self.validate()
-        return True
 
     def writers_of(self, target: Ref | str) -> list[str]:
         """Keys of the nodes and callbacks that write a variable (declared or observed)."""

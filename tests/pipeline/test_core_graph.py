@@ -159,29 +159,6 @@ class TestValidate:
         with pytest.raises(GraphError, match="trigger cycle"):
             state.validate()
 
-    def test_validate_if_changed_reruns_after_an_observed_write(self, state: State) -> None:
-        """validate_if_changed() skips an unchanged graph and re-checks one changed since."""
-        state.configs.y = 0
-        assert state.validate_if_changed() is True
-        version = state.graph_version
-        assert state.validate_if_changed() is False and state.graph_version == version
-
-        def a() -> None:
-            state.configs.y = state.configs.x
-
-        def b() -> None:
-            state.configs.x = 0
-
-        state.configs.x_ref.subscribe(a)
-        state.configs.y_ref.subscribe(b)
-        assert state.graph_version > version
-        assert state.validate_if_changed() is True  # declared nothing: no cycle seen yet
-        state.configs.x = 1  # the writes are observed while it runs: a cycle appears
-        with pytest.raises(GraphError, match="trigger cycle"):
-            state.validate_if_changed()
-        with pytest.raises(GraphError, match="trigger cycle"):  # still failing: checked again
-            state.validate_if_changed()
-
     def test_graph_version_unchanged_by_plain_sets(self, state: State, loop: Loop) -> None:
         """Running (sets of known writers) does not change the graph version."""
         loop.run(1)
