@@ -88,6 +88,7 @@ class Runtime(RuntimeBase):
                 if only is None and sub.filtered and not sub.passes(new):
                     continue
                 self.writer = sub.subscriber
+                sub.n_fired += 1
                 if self.tracer is not None:
                     self.tracer.record_fire(slot, sub)
                 if sub.pass_event:
