@@ -32,6 +32,7 @@ _NODE_FILL = "#f3f6fa"
 _CALLBACK_FILL = "#fff4d6"
 _FOCUS_FILL = "#fff2a8"
 _RUNNING_FILL = "#fde0dd"
+_BR = '<BR ALIGN="LEFT"/>'
 #: Variable lines shown in a folded box (traced ones are always shown).
 _MAX_LINES = 6
 
@@ -40,18 +41,19 @@ def _html(text: str) -> str:
     return escape(text, quote=True)
 
 
-def _var_line(var: dict[str, Any]) -> tuple[str, str]:
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _var_line(var: dict[str, Any], name: str) -> tuple[str, str]:
     """(text, colour) of one variable line in a folded box."""
     traced = var["trace"]
     if traced is None:
-        return f"{var['name']} = {var['value']}", ""
+        return f"{name} = {_cut(var['value'], 24)}", ""
     last = traced["last"] or var["value"]
     if traced["changes"] == 0:
-        return f"{var['name']}: {last}  (set {traced['sets']}x, unchanged)", _UNCHANGED
-    return (
-        f"{var['name']}: {last}  (set {traced['sets']}x, {traced['changes']} changes)",
-        _HIGHLIGHT,
-    )
+        return f"{name}: {last}  (set {traced['sets']}x, unchanged)", _UNCHANGED
+    return f"{name}: {last}  (set {traced['sets']}x, {traced['changes']} changes)", _HIGHLIGHT
 
 
 def _folded_label(box: dict[str, Any], connected: set[str]) -> str:
@@ -59,9 +61,11 @@ def _folded_label(box: dict[str, Any], connected: set[str]) -> str:
     rows = [f'<TR><TD ALIGN="LEFT"><B>{_html(box["label"])}</B></TD></TR>']
     members = box["members"]
     if members:
+        names = [m.split(".", 1)[-1] for m in members]
+        lines = [", ".join(names[i : i + 2]) for i in range(0, len(names), 2)]
         rows.append(
-            f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="9">{len(members)} nodes: '
-            f"{_html(', '.join(m.split('.', 1)[-1] for m in members))}</FONT></TD></TR>"
+            f'<TR><TD ALIGN="LEFT" BALIGN="LEFT"><FONT POINT-SIZE="9">{len(members)} nodes: '
+            f"{_BR.join(_html(line) for line in lines)}</FONT></TD></TR>"
         )
     traced = [v for v in box["variables"] if v["trace"] is not None]
     linked = [v for v in box["variables"] if v["trace"] is None and v["path"] in connected]
@@ -70,8 +74,10 @@ def _folded_label(box: dict[str, Any], connected: set[str]) -> str:
         rest = [v for v in box["variables"] if v not in shown]
         shown += rest[: _MAX_LINES - len(shown)]
     for var in shown:
-        text, color = _var_line(var)
-        text = summarize(text, width=60) if len(text) > 60 else text
+        # In a box of several nodes, say whose variable it is.
+        name = var["path"].split(".", 1)[-1] if members else var["name"]
+        text, color = _var_line(var, name)
+        text = _cut(text, 60)
         font = f' COLOR="{color}"' if color else ""
         rows.append(
             f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="9"{font}>{_html(text)}</FONT></TD></TR>'
@@ -103,7 +109,7 @@ def _box_attrs(box: dict[str, Any], level: str, connected: set[str]) -> dict[str
         attrs["label"] = label
     elif kind == "callback" and not box["members"]:
         attrs = {"shape": "ellipse", "style": "filled", "fillcolor": _CALLBACK_FILL}
-        attrs["label"] = box["label"]
+        attrs["label"] = box["label"].replace(" (", "\n(", 1)  # its file:line below the name
     elif kind == "node" and level == "variables":
         attrs = {"shape": "component", "label": box["id"].split(".", 1)[-1]}
     else:
@@ -123,6 +129,22 @@ def _box_attrs(box: dict[str, Any], level: str, connected: set[str]) -> dict[str
     if box["focus"]:
         attrs.update(style="rounded,filled,bold", fillcolor=_FOCUS_FILL, penwidth="3")
     return attrs
+
+
+def _short_label(edge: dict[str, Any], sink: bool) -> str:
+    """An edge label for a folded picture: variable names, filters without their file:line."""
+    filters = [f.split(" (", 1)[0] for f in edge["filters"]]
+    names = [p.rsplit(".", 1)[-1] for p in edge["variables"]]
+    # Labels widen the gaps between ranks: a variable name only where it is the one
+    # that matters (a filtered trigger); every edge's variables are in its tooltip.
+    if sink:  # a sink of many edges (TensorBoard, charts): its box lists what it is
+        return ""
+    text = names[0] + (f" +{len(names) - 1}" if len(names) > 1 else "") if filters else ""
+    if filters:
+        text = f"{text} [{'; '.join(filters)}]".strip()
+    if edge["kind"] == "writes" and edge["observed"] and not edge["declared"]:
+        text = f"{text} (observed)".strip()
+    return text
 
 
 def to_dot(model: dict[str, Any]) -> str:
@@ -145,7 +167,7 @@ def to_dot(model: dict[str, Any]) -> str:
 
     dot = graphviz.Digraph("state", strict=False)
     dot.attr(rankdir="LR", fontname="Helvetica", fontsize="12", compound="true")
-    dot.attr(nodesep="0.25", ranksep="0.6")
+    dot.attr(nodesep="0.2", ranksep="0.45")
     dot.attr("node", fontname="Helvetica", fontsize="11", margin="0.08,0.04")
     dot.attr("edge", fontname="Helvetica", fontsize="10")
     title = model["title"]
@@ -163,12 +185,12 @@ def to_dot(model: dict[str, Any]) -> str:
         if not inner:
             into.node(nid(box["id"]), **_box_attrs(box, level, connected))
             return
-        with into.subgraph(name=f"cluster_{nid(box['id'])}") as sub:
+        with into.subgraph(name=f"cluster_{box['id']}") as sub:
             if box["kind"] == "container":
                 sub.attr(label=box["label"], style="rounded", color="#999999")
-            else:
+            else:  # a node with its variables; folded, the node's own box carries the title
                 sub.attr(
-                    label=box["label"],
+                    label=box["label"] if level == "variables" else "",
                     style="rounded,filled",
                     fillcolor=_NODE_FILL,
                     color="#6b8db5",
@@ -188,21 +210,29 @@ def to_dot(model: dict[str, Any]) -> str:
             continue
         draw(box, dot)
 
+    folded = {b["id"] for b in boxes if b["members"]}
+    triggered = {(e["source"], e["target"]) for e in model["edges"] if e["kind"] == "triggers"}
     for edge in model["edges"]:
         kind = edge["kind"]
+        pair = (edge["source"], edge["target"])
         if kind == "orders" and level != "variables":
             continue  # only ordering: drawn at the variables level, apart
+        if kind == "reads" and level != "variables" and pair in triggered:
+            continue  # the trigger edge between the two boxes says enough
         attrs = {"color": _COLORS[kind], "label": edge["label"]}
+        attrs["tooltip"] = f"{edge['kind']}: " + ", ".join(edge["variables"])
+        if edge["filters"]:
+            attrs["tooltip"] += f" [{'; '.join(edge['filters'])}]"
+        if level != "variables":
+            attrs["label"] = _short_label(edge, sink=edge["target"] in folded)
+            if edge["target"] in folded:  # a sink of many edges: drawn light
+                attrs["penwidth"] = "0.7"
         if kind == "writes":
             attrs["style"] = "dashed" if edge["observed"] and not edge["declared"] else "solid"
         elif kind == "reads":
             attrs.update(style="dotted", arrowhead="empty")
-            attrs["label"] = (
-                f"reads {edge['label']}".strip() if level == "variables" else edge["label"]
-            )
         elif kind == "orders":
             attrs.update(style="dashed", arrowhead="empty", fontcolor="#999999", constraint="false")
-            attrs["label"] = "orders"
         if edge["fired"]:
             attrs.update(color=_HIGHLIGHT, penwidth="2.5")
             attrs["label"] = f"{attrs['label']} x{edge['fired']}".strip()

@@ -61,15 +61,22 @@ def callback_label(fn: Callable[..., Any]) -> str:
 
 
 def predicate_label(fn: Callable[..., Any]) -> str:
-    """A ``when=`` predicate's name; a lambda or a nested function also gets its file:line."""
-    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    """A ``when=`` predicate's name; a lambda gets where it is written too.
+
+    Example:
+        >>> def is_best(score): ...
+        >>> predicate_label(is_best)
+        'is_best'
+    """
+    name = getattr(fn, "__name__", None)
     if name is None:
         return type(fn).__name__
-    if "<lambda>" in name or "<locals>" in name:
-        src = _source(fn)
-        short = name.replace(".<locals>.", ".").replace("<lambda>", "lambda")
-        return f"{short} ({src})" if src else short
-    return name
+    if name != "<lambda>":
+        return str(name)
+    qualname = getattr(fn, "__qualname__", name).replace(".<locals>.", ".")
+    src = _source(fn)
+    short = qualname.replace("<lambda>", "lambda")
+    return f"{short} ({src})" if src else short
 
 
 def _positional_arity(fn: Callable[..., Any], what: str) -> tuple[int, bool]:

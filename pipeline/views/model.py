@@ -462,16 +462,19 @@ class _Builder:
                         fired = min(fired, stats.changes[u])
                     edge["fired"] += fired
         for edge in merged.values():
-            names = [slots[p].name for p in edge["variables"]]
-            text = ", ".join(names[:2]) + (f" +{len(names) - 2}" if len(names) > 2 else "")
-            if self.level == "variables":
-                text = ""
-            if edge["filters"]:
-                text = f"{text} [{'; '.join(edge['filters'])}]".strip()
-            if edge["kind"] == "writes" and edge["observed"] and not edge["declared"]:
-                text = f"{text} (observed)".strip()
-            edge["label"] = text
+            edge["label"] = self.edge_label(edge)
         return list(merged.values())
+
+    def edge_label(self, edge: dict[str, Any]) -> str:
+        kind, filters = edge["kind"], edge["filters"]
+        observed = " (observed)" if edge["observed"] and not edge["declared"] else ""
+        if self.level == "variables":  # one variable per edge: say what the edge is
+            return "; ".join(filters) if kind == "triggers" else f"{kind}{observed}"
+        names = [self.state._slots[p].name for p in edge["variables"]]
+        text = ", ".join(names[:2]) + (f" +{len(names) - 2}" if len(names) > 2 else "")
+        if filters:
+            text += f" [{'; '.join(filters)}]"
+        return text + observed
 
     # Focus -------------------------------------------------------------------
     def resolve_focus(self, focus: str) -> tuple[str | None, str]:
