@@ -22,7 +22,7 @@ from pipeline.values import summarize
 if TYPE_CHECKING:
     from pipeline.state import State
 
-__all__ = ["overview", "render", "to_dot"]
+__all__ = ["mimebundle", "overview", "render", "to_dot"]
 
 _FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 _HIGHLIGHT = "#d62728"
@@ -276,6 +276,26 @@ def pipe(source: str, fmt: str) -> bytes:
     import graphviz
 
     return bytes(graphviz.pipe("dot", fmt, source.encode()))
+
+
+def mimebundle(state: State) -> dict[str, str]:
+    """How a notebook shows ``state``: its overview and its graph at the nodes level.
+
+    Without Graphviz's ``dot`` the graph is left out (no warning: a display
+    must not fail).
+    """
+    text = overview(state)
+    html = f"<pre>{_html(text)}</pre>"
+    bundle = {"text/plain": text}
+    if shutil.which("dot") is not None:
+        from pipeline.views.model import view_model
+
+        svg = pipe(to_dot(view_model(state)), "svg").decode()
+        svg = svg[svg.find("<svg") :]  # without the XML prolog, to sit inside HTML
+        bundle["image/svg+xml"] = svg
+        html = f"<details><summary>overview</summary>{html}</details>{svg}"
+    bundle["text/html"] = html
+    return bundle
 
 
 def overview(state: State) -> str:

@@ -793,6 +793,12 @@ class State:
             "a state built the same way"
         )
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter's display: the overview and the graph at the nodes level (SVG)."""
+        from pipeline.render import mimebundle
+
+        return mimebundle(self)
+
     def __repr__(self) -> str:
         return (
             f"<State: {len(self._containers)} containers, {len(self._nodes)} nodes, "

@@ -168,7 +168,9 @@ def sub_info(sub: Subscription) -> dict[str, Any]:
     return {
         "path": sub.slot.path,
         "subscriber": sub.subscriber.key,
-        "callback": getattr(fn, "__qualname__", type(fn).__name__).replace(".<locals>.", "."),
+        "callback": getattr(fn, "__qualname__", type(fn).__name__)
+        .replace(".<locals>.", ".")
+        .replace("<lambda>", "lambda"),
         "filter": sub.filter_text,
         "fired": sub.n_fired,
         "seen": sub.seen,
@@ -199,7 +201,7 @@ def variable_info(state: State, path: str, stats: TraceStats | None = None) -> d
         "ordering_writers": sorted(ordering),
         "readers": sorted(readers),
         "subscribers": [sub_info(s) for s in slot.subs],
-        "last_writer": last.label if last is not None else None,
+        "last_writer": str(getattr(last, "label", last)) if last is not None else None,
         "trace": None,
     }
     if stats is not None and stats.sets[path]:
@@ -324,7 +326,7 @@ class _Builder:
         owner = g.nodes[path].get("owner")
         if any(d["kind"] != "writes" or u != owner for u, _, d in g.in_edges(path, data=True)):
             return True
-        return g.out_degree(path) > 0
+        return bool(g.out_degree(path) > 0)
 
     def shown(self, path: str, container: str) -> bool:
         hide = container in BOOKKEEPING or (self.connected_only and self.level == "variables")
@@ -336,7 +338,7 @@ class _Builder:
     def single_writer_node(self, path: str) -> str | None:
         writers = [u for u, _, d in self.g.in_edges(path, data=True) if d["kind"] == "writes"]
         if len(writers) == 1 and self.g.nodes[writers[0]]["kind"] == "node":
-            return writers[0]
+            return str(writers[0])
         return None
 
     def place_all(self, focus_path: str | None) -> None:
@@ -423,7 +425,7 @@ class _Builder:
 
     def edges(self) -> list[dict[str, Any]]:
         merged: dict[tuple[str, str, str], dict[str, Any]] = {}
-        slots, stats = self.state._slots, self.stats
+        stats = self.stats
         for u, v, d in self.g.edges(data=True):
             bu, bv = self.place.get(u), self.place.get(v)
             if bu is None or bv is None or bu == bv:
