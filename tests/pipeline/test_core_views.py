@@ -360,5 +360,4 @@ class TestReprs:
 
     def test_container_repr_previews_values(self, state: State) -> None:
         """A container's repr shows its first values."""
-        state.configs.lr = 0.1
-        assert repr(state.configs) == "<Container configs: 1 variables, 0 nodes; lr=0.1>"
+        assert repr(state.configs) == "<Container configs: 2 variables, 0 nodes; lr=0.1, x=0>"
