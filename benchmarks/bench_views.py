@@ -70,6 +70,29 @@ def timed(fn: Callable[[], object], repeats: int) -> list[float]:
     return out
 
 
+def steps(
+    state: State, level: str, repeats: int, has_dot: bool, tmp: Path
+) -> list[tuple[str, list[float], str]]:
+    """The timed steps of one level: view model, DOT source, and at the nodes level the drawing."""
+    model = state.view_model(level)
+    source = to_dot(model)
+    rows = [
+        (f"{level}: view model", timed(lambda: state.view_model(level), repeats), ""),
+        (f"{level}: DOT source", timed(lambda: to_dot(model), repeats), ""),
+    ]
+    if level != "nodes":
+        return rows
+    if not has_dot:
+        return [*rows, ("nodes: dot layout to SVG", [], "skipped: no Graphviz 'dot'")]
+    total = timed(lambda: state.render(tmp / "g.svg"), repeats)
+    ok = "PASS" if statistics.median(total) < 2.0 else "FAIL"
+    return [
+        *rows,
+        ("nodes: dot layout to SVG", timed(lambda: pipe(source, "svg"), repeats), ""),
+        ("nodes: state.render(svg), all", total, f"< 2 s: {ok}"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timings per step (median shown)")
@@ -88,25 +111,7 @@ def main() -> None:
     rows: list[tuple[str, list[float], str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for level in ("nodes", "variables"):
-            model = state.view_model(level)
-            source = to_dot(model)
-            rows.append(
-                (f"{level}: view model", timed(lambda: state.view_model(level), args.repeats), "")
-            )
-            rows.append((f"{level}: DOT source", timed(lambda: to_dot(model), args.repeats), ""))
-            if level == "nodes" and has_dot:
-                rows.append(
-                    (
-                        f"{level}: dot layout to SVG",
-                        timed(lambda: pipe(source, "svg"), args.repeats),
-                        "",
-                    )
-                )
-                total = timed(lambda: state.render(Path(tmp) / "g.svg"), args.repeats)
-                ok = "PASS" if statistics.median(total) < 2.0 else "FAIL"
-                rows.append(("nodes: state.render(svg), all", total, f"< 2 s: {ok}"))
-            elif level == "nodes":
-                rows.append(("nodes: dot layout to SVG", [], "skipped: no Graphviz 'dot'"))
+            rows += steps(state, level, args.repeats, has_dot, Path(tmp))
     print(f"{'step':<34} {'median':>8} {'min-max':>15}  target")
     print("-" * 72)
     for name, times, target in rows:

@@ -61,17 +61,21 @@ def _folded_label(box: dict[str, Any], connected: set[str]) -> str:
     rows = [f'<TR><TD ALIGN="LEFT"><B>{_html(box["label"])}</B></TD></TR>']
     members = box["members"]
     if members:
-        names = [m.split(".", 1)[-1] for m in members]
+        # A node by its name in the container, a callback by its name without file:line.
+        callbacks = box["kind"] == "callback"
+        names = [m.split(" (", 1)[0] if callbacks else m.split(".", 1)[-1] for m in members]
+        what = ("callback" if callbacks else "node") + ("s" if len(members) > 1 else "")
         lines = [", ".join(names[i : i + 2]) for i in range(0, len(names), 2)]
         rows.append(
-            f'<TR><TD ALIGN="LEFT" BALIGN="LEFT"><FONT POINT-SIZE="9">{len(members)} nodes: '
+            f'<TR><TD ALIGN="LEFT" BALIGN="LEFT"><FONT POINT-SIZE="9">{len(members)} {what}: '
             f"{_BR.join(_html(line) for line in lines)}</FONT></TD></TR>"
         )
     traced = [v for v in box["variables"] if v["trace"] is not None]
     linked = [v for v in box["variables"] if v["trace"] is None and v["path"] in connected]
     shown = traced + linked[: max(0, _MAX_LINES - len(traced))]
     if len(shown) < _MAX_LINES:
-        rest = [v for v in box["variables"] if v not in shown]
+        picked = {v["path"] for v in shown}
+        rest = [v for v in box["variables"] if v["path"] not in picked]
         shown += rest[: _MAX_LINES - len(shown)]
     for var in shown:
         # In a box of several nodes, say whose variable it is.

@@ -129,6 +129,14 @@ class TestExplain:
             toy.explain("configs.lrr")
 
 
+def test_explain_with_a_trace(toy: State, loop: Loop) -> None:
+    """With a trace, explain adds what it saw of the variable."""
+    with toy.trace() as t:
+        loop.run(3)
+    text = toy.explain("engines.loop.n_iteration_completed", trace=t)
+    assert text.splitlines()[-1] == "  traced: set 3 times, 3 changes; last 2 -> 3"
+
+
 class TestOrderingOnly:
     @pytest.fixture
     def group(self, state: State) -> tuple[Scorer, Scorer]:
@@ -310,6 +318,25 @@ class TestViewModel:
         assert {b["id"] for b in model["boxes"]} == {"handlers", "handlers.counter"}
         assert model["edges"] == []
 
+    def test_focus_shows_a_bookkeeping_variable(self, state: State) -> None:
+        """structure is left out of pictures, but a focus on one of its variables draws it."""
+        assert not any(b["id"].startswith("structure") for b in state.view_model()["boxes"])
+        model = state.view_model(focus="structure.n_nodes")
+        assert box(model, "structure.n_nodes")["focus"]
+
+    def test_focus_on_a_container(self, toy: State) -> None:
+        """A container focus starts from everything it holds."""
+        ids = {b["id"] for b in toy.view_model(focus="engines", depth=1)["boxes"]}
+        assert {"engines", "engines.loop", "handlers.counter"} <= ids
+
+    def test_focus_on_an_empty_container(self, toy: State) -> None:
+        """An empty container is nothing to focus on, and the message says what is."""
+        with pytest.raises(
+            ValueError,
+            match=r"focus 'optimizers' is a container with nothing drawn at the 'nodes' level",
+        ):
+            toy.view_model(focus="optimizers")
+
     def test_trace_overlay(self, toy: State, loop: Loop) -> None:
         """Sets, changes and unchanged sets, calls along edges, the node that ran."""
         with toy.trace() as t:
@@ -343,6 +370,7 @@ class TestNotebook:
     def test_mimebundle_has_text_and_svg(self, toy: State) -> None:
         """In a notebook the state shows its overview and its graph."""
         bundle = toy._repr_mimebundle_()
+        assert "<svg" in bundle["text/html"] and "<pre>State" in bundle["text/html"]
         assert bundle["text/plain"].startswith("State")
         assert (
             bundle["image/svg+xml"].lstrip().startswith("<svg") or "<svg" in bundle["image/svg+xml"]
@@ -361,3 +389,13 @@ class TestReprs:
     def test_container_repr_previews_values(self, state: State) -> None:
         """A container's repr shows its first values."""
         assert repr(state.configs) == "<Container configs: 2 variables, 0 nodes; lr=0.1, x=0>"
+
+
+def test_mimebundle_without_dot(
+    toy: State, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without Graphviz a notebook still shows the overview, and nothing warns."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    bundle = toy._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/html"}
+    assert bundle["text/html"].startswith("<pre>State")
