@@ -356,6 +356,18 @@ class TestViewModel:
         assert model["trace"]["running"] == "engines.loop"
         assert box(model, "engines.loop")["trace"]["running"]
 
+    def test_trace_overlay_drawn(self, toy: State, loop: Loop, tmp_path: Path) -> None:
+        """In the picture: old -> new and counts in the box, unchanged sets apart, the
+        running node filled, the calls along the edge."""
+        with toy.trace() as t:
+            loop.run(4)
+            toy.configs.lr = 0.1
+        src = toy.render(tmp_path / "t.dot", trace=t).read_text()
+        assert "n_iteration_completed: 3 -&gt; 4  (set 4x, 4 changes)" in src
+        assert "lr: 0.1 -&gt; 0.1  (set 1x, unchanged)" in src
+        assert 'fillcolor="#fde0dd"' in src  # the loop ran
+        assert "[every=2] x2" in src
+
     def test_set_variable_never_hidden(self, state: State, tmp_path: Path) -> None:
         """A bookkeeping variable a trace saw set is drawn; otherwise it is left out."""
         assert "structure.n_nodes" not in {b["id"] for b in state.view_model("variables")["boxes"]}
