@@ -361,6 +361,7 @@ class TestViewModel:
         assert "lr: 0.1 -&gt; 0.1  (set 1x, unchanged)" in src
         assert 'fillcolor="#fde0dd"' in src  # the loop ran
         assert "[every=2] x2" in src
+        assert "red: set or called while traced" in src  # the legend says what red is
 
     def test_set_variable_never_hidden(self, state: State, tmp_path: Path) -> None:
         """A bookkeeping variable a trace saw set is drawn; otherwise it is left out."""
