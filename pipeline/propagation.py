@@ -113,6 +113,7 @@ class Runtime(RuntimeBase):
             self.held.setdefault(slot, old)
             return
         if slot.subs:
+            slot.n_events += 1
             self.notify(slot, old, new, None)
 
     def _refuse_foreign_write(self, slot: Slot, old: Any, new: Any, writer: Any) -> None:
@@ -143,8 +144,10 @@ class Runtime(RuntimeBase):
         sub = None
         try:
             for sub in subs:
-                if only is None and sub.filtered and not sub.passes(new):
-                    continue
+                if sub.filtered:  # counted here; an unfiltered one fires on every event
+                    if only is None and not sub.passes(new):
+                        continue
+                    sub.n_fired += 1
                 self.writer = sub.subscriber
                 if self.tracer is not None:
                     self.tracer.record_fire(slot, sub)
@@ -260,6 +263,7 @@ class Runtime(RuntimeBase):
         # Each callback fires once, at the position of the last of its variables.
         plan: dict[Any, tuple[Slot, Any, Subscription]] = {}
         for slot, old in changed:
+            slot.n_events += 1
             subs = slot.order if slot.order_version == self.version else self.state._reorder(slot)
             for sub in subs:
                 if sub.filtered and not sub.passes(slot.value):

@@ -19,7 +19,14 @@ if TYPE_CHECKING:
     from pipeline.state import State
     from pipeline.variable import Slot
 
-__all__ = ["CallbackNode", "Handle", "Subscription", "callback_label", "check_filters"]
+__all__ = [
+    "CallbackNode",
+    "Handle",
+    "Subscription",
+    "callback_label",
+    "check_filters",
+    "predicate_label",
+]
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
@@ -52,6 +59,25 @@ def callback_label(fn: Callable[..., Any]) -> str:
     name = name.replace(".<locals>.", ".").replace("<lambda>", "lambda")
     src = _source(fn)
     return f"{name} ({src})" if src else name
+
+
+def predicate_label(fn: Callable[..., Any]) -> str:
+    """A ``when=`` predicate's name; a lambda gets where it is written too.
+
+    Example:
+        >>> def is_best(score): ...
+        >>> predicate_label(is_best)
+        'is_best'
+    """
+    name = getattr(fn, "__name__", None)
+    if name is None:
+        return type(fn).__name__
+    if name != "<lambda>":
+        return str(name)
+    qualname = getattr(fn, "__qualname__", name).replace(".<locals>.", ".")
+    src = _source(fn)
+    short = qualname.replace("<lambda>", "lambda")
+    return f"{short} ({src})" if src else short
 
 
 def _positional_params(fn: Callable[..., Any], what: str) -> tuple[list[str], list[str], bool]:
@@ -158,10 +184,13 @@ class Subscription:
     __slots__ = (
         "allow_cycle",
         "callback",
+        "events_base",
         "every",
         "filtered",
         "index",
         "n_changes",
+        "n_fired",
+        "n_seen",
         "once",
         "pass_event",
         "removed",
@@ -192,6 +221,12 @@ class Subscription:
         self.allow_cycle = allow_cycle
         self.index = index
         self.n_changes = 0
+        # Counts: a filtered subscription counts its calls (n_fired, by the runtime)
+        # and the changes it judged (n_seen, in passes); an unfiltered one is called
+        # for every event of its variable since it subscribed (see ``fired``).
+        self.n_fired = 0
+        self.n_seen = 0
+        self.events_base = slot.n_events
         self.removed = False
         self.filtered = every is not None or once is not None or when is not None
 
@@ -199,6 +234,7 @@ class Subscription:
         """Whether a change to ``new`` fires this subscription (advances change counters)."""
         if self.removed:
             return False
+        self.n_seen += 1
         when = self.when
         if when is not None and not when(new):
             return False
@@ -212,19 +248,44 @@ class Subscription:
             return self.n_changes % every == 0
         return self.n_changes == self.once
 
-    @property
-    def filter_label(self) -> str:
-        """The filters as text, such as ``every=10`` (empty when there are none)."""
+    def _filters(self, when_name: Callable[[Any], str]) -> str:
         parts = []
         if self.every is not None:
             parts.append(f"every={self.every}")
         if self.once is not None:
             parts.append(f"once={self.once}")
         if self.when is not None:
-            parts.append(f"when={getattr(self.when, '__name__', 'predicate')}")
+            parts.append(f"when={when_name(self.when)}")
         if self.allow_cycle:
             parts.append("allow_cycle")
         return ", ".join(parts)
+
+    @property
+    def filter_label(self) -> str:
+        """The filters as text, such as ``every=10`` (empty when there are none); part of
+        :attr:`key`, so a lambda is ``when=<lambda>`` here, whatever line it is on."""
+        return self._filters(lambda fn: getattr(fn, "__name__", "predicate"))
+
+    @property
+    def fired(self) -> int:
+        """How many times the callback was called."""
+        if self.filtered:  # filters, or removed (the counts were frozen)
+            return self.n_fired
+        return self.slot.n_events - self.events_base
+
+    @property
+    def seen(self) -> int:
+        """Changes of the variable this subscription saw (fired or filtered out)."""
+        return self.n_seen if self.filtered else self.fired
+
+    def freeze_counts(self) -> None:
+        """Keep the counts as they are (before the subscription is removed)."""
+        self.n_fired, self.n_seen = self.fired, self.seen
+
+    @property
+    def filter_text(self) -> str:
+        """The filters for people: a ``when=`` predicate by name, with file:line for a lambda."""
+        return self._filters(predicate_label)
 
     @property
     def key(self) -> str:
@@ -250,14 +311,43 @@ class Handle:
     """Detaches one subscription: ``handle.remove()``, or ``with handle: ...``.
 
     Removing twice is harmless. After removal the handle holds no reference to
-    the callback.
+    the callback, and keeps the counts its subscription had.
+
+    Example:
+        >>> from pipeline import State
+        >>> state = State()
+        >>> state.configs.step = 0
+        >>> handle = state.configs.step_ref.subscribe(lambda: None, every=2)
+        >>> for step in range(1, 6):
+        ...     state.configs.step = step
+        >>> handle.n_fired, handle.n_seen
+        (2, 5)
     """
 
-    __slots__ = ("_state", "_subscription")
+    __slots__ = ("_counts", "_state", "_subscription")
 
     def __init__(self, state: State, subscription: Subscription) -> None:
         self._state: State | None = state
         self._subscription: Subscription | None = subscription
+        self._counts = (0, 0)
+
+    @property
+    def n_fired(self) -> int:
+        """How many times the callback was called (its filters passed)."""
+        sub = self._subscription
+        return sub.fired if sub is not None else self._counts[0]
+
+    @property
+    def n_seen(self) -> int:
+        """How many changes of the variable the subscription saw (fired or filtered out)."""
+        sub = self._subscription
+        return sub.seen if sub is not None else self._counts[1]
+
+    @property
+    def filters(self) -> str:
+        """The filters as text (``every=3, when=is_best``); empty when there are none."""
+        sub = self._subscription
+        return sub.filter_text if sub is not None else ""
 
     @property
     def active(self) -> bool:
@@ -272,6 +362,8 @@ class Handle:
     def remove(self) -> None:
         """Detach the subscription (no-op when already removed)."""
         sub, state = self._subscription, self._state
+        if sub is not None:
+            self._counts = (sub.fired, sub.seen)
         self._subscription = None
         self._state = None
         if sub is not None and state is not None and not sub.removed:
@@ -284,4 +376,7 @@ class Handle:
         self.remove()
 
     def __repr__(self) -> str:
-        return f"<Handle {self.path or 'removed'}>"
+        if self._subscription is None:
+            return f"<Handle removed, fired {self.n_fired} of {self.n_seen}>"
+        filters = f" [{self.filters}]" if self.filters else ""
+        return f"<Handle {self.path}{filters}, fired {self.n_fired} of {self.n_seen}>"

@@ -102,6 +102,7 @@ class Slot(SlotBase):
         "doc",
         "groups",
         "n_event_subs",
+        "n_events",
         "name",
         "needs_event",
         "order",
@@ -144,6 +145,7 @@ class Slot(SlotBase):
         # groups holds the same per subscriber (for its trigger edge).
         self.subs: dict[Subscription, None] = {}
         self.groups: dict[object, dict[Subscription, None]] = {}
+        self.n_events = 0  # changes notified to subscribers (what an unfiltered one was called for)
         self.order: list[Subscription] = []  # subs in dependency order, as of ...
         self.order_version = -1  # ... this graph version (Runtime.version)
         self.watch = False
