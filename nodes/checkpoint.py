@@ -558,11 +558,15 @@ class Checkpoint(Node):
         try:
             state.load_state_dict(payload["state"], strict=strict)
         except StateDictError as exc:
+            if exc.malformed:  # the file's state is no state dict: say what is wrong with it
+                header = f"checkpoint {path} holds no valid state dict under 'state'"
+            else:
+                n = payload.get("metadata", {}).get("graph", {}).get("n_variables", "?")
+                header = (
+                    f"checkpoint {path} does not match this state (it came from a graph of "
+                    f"{n} variables)"
+                )
             raise StateDictError(
-                exc.missing,
-                exc.unexpected,
-                exc.mismatched,
-                header=f"checkpoint {path} does not match this state (it came from a graph of "
-                f"{payload.get('metadata', {}).get('graph', {}).get('n_variables', '?')} variables)",
+                exc.missing, exc.unexpected, exc.mismatched, header, malformed=exc.malformed
             ) from None
         return dict(payload.get("metadata", {}))

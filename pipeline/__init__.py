@@ -3,7 +3,7 @@
 Imports the standard library and networkx only (graphviz lazily, when rendering).
 """
 
-from pipeline.errors import GraphError, RenderWarning, StateDictError
+from pipeline.errors import GraphError, RenderWarning, StateDictError, StateDictWarning
 from pipeline.node import Container, Node
 from pipeline.state import State
 from pipeline.subscription import Handle
@@ -20,6 +20,7 @@ __all__ = [
     "RenderWarning",
     "State",
     "StateDictError",
+    "StateDictWarning",
     "Trace",
     "TraceEntry",
     "Variable",

@@ -6,7 +6,7 @@ concept it checks.
 
 from __future__ import annotations
 
-__all__ = ["GraphError", "RenderWarning", "StateDictError"]
+__all__ = ["GraphError", "RenderWarning", "StateDictError", "StateDictWarning"]
 
 
 class GraphError(ValueError):
@@ -24,12 +24,15 @@ class GraphError(ValueError):
 
 
 class StateDictError(ValueError):
-    """A state dict does not match the state it is loaded into.
+    """A state dict does not match the state it is loaded into, or is not a state dict.
 
     Attributes:
         missing: paths the state has and the dict lacks.
         unexpected: paths the dict has and the state lacks.
         mismatched: one line per entry present on both sides whose value does not fit.
+        malformed: one line per problem of the dict itself (not a dict, no
+            format tag, a section missing or of the wrong type); when there is
+            any, ``strict=False`` cannot help and the message does not suggest it.
     """
 
     def __init__(
@@ -38,11 +41,15 @@ class StateDictError(ValueError):
         unexpected: list[str] | None = None,
         mismatched: list[str] | None = None,
         header: str = "the state dict does not match the state",
+        *,
+        malformed: list[str] | None = None,
     ) -> None:
         self.missing = sorted(missing or [])
         self.unexpected = sorted(unexpected or [])
         self.mismatched = list(mismatched or [])
+        self.malformed = list(malformed or [])
         parts = [header + ":"]
+        parts += [f"  {line}" for line in self.malformed if line not in header]
         if self.missing:
             parts.append(f"  missing entries ({len(self.missing)}): {', '.join(self.missing)}")
         if self.unexpected:
@@ -51,8 +58,18 @@ class StateDictError(ValueError):
             )
         for line in self.mismatched:
             parts.append(f"  mismatch: {line}")
-        parts.append("  load with strict=False to restore only the entries that match.")
+        if self.malformed:
+            parts.append(
+                "  nothing was loaded; a state dict is what state.state_dict() returns "
+                "(a checkpoint file holds it under 'state')"
+            )
+        else:
+            parts.append("  load with strict=False to restore only the entries that match.")
         super().__init__("\n".join(parts))
+
+
+class StateDictWarning(UserWarning):
+    """A state dict loaded, but part of it had no place in the state (it was ignored)."""
 
 
 class RenderWarning(UserWarning):

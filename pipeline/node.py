@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pipeline._hooks import OwnerBase, generic_setattr
-from pipeline.values import did_you_mean
+from pipeline.values import did_you_mean, summarize
 from pipeline.variable import Ref, Slot, Variable
 
 if TYPE_CHECKING:
     from pipeline.state import State
 
-__all__ = ["Container", "Node"]
+__all__ = ["CONTAINER_RESERVED", "Container", "Node"]
 
 
 class _Owner(OwnerBase):
@@ -189,9 +189,17 @@ class Node(_Owner, metaclass=_NodeMeta):
         """Declare variables this node reads (``reads`` edges; they order propagation)."""
         self._state._declare_edges(self, refs, "reads")
 
-    def declare_writes(self, *refs: Ref | str) -> None:
-        """Declare variables of other owners this node writes (``writes`` edges)."""
-        self._state._declare_edges(self, refs, "writes")
+    def declare_writes(self, *refs: Ref | str, ordering_only: bool = False) -> None:
+        """Declare variables of other owners this node writes (``writes`` edges).
+
+        With ``ordering_only=True`` the node does not write them; the edges
+        (kind ``orders``) only make a reader of those variables run after this
+        node, as a write would. ``writers_of`` leaves them out, pictures draw
+        them apart, and a loop through them is no trigger cycle.
+        """
+        if not isinstance(ordering_only, bool):
+            raise TypeError(f"ordering_only must be a bool, got {ordering_only!r}")
+        self._state._declare_edges(self, refs, "orders" if ordering_only else "writes")
 
     def reset_variables(self, **values: Any) -> None:
         """Set some of this node's variables without notifying anyone.
@@ -219,6 +227,18 @@ class Node(_Owner, metaclass=_NodeMeta):
                 f"{self.key} has no state of its own to load, got keys {sorted(state_dict)}"
             )
 
+    def check_state_dict(self, state_dict: dict[str, Any]) -> list[str]:
+        """What keeps :meth:`load_state_dict` from loading ``state_dict`` (empty: it can).
+
+        ``state.load_state_dict`` calls it for every node before it loads
+        anything, so that a part a node would refuse is reported with every
+        other mismatch and nothing is half-loaded. Override it next to
+        :meth:`load_state_dict` to check what that one would refuse.
+        """
+        if state_dict and type(self).load_state_dict is Node.load_state_dict:
+            return [f"{self.key} has no state of its own to load, got keys {sorted(state_dict)}"]
+        return []
+
     def _slot(self, name: str) -> Slot:
         try:
             return self._vars[name]
@@ -236,8 +256,30 @@ class Node(_Owner, metaclass=_NodeMeta):
         return f"<{type(self).__name__} {self.key}>"
 
 
+class _ContainerName:
+    """``container.name``: a non-data descriptor, so that a variable called ``name`` hides it."""
+
+    def __get__(self, obj: Container | None, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return obj._name
+
+
+#: The one name a container keeps for itself. Its other members (``name``,
+#: ``nodes()``, ``variables()``) give way to a variable or node of that name:
+#: a container is the user's namespace.
+CONTAINER_RESERVED: frozenset[str] = frozenset({"add_variable"})
+
+
 class Container(_Owner):
     """A named group of the state; assigning a new name creates a variable.
+
+    A container is the user's namespace: any identifier that is not a Python
+    keyword, does not start with ``_`` or end in ``_ref``, and is not
+    ``add_variable`` names a variable or node. One called ``name``, ``nodes``
+    or ``variables`` hides the member of that name on its container; the
+    member stays reachable as ``Container.nodes(state.configs)`` (and the
+    name as the key of ``state.containers``).
 
     Example:
         >>> from pipeline import State
@@ -262,10 +304,8 @@ class Container(_Owner):
         generic_setattr(self, "_vars", {})
         generic_setattr(self, "_nodes", {})
 
-    @property
-    def name(self) -> str:
-        """The container's name, the first part of its paths."""
-        return self._name  # type: ignore[no-any-return]
+    #: The container's name, the first part of its paths.
+    name: str = _ContainerName()  # type: ignore[assignment]
 
     def _set_other(self, name: str, value: Any) -> None:
         if name.startswith("_"):
@@ -328,4 +368,9 @@ class Container(_Owner):
         return sorted(set(super().__dir__()) | set(self._vars) | set(self._nodes))
 
     def __repr__(self) -> str:
-        return f"<Container {self._name}: {len(self._vars)} variables, {len(self._nodes)} nodes>"
+        text = ", ".join(f"{n}={summarize(s.value, 20)}" for n, s in self._vars.items())
+        text = text if len(text) <= 60 else text[:57] + "..."
+        return (
+            f"<Container {self._name}: {len(self._vars)} variables, {len(self._nodes)} nodes"
+            f"{'; ' + text if text else ''}>"
+        )

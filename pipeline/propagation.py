@@ -63,7 +63,11 @@ class InProgress(NamedTuple):
 
 def _pending_call(slot: Slot, old: Any, new: Any, sub: Subscription, filtered: bool) -> PendingCall:
     key = sub.key
-    nth = sum(1 for s in slot.subs[: slot.subs.index(sub)] if s.key == key)
+    nth = 0  # how many subscriptions with the same key come before it
+    for s in slot.subs:
+        if s is sub:
+            break
+        nth += s.key == key
     return PendingCall(slot.path, key, nth, old, new, filtered, sub.subscriber.label)
 
 
@@ -109,6 +113,7 @@ class Runtime(RuntimeBase):
             self.held.setdefault(slot, old)
             return
         if slot.subs:
+            slot.n_events += 1
             self.notify(slot, old, new, None)
 
     def _refuse_foreign_write(self, slot: Slot, old: Any, new: Any, writer: Any) -> None:
@@ -139,8 +144,10 @@ class Runtime(RuntimeBase):
         sub = None
         try:
             for sub in subs:
-                if only is None and sub.filtered and not sub.passes(new):
-                    continue
+                if sub.filtered:  # counted here; an unfiltered one fires on every event
+                    if only is None and not sub.passes(new):
+                        continue
+                    sub.n_fired += 1
                 self.writer = sub.subscriber
                 if self.tracer is not None:
                     self.tracer.record_fire(slot, sub)
@@ -256,6 +263,7 @@ class Runtime(RuntimeBase):
         # Each callback fires once, at the position of the last of its variables.
         plan: dict[Any, tuple[Slot, Any, Subscription]] = {}
         for slot, old in changed:
+            slot.n_events += 1
             subs = slot.order if slot.order_version == self.version else self.state._reorder(slot)
             for sub in subs:
                 if sub.filtered and not sub.passes(slot.value):

@@ -21,6 +21,7 @@ import networkx as nx
 from pipeline import graph as graph_ops
 from pipeline._hooks import generic_setattr
 from pipeline.errors import GraphError
+from pipeline.names import check_name, warn_no_alias
 from pipeline.node import Container, Node
 from pipeline.propagation import InProgress, PendingCall, Runtime
 from pipeline.subscription import (
@@ -32,7 +33,7 @@ from pipeline.subscription import (
     check_filters,
     takes_event,
 )
-from pipeline.values import did_you_mean
+from pipeline.values import did_you_mean, is_changed
 from pipeline.variable import Ref, Slot
 
 if TYPE_CHECKING:
@@ -144,12 +145,11 @@ class State:
         """Add a custom container, reachable as ``state.<name>``.
 
         Raises:
-            ValueError: the name is not an identifier, exists, or clashes with State's API.
+            TypeError: the name is not a str.
+            ValueError: the name is not an identifier, is a Python keyword, exists, or
+                clashes with State's API.
         """
-        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
-            raise ValueError(
-                f"a container name must be an identifier not starting with '_', got {name!r}"
-            )
+        check_name("container", name, f"state.{name}")
         if name in self._containers:
             raise ValueError(f"container '{name}' already exists")
         if hasattr(type(self), name) or name in self._by_name:
@@ -179,17 +179,7 @@ class State:
         return {path: slot.value for path, slot in self._slots.items()}
 
     def _register_node(self, node: Node, name: str, container: str) -> None:
-        if not isinstance(name, str):
-            raise TypeError(f"a node name must be a str, got {type(name).__name__}")
-        if not name.isidentifier() or name.startswith("_"):
-            raise ValueError(
-                f"a node name must be a Python identifier not starting with '_', got {name!r}"
-            )
-        if hasattr(Container, name):
-            raise ValueError(
-                f"a node name may not be {name!r}: it clashes with Container.{name}; "
-                "choose another name"
-            )
+        check_name("node", name, f"state.{container}.{name}")
         if container not in self._containers:
             raise ValueError(
                 f"'{container}' is not a container of the state"
@@ -208,8 +198,11 @@ class State:
         self._nodes[key] = node
         same = self._by_name.setdefault(name, [])
         same.append(node)
-        if len(same) == 1 and name not in self._containers and not hasattr(type(self), name):
-            generic_setattr(self, name, node)
+        if len(same) == 1:
+            if name in self._containers or hasattr(type(self), name):
+                warn_no_alias(key, name, is_container=name in self._containers)
+            else:
+                generic_setattr(self, name, node)
         elif len(same) == 2:
             self._mark_ambiguous(name)
         # Values a subclass set before Node.__init__ become the initial values.
@@ -273,25 +266,17 @@ class State:
         writer: Node | None,
         persistent: bool | None,
     ) -> Ref:
-        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
-            raise ValueError(
-                f"a variable name must be an identifier not starting with '_', got {name!r}"
-            )
+        where = container._name
+        check_name("variable", name, f"state.{where}.{name}")
         if name in container:
-            raise ValueError(f"'{container.name}.{name}' already exists")
-        if hasattr(Container, name):
-            raise ValueError(
-                f"'{container.name}.{name}' clashes with Container.{name}; choose another name"
-            )
+            raise ValueError(f"'{where}.{name}' already exists")
         if name.endswith("_ref"):
-            raise ValueError(
-                f"'{container.name}.{name}': names ending in '_ref' are reserved for refs"
-            )
+            raise ValueError(f"'{where}.{name}': names ending in '_ref' are reserved for refs")
         slot = Slot(
             self,
             container,
             name,
-            f"{container.name}.{name}",
+            f"{where}.{name}",
             value,
             doc=doc,
             persistent=persistent,
@@ -306,7 +291,7 @@ class State:
     def _add_slot(self, slot: Slot, writer_key: str | None) -> None:
         self._slots[slot.path] = slot
         owner = slot.owner
-        owner_key = owner.key if isinstance(owner, Node) else cast(Container, owner).name
+        owner_key = owner.key if isinstance(owner, Node) else cast(Container, owner)._name
         self._graph.add_node(slot.path, kind="variable", owner=owner_key, doc=slot.doc)
         if writer_key is not None:
             self._graph.add_edge(writer_key, slot.path, kind="writes", declared=True)
@@ -465,9 +450,12 @@ class State:
             allow_cycle,
             index=self._n_subscribed,
         )
-        slot.subs.append(sub)
+        slot.subs[sub] = None
+        slot.groups.setdefault(subscriber, {})[sub] = None
         slot.watch = True
-        slot.needs_event = slot.needs_event or pass_event
+        if pass_event:
+            slot.n_event_subs += 1
+            slot.needs_event = True
         if isinstance(subscriber, CallbackNode):
             subscriber.n_subscriptions += 1
         self._update_trigger_edge(slot, subscriber)
@@ -483,14 +471,25 @@ class State:
         return len(subs)
 
     def _remove_subscription(self, sub: Subscription) -> None:
+        # Every step is O(1) (or O(what this subscriber has on this variable)),
+        # so that removing N subscribers of one variable costs O(N), not O(N^2).
         slot = sub.slot
+        sub.freeze_counts()
         sub.removed = True
-        sub.filtered = True
-        slot.subs.remove(sub)
-        slot.order = [s for s in slot.order if s is not sub]
-        slot.watch = bool(slot.subs)
-        slot.needs_event = any(s.pass_event for s in slot.subs)
+        sub.filtered = True  # a propagation under way skips it
+        del slot.subs[sub]
         subscriber = sub.subscriber
+        group = slot.groups[subscriber]
+        del group[sub]
+        if not group:
+            del slot.groups[subscriber]
+        if slot.order:  # recomputed at the next notification (the version changes below)
+            slot.order = []
+            slot.order_version = -1
+        slot.watch = bool(slot.subs)
+        if sub.pass_event:
+            slot.n_event_subs -= 1
+            slot.needs_event = slot.n_event_subs > 0
         self._update_trigger_edge(slot, subscriber)
         callback = sub.callback
         # Drop what the subscription holds so nothing outlives the removal.
@@ -514,7 +513,7 @@ class State:
 
     def _update_trigger_edge(self, slot: Slot, subscriber: Node | CallbackNode) -> None:
         g, key = self._graph, subscriber.key
-        subs = [s for s in slot.subs if s.subscriber is subscriber]
+        subs = list(slot.groups.get(subscriber, ()))
         reads = g.has_edge(slot.path, key) and (
             g.edges[slot.path, key]["kind"] == "reads" or g.edges[slot.path, key].get("reads")
         )
@@ -527,7 +526,7 @@ class State:
                 kind="triggers",
                 n=len(subs),
                 reads=bool(reads),
-                label="; ".join(s.filter_label for s in subs if s.filter_label),
+                label="; ".join(s.filter_text for s in subs if s.filter_text),
                 allow_cycle=any(s.allow_cycle for s in subs),
             )
         elif reads:
@@ -541,7 +540,12 @@ class State:
                     g.edges[slot.path, key]["reads"] = True
                 else:
                     g.add_edge(slot.path, key, kind="reads")
+            elif kind == "orders":  # a write only for ordering: a real write edge wins
+                if not g.has_edge(key, slot.path):
+                    g.add_edge(key, slot.path, kind="orders", declared=True)
             else:
+                if g.has_edge(key, slot.path) and g.edges[key, slot.path]["kind"] == "orders":
+                    g.remove_edge(key, slot.path)
                 if g.has_edge(key, slot.path):
                     g.edges[key, slot.path]["declared"] = True
                 else:
@@ -560,16 +564,18 @@ class State:
         if writer.key not in g:  # a callback that removed itself and then wrote
             return
         slot.writer_keys.add(writer.key)
-        if g.has_edge(writer.key, slot.path):
+        if g.has_edge(writer.key, slot.path) and g.edges[writer.key, slot.path]["kind"] == "writes":
             g.edges[writer.key, slot.path]["observed"] = True
-        else:
+        else:  # new, or declared for ordering only and now seen writing
+            if g.has_edge(writer.key, slot.path):
+                g.remove_edge(writer.key, slot.path)
             g.add_edge(writer.key, slot.path, kind="writes", observed=True)
         if isinstance(writer, CallbackNode):
             writer.written.add(slot)
         self._rt.version += 1
 
     def _reorder(self, slot: Slot) -> list[Subscription]:
-        order = graph_ops.dependency_order(self._graph, slot.subs)
+        order = graph_ops.dependency_order(self._graph, list(slot.subs))
         slot.order = order
         slot.order_version = self._rt.version
         return order
@@ -586,26 +592,43 @@ class State:
     def hold(self) -> Iterator[None]:
         """Defer notifications to the end of the block (glitch-free batch).
 
-        Values change at once; at the end each changed variable notifies once
-        with its final value, in topological order, and a callback subscribed
-        to several changed variables fires once, after all of them. When the
-        block raises, the deferred notifications are dropped (the values stay).
+        Values change at once; at the end of the outermost block each changed
+        variable notifies once with its final value, in topological order, and
+        a callback subscribed to several changed variables fires once, after
+        all of them. Notifications follow the values: a nested block that
+        raises inside an outer one that goes on leaves its values changed, so
+        its notifications are delivered with the outer block's. When the
+        outermost block raises, the values stay but no subscriber runs while
+        the exception propagates: the deferred notifications are dropped and a
+        note on the exception names the variables whose subscribers missed them.
         """
         rt = self._rt
         rt.hold_depth += 1
         rt.slow = True
-        ok = False
         try:
             yield
-            ok = True
-        finally:
+        except BaseException as exc:
             rt.hold_depth -= 1
             rt.refresh_slow()
             if rt.hold_depth == 0:
-                if ok:
-                    rt.flush_held()
-                else:
-                    rt.held.clear()
+                dropped = [
+                    slot.path
+                    for slot, old in rt.held.items()
+                    if slot.subs and is_changed(old, slot.value)
+                ]
+                rt.held.clear()
+                if dropped:
+                    shown = ", ".join(dropped[:10]) + (", ..." if len(dropped) > 10 else "")
+                    exc.add_note(
+                        f"state.hold() dropped the notifications of {len(dropped)} changed "
+                        f"variable{'s' if len(dropped) != 1 else ''} ({shown}): their values "
+                        "changed but their subscribers did not run"
+                    )
+            raise
+        rt.hold_depth -= 1
+        rt.refresh_slow()
+        if rt.hold_depth == 0:
+            rt.flush_held()
 
     @property
     def holding(self) -> bool:
@@ -700,21 +723,79 @@ class State:
         return graph_ops.subscribers_of(self._graph, self._resolve(target).path)
 
     def render(
-        self, path: str | Path, trace: Trace | None = None, *, connected_only: bool = False
+        self,
+        path: str | Path,
+        trace: Trace | None = None,
+        *,
+        level: str = "nodes",
+        focus: str | None = None,
+        depth: int = 2,
+        connected_only: bool = False,
     ) -> Path:
         """Draw the graph with Graphviz; the suffix picks the format (.svg .png .pdf .dot).
 
-        ``trace`` highlights what a :meth:`trace` recorded, with counts;
-        ``connected_only`` leaves out the variables nothing reads, writes or
-        subscribes to besides their owner (each node's cluster says how many).
+        ``level`` is ``"nodes"`` (default: one box per node, its variables
+        folded in; readable for a whole training), ``"containers"`` or
+        ``"variables"`` (every variable its own box). ``focus`` (a variable,
+        node, callback or container) keeps only what lies within ``depth``
+        edges upstream and downstream of it. ``trace`` overlays what a
+        :meth:`trace` recorded: old -> new values, sets and changes, the
+        calls along each edge, the node that ran. ``connected_only`` (at the
+        ``variables`` level) leaves out the variables nothing reads, writes or
+        subscribes to besides their owner. See :meth:`view_model` for the data
+        the picture is drawn from.
 
         Without the ``dot`` program, writes the ``.dot`` source next to ``path``,
         warns with :class:`~pipeline.RenderWarning` how to install Graphviz, and
         returns the ``.dot`` path.
+
+        Raises:
+            ValueError: an unsupported suffix, an unknown level, or a focus naming nothing.
         """
         from pipeline.render import render
 
-        return render(self, Path(path), trace, connected_only)
+        model = self.view_model(level, focus, depth, trace, connected_only=connected_only)
+        return render(model, Path(path))
+
+    def view_model(
+        self,
+        level: str = "nodes",
+        focus: str | None = None,
+        depth: int = 2,
+        trace: Trace | None = None,
+        *,
+        connected_only: bool = False,
+    ) -> dict[str, Any]:
+        """The graph at one level of detail as JSON-able data (boxes and edges).
+
+        The shape is documented in :mod:`pipeline.views.model`; every picture
+        of the state is drawn from it.
+        """
+        from pipeline.views.model import view_model
+
+        return view_model(self, level, focus, depth, trace, connected_only=connected_only)
+
+    def explain(self, target: Ref | str, trace: Trace | None = None) -> str:
+        """One variable in words: value, writers (observed, declared, ordering only),
+        readers, every subscriber with its filter and ``fired F of S``, the last writer.
+
+        Example:
+            >>> from pipeline import State
+            >>> state = State()
+            >>> state.configs.step = 0
+            >>> def is_even(step):
+            ...     return step % 2 == 0
+            >>> def log():
+            ...     pass
+            >>> handle = state.configs.step_ref.subscribe(log, when=is_even)
+            >>> for step in range(1, 4):
+            ...     state.configs.step = step
+            >>> print(state.explain("configs.step").splitlines()[-1])  # doctest: +ELLIPSIS
+                log (...)  when=is_even  fired 1 of 3
+        """
+        from pipeline.views.explain import explain
+
+        return explain(self, target, trace)
 
     def overview(self) -> str:
         """The state as a text tree with values, the view a debugger gives."""
@@ -767,6 +848,12 @@ class State:
             "hold live callables); save it with state.state_dict() and load that into "
             "a state built the same way"
         )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter's display: the overview and the graph at the nodes level (SVG)."""
+        from pipeline.render import mimebundle
+
+        return mimebundle(self)
 
     def __repr__(self) -> str:
         return (

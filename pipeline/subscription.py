@@ -2,7 +2,8 @@
 removes it.
 
 A callback takes no argument or one :class:`~pipeline.Event`; that is checked
-when it subscribes, never guessed when it fires. Filters (``every``, ``once``,
+when it subscribes, never guessed when it fires (``takes_event`` says which
+signatures get the Event). Filters (``every``, ``once``,
 ``when``) are checked here. Who calls the callbacks, and in which order, is
 ``propagation.py``'s business.
 """
@@ -18,7 +19,14 @@ if TYPE_CHECKING:
     from pipeline.state import State
     from pipeline.variable import Slot
 
-__all__ = ["CallbackNode", "Handle", "Subscription", "callback_label", "check_filters"]
+__all__ = [
+    "CallbackNode",
+    "Handle",
+    "Subscription",
+    "callback_label",
+    "check_filters",
+    "predicate_label",
+]
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
@@ -53,8 +61,27 @@ def callback_label(fn: Callable[..., Any]) -> str:
     return f"{name} ({src})" if src else name
 
 
-def _positional_arity(fn: Callable[..., Any], what: str) -> tuple[int, bool]:
-    """Return (number of required positional args, accepts one positional arg)."""
+def predicate_label(fn: Callable[..., Any]) -> str:
+    """A ``when=`` predicate's name; a lambda gets where it is written too.
+
+    Example:
+        >>> def is_best(score): ...
+        >>> predicate_label(is_best)
+        'is_best'
+    """
+    name = getattr(fn, "__name__", None)
+    if name is None:
+        return type(fn).__name__
+    if name != "<lambda>":
+        return str(name)
+    qualname = getattr(fn, "__qualname__", name).replace(".<locals>.", ".")
+    src = _source(fn)
+    short = qualname.replace("<lambda>", "lambda")
+    return f"{short} ({src})" if src else short
+
+
+def _positional_params(fn: Callable[..., Any], what: str) -> tuple[list[str], list[str], bool]:
+    """Return (required positional names, defaulted positional names, takes ``*args``)."""
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError) as exc:
@@ -71,25 +98,43 @@ def _positional_arity(fn: Callable[..., Any], what: str) -> tuple[int, bool]:
         )
     positional = [p for p in params if p.kind in _POSITIONAL]
     required = [p.name for p in positional if p.default is p.empty]
+    defaulted = [p.name for p in positional if p.default is not p.empty]
     var_positional = any(p.kind == p.VAR_POSITIONAL for p in params)
-    return len(required), bool(positional) or var_positional
+    return required, defaulted, var_positional
 
 
 def takes_event(callback: Callable[..., Any]) -> bool:
     """Check a callback's signature; return whether it is called with the Event.
 
+    The Event goes to a callback that asks for it unambiguously: one required
+    positional parameter (``def cb(event)``), or only ``*args``. A callback whose
+    positional parameters all have defaults (``lambda x=x: ...``, the idiom that
+    binds a loop variable) is called with no argument, so that its defaults stay
+    what it was given.
+
     Raises:
-        TypeError: it is not callable, or it requires more than one argument.
+        TypeError: it is not callable, it requires more than one argument, or it
+            has defaulted positional parameters and ``*args`` (whether it wants
+            the Event cannot be told).
     """
     if not callable(callback):
         raise TypeError(f"a callback must be callable, got {type(callback).__name__}")
-    n_required, takes_one = _positional_arity(callback, "callback")
-    if n_required > 1:
+    required, defaulted, var_positional = _positional_params(callback, "callback")
+    if len(required) > 1:
         raise TypeError(
-            f"callback {callback_label(callback)} takes {n_required} required arguments; "
+            f"callback {callback_label(callback)} takes {len(required)} required arguments; "
             "a callback takes no argument or one Event: `def cb(event): ...` or `def cb(): ...`"
         )
-    return takes_one
+    if required:
+        return True
+    if defaulted and var_positional:
+        raise TypeError(
+            f"callback {callback_label(callback)} has defaulted parameters {defaulted} and "
+            "*args, so whether it wants the Event cannot be told; give it one required "
+            "parameter to receive the Event (`def cb(event): ...`) or make the others "
+            "keyword-only (`def cb(*, x=1): ...`) to be called with no argument"
+        )
+    return var_positional
 
 
 def check_filters(every: object, once: object, when: object) -> None:
@@ -106,11 +151,11 @@ def check_filters(every: object, once: object, when: object) -> None:
     if when is not None:
         if not callable(when):
             raise TypeError(f"when must be a predicate of the new value, got {when!r}")
-        n_required, takes_one = _positional_arity(when, "predicate")
-        if n_required != 1 and not (n_required == 0 and takes_one):
+        required, defaulted, var_positional = _positional_params(when, "predicate")
+        if len(required) != 1 and not (not required and (defaulted or var_positional)):
             raise TypeError(
                 f"predicate {callback_label(when)} must take exactly one argument "
-                f"(the new value), it requires {n_required}"
+                f"(the new value), it requires {len(required)}"
             )
 
 
@@ -139,10 +184,13 @@ class Subscription:
     __slots__ = (
         "allow_cycle",
         "callback",
+        "events_base",
         "every",
         "filtered",
         "index",
         "n_changes",
+        "n_fired",
+        "n_seen",
         "once",
         "pass_event",
         "removed",
@@ -173,6 +221,12 @@ class Subscription:
         self.allow_cycle = allow_cycle
         self.index = index
         self.n_changes = 0
+        # Counts: a filtered subscription counts its calls (n_fired, by the runtime)
+        # and the changes it judged (n_seen, in passes); an unfiltered one is called
+        # for every event of its variable since it subscribed (see ``fired``).
+        self.n_fired = 0
+        self.n_seen = 0
+        self.events_base = slot.n_events
         self.removed = False
         self.filtered = every is not None or once is not None or when is not None
 
@@ -180,6 +234,7 @@ class Subscription:
         """Whether a change to ``new`` fires this subscription (advances change counters)."""
         if self.removed:
             return False
+        self.n_seen += 1
         when = self.when
         if when is not None and not when(new):
             return False
@@ -193,19 +248,44 @@ class Subscription:
             return self.n_changes % every == 0
         return self.n_changes == self.once
 
-    @property
-    def filter_label(self) -> str:
-        """The filters as text, such as ``every=10`` (empty when there are none)."""
+    def _filters(self, when_name: Callable[[Any], str]) -> str:
         parts = []
         if self.every is not None:
             parts.append(f"every={self.every}")
         if self.once is not None:
             parts.append(f"once={self.once}")
         if self.when is not None:
-            parts.append(f"when={getattr(self.when, '__name__', 'predicate')}")
+            parts.append(f"when={when_name(self.when)}")
         if self.allow_cycle:
             parts.append("allow_cycle")
         return ", ".join(parts)
+
+    @property
+    def filter_label(self) -> str:
+        """The filters as text, such as ``every=10`` (empty when there are none); part of
+        :attr:`key`, so a lambda is ``when=<lambda>`` here, whatever line it is on."""
+        return self._filters(lambda fn: getattr(fn, "__name__", "predicate"))
+
+    @property
+    def fired(self) -> int:
+        """How many times the callback was called."""
+        if self.filtered:  # filters, or removed (the counts were frozen)
+            return self.n_fired
+        return self.slot.n_events - self.events_base
+
+    @property
+    def seen(self) -> int:
+        """Changes of the variable this subscription saw (fired or filtered out)."""
+        return self.n_seen if self.filtered else self.fired
+
+    def freeze_counts(self) -> None:
+        """Keep the counts as they are (before the subscription is removed)."""
+        self.n_fired, self.n_seen = self.fired, self.seen
+
+    @property
+    def filter_text(self) -> str:
+        """The filters for people: a ``when=`` predicate by name, with file:line for a lambda."""
+        return self._filters(predicate_label)
 
     @property
     def key(self) -> str:
@@ -231,14 +311,43 @@ class Handle:
     """Detaches one subscription: ``handle.remove()``, or ``with handle: ...``.
 
     Removing twice is harmless. After removal the handle holds no reference to
-    the callback.
+    the callback, and keeps the counts its subscription had.
+
+    Example:
+        >>> from pipeline import State
+        >>> state = State()
+        >>> state.configs.step = 0
+        >>> handle = state.configs.step_ref.subscribe(lambda: None, every=2)
+        >>> for step in range(1, 6):
+        ...     state.configs.step = step
+        >>> handle.n_fired, handle.n_seen
+        (2, 5)
     """
 
-    __slots__ = ("_state", "_subscription")
+    __slots__ = ("_counts", "_state", "_subscription")
 
     def __init__(self, state: State, subscription: Subscription) -> None:
         self._state: State | None = state
         self._subscription: Subscription | None = subscription
+        self._counts = (0, 0)
+
+    @property
+    def n_fired(self) -> int:
+        """How many times the callback was called (its filters passed)."""
+        sub = self._subscription
+        return sub.fired if sub is not None else self._counts[0]
+
+    @property
+    def n_seen(self) -> int:
+        """How many changes of the variable the subscription saw (fired or filtered out)."""
+        sub = self._subscription
+        return sub.seen if sub is not None else self._counts[1]
+
+    @property
+    def filters(self) -> str:
+        """The filters as text (``every=3, when=is_best``); empty when there are none."""
+        sub = self._subscription
+        return sub.filter_text if sub is not None else ""
 
     @property
     def active(self) -> bool:
@@ -253,6 +362,8 @@ class Handle:
     def remove(self) -> None:
         """Detach the subscription (no-op when already removed)."""
         sub, state = self._subscription, self._state
+        if sub is not None:
+            self._counts = (sub.fired, sub.seen)
         self._subscription = None
         self._state = None
         if sub is not None and state is not None and not sub.removed:
@@ -265,4 +376,7 @@ class Handle:
         self.remove()
 
     def __repr__(self) -> str:
-        return f"<Handle {self.path or 'removed'}>"
+        if self._subscription is None:
+            return f"<Handle removed, fired {self.n_fired} of {self.n_seen}>"
+        filters = f" [{self.filters}]" if self.filters else ""
+        return f"<Handle {self.path}{filters}, fired {self.n_fired} of {self.n_seen}>"

@@ -131,6 +131,11 @@ class Trace:
     def __len__(self) -> int:
         return len(self.entries)
 
+    def __repr__(self) -> str:
+        state = "recording" if self.active else "ended"
+        last = f", last {self.entries[-1].path}: {self.entries[-1].old} -> {self.entries[-1].new}"
+        return f"<Trace {state}: {self.n_sets} sets, {len(self.entries)} kept{last if self.entries else ''}>"
+
     def __str__(self) -> str:
         dropped = self.n_sets - len(self.entries)
         head = f"trace: {self.n_sets} sets"

@@ -1,8 +1,9 @@
 """What a value is to the core: when a new value counts as a change, how a value
 is summarised for humans, and which values a state dict may hold.
 
-Nothing here knows about torch; tensors are recognised by duck typing
-(``shape`` and ``dtype`` attributes on an object from a ``torch`` module).
+Nothing here knows about torch or NumPy; tensors are recognised by duck typing
+(``shape`` and ``dtype`` attributes on an object from a ``torch`` module), and
+so are NumPy scalars and 0-d arrays and tensors (``ndim == 0`` and ``item()``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,17 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["SCALAR_TYPES", "did_you_mean", "is_changed", "is_plain_data", "is_tensor", "summarize"]
+__all__ = [
+    "NOT_DATA",
+    "SCALAR_TYPES",
+    "as_number",
+    "did_you_mean",
+    "is_changed",
+    "is_plain_data",
+    "is_tensor",
+    "summarize",
+    "to_plain_data",
+]
 
 #: Types compared by value (``new != old``); every other object is compared by identity.
 SCALAR_TYPES: frozenset[type] = frozenset({int, float, bool, complex, str, bytes, type(None)})
@@ -82,6 +93,76 @@ def is_plain_data(value: object) -> bool:
     if type(value) is dict:
         return all(type(k) in (str, int) and is_plain_data(v) for k, v in value.items())
     return False
+
+
+#: The Python number types a 0-d value may stand for.
+_NUMBER_TYPES = (bool, int, float, complex)
+
+#: What :func:`to_plain_data` returns for a value a state dict cannot hold.
+NOT_DATA: Any = type("NotData", (), {"__repr__": lambda self: "NOT_DATA"})()
+
+
+def as_number(value: object) -> bool | int | float | complex | None:
+    """The Python number a NumPy scalar or a 0-d array or tensor holds, else None.
+
+    Duck-typed (``ndim == 0`` and ``item()``), so neither NumPy nor torch is
+    imported. ``item()`` copies a device tensor to the host.
+
+    Example:
+        >>> class Zero:  # what numpy.float64(0.5) and torch.tensor(0.5) look like here
+        ...     ndim = 0
+        ...     def item(self):
+        ...         return 0.5
+        >>> as_number(Zero()), as_number([0.5])
+        (0.5, None)
+    """
+    if type(value) in SCALAR_TYPES or getattr(value, "ndim", None) != 0:
+        return None
+    item = getattr(value, "item", None)
+    if not callable(item):
+        return None
+    try:
+        number = item()
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    return number if type(number) in _NUMBER_TYPES else None
+
+
+def to_plain_data(value: object) -> Any:
+    """``value`` as data a state dict may hold, or :data:`NOT_DATA`.
+
+    Plain data (see :func:`is_plain_data`) is returned as it is, except that
+    NumPy scalars and 0-d arrays and tensors, alone or inside lists, tuples
+    and dicts, become the Python numbers they hold: whether a variable is
+    saved must not depend on which kind of number it holds at the time.
+
+    Example:
+        >>> to_plain_data([1, "a"]), to_plain_data(object()) is NOT_DATA
+        ([1, 'a'], True)
+    """
+    t = type(value)
+    if t in SCALAR_TYPES:
+        return value
+    if is_tensor(value):
+        if getattr(value, "ndim", None) == 0:
+            number = as_number(value)
+            return value if number is None else number
+        return value
+    if t is list or t is tuple:
+        items = [to_plain_data(v) for v in value]  # type: ignore[attr-defined]
+        if any(v is NOT_DATA for v in items):
+            return NOT_DATA
+        return items if t is list else tuple(items)
+    if t is dict:
+        out = {}
+        for k, v in value.items():  # type: ignore[attr-defined]
+            plain = to_plain_data(v)
+            if type(k) not in (str, int) or plain is NOT_DATA:
+                return NOT_DATA
+            out[k] = plain
+        return out
+    number = as_number(value)
+    return NOT_DATA if number is None else number
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -100,6 +100,9 @@ class Slot(SlotBase):
     # value, rt, last_writer and watch are SlotBase's (the fields the set hook uses).
     __slots__ = (
         "doc",
+        "groups",
+        "n_event_subs",
+        "n_events",
         "name",
         "needs_event",
         "order",
@@ -137,11 +140,17 @@ class Slot(SlotBase):
         self.doc = doc
         self.persistent = persistent  # None: persisted when the value is data or has a state_dict
         self.shared = shared
-        self.subs: list[Subscription] = []
-        self.order: list[Subscription] = []
-        self.order_version = -1
+        # The subscriptions in subscription order, as dict keys so that removing
+        # one costs O(1) (a variable may have tens of thousands of subscribers);
+        # groups holds the same per subscriber (for its trigger edge).
+        self.subs: dict[Subscription, None] = {}
+        self.groups: dict[object, dict[Subscription, None]] = {}
+        self.n_events = 0  # changes notified to subscribers (what an unfiltered one was called for)
+        self.order: list[Subscription] = []  # subs in dependency order, as of ...
+        self.order_version = -1  # ... this graph version (Runtime.version)
         self.watch = False
-        self.needs_event = False
+        self.needs_event = False  # some subscription takes the Event
+        self.n_event_subs = 0
         self.owner_only = owner_only
         # An owner-only variable starts as written by its owner, so that the set
         # hook hands any other writer's first set to Runtime.on_set, which refuses it.

@@ -224,9 +224,30 @@ BAD_INPUTS: list[tuple[str, Callable[[Env], Any], type[BaseException], str]] = [
     ),
     (
         "a node name clashing with the container API",
-        lambda env: Counter(env.state, "variables"),
+        lambda env: Counter(env.state, "add_variable"),
         ValueError,
-        r"a node name may not be 'variables': it clashes with Container\.variables",
+        r"a node may not be named 'add_variable': it clashes with Container\.add_variable, the "
+        r"one name a container reserves",
+    ),
+    (
+        "a node named with a Python keyword",
+        lambda env: Counter(env.state, "class"),
+        ValueError,
+        r"a node may not be named 'class': it is a Python keyword, so `state\.handlers\.class` "
+        r"would be a syntax error; choose another name, e.g\. 'class_'",
+    ),
+    (
+        "a container named with a Python keyword",
+        lambda env: env.state.add_container("None"),
+        ValueError,
+        r"a container may not be named 'None': it is a Python keyword",
+    ),
+    (
+        "a container variable named with a Python keyword",
+        lambda env: setattr(env.state.configs, "lambda", 1),
+        ValueError,
+        r"a variable may not be named 'lambda': it is a Python keyword, so "
+        r"`state\.configs\.lambda` would be a syntax error",
     ),
     (
         "a node in a missing container",
@@ -254,9 +275,10 @@ BAD_INPUTS: list[tuple[str, Callable[[Env], Any], type[BaseException], str]] = [
     ),
     (
         "a container variable clashing with the container API",
-        lambda env: setattr(env.state.configs, "nodes", 1),
+        lambda env: setattr(env.state.configs, "add_variable", 1),
         ValueError,
-        r"'configs\.nodes' clashes with Container\.nodes; choose another name",
+        r"a variable may not be named 'add_variable': it clashes with Container\.add_variable, "
+        r"the one name a container reserves; choose another name",
     ),
     (
         "a container variable named like a ref",
@@ -331,7 +353,9 @@ class TestFailedInputsLeaveNoTrace:
     def test_refused_node_not_registered(self, state: State, counter: Counter) -> None:
         """A node refused at registration is not half-registered."""
         with pytest.raises(ValueError):
-            Counter(state, "variables")
+            Counter(state, "add_variable")
+        with pytest.raises(ValueError):
+            Counter(state, "class")
         with pytest.raises(ValueError):
             Counter(state, "counter")
         assert state.nodes() == {"handlers.counter": counter}
@@ -340,8 +364,11 @@ class TestFailedInputsLeaveNoTrace:
     def test_refused_container_variable_not_created(self, state: State) -> None:
         """A refused container variable leaves neither a slot nor a graph node."""
         with pytest.raises(ValueError):
-            state.configs.name = "run"
-        assert "configs.name" not in state.variables() and "configs.name" not in state.graph
+            state.configs.add_variable = "run"
+        with pytest.raises(ValueError):
+            setattr(state.configs, "class", "run")
+        for path in ("configs.add_variable", "configs.class"):
+            assert path not in state.variables() and path not in state.graph
         assert state.configs.name == "configs"
 
     def test_refused_subscription_adds_nothing(self, state: State) -> None:

@@ -159,6 +159,14 @@ class TestValidate:
         with pytest.raises(GraphError, match="trigger cycle"):
             state.validate()
 
+    def test_graph_version_unchanged_by_plain_sets(self, state: State, loop: Loop) -> None:
+        """Running (sets of known writers) does not change the graph version."""
+        loop.run(1)
+        version = state.graph_version
+        loop.run(3)
+        state.configs.x = 5
+        assert state.graph_version == version
+
     def test_unwritten_none_subscription(self, state: State) -> None:
         """Subscribing to a variable nobody writes and that holds None is a problem."""
         state.configs.empty = None

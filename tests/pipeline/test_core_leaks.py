@@ -112,7 +112,7 @@ class TestHandleLeaks:
             with state.configs.x_ref.subscribe(lambda: None, every=3):
                 state.configs.x = i + 1
         assert state.graph.number_of_nodes() == n_nodes
-        assert slot.subs == [] and slot.order == [] and not slot.watch
+        assert not slot.subs and not slot.groups and slot.order == [] and not slot.watch
         assert state._callbacks == {}
 
     def test_node_unaffected(self, state: State, counter: Counter) -> None:

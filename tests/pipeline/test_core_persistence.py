@@ -6,10 +6,11 @@ import copy
 import pickle
 from typing import Any
 
+import numpy as np
 import pytest
 from core_toys import Counter, Loop, Stateful, WithOwnState
 
-from pipeline import State, StateDictError, Variable
+from pipeline import State, StateDictError, StateDictWarning, Variable
 from pipeline.values import is_plain_data
 
 
@@ -227,3 +228,275 @@ class TestPartialLoad:
             "is only partly restored: load into a freshly built state again"
         ]
         assert state.configs.lr == 0.5
+
+
+class FakeScalarTensor:
+    """What a 0-d torch tensor looks like to the core (a real one is tested in tests/nodes)."""
+
+    __module__ = "torch"
+    ndim = 0
+    shape = ()
+    dtype = "float32"
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def item(self) -> float:
+        return self.value
+
+
+def scored() -> State:
+    """A state whose score variable starts as a Python float."""
+    state = State()
+    state.configs.score = 0.0
+    state.configs.history = []
+    return state
+
+
+class TestNumbers:
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            (np.float64(0.75), 0.75),
+            (np.float32(0.5), 0.5),
+            (np.int64(7), 7),
+            (np.bool_(True), True),
+            (np.array(0.25), 0.25),
+            (FakeScalarTensor(0.125), 0.125),
+        ],
+    )
+    def test_numpy_and_0d_numbers_saved_as_python_numbers(self, value: Any, expected: Any) -> None:
+        """A NumPy scalar or a 0-d array/tensor is saved as the Python number it holds."""
+        state = scored()
+        state.configs.score = value
+        state.configs.history = [value, {"best": value}]
+        sd = state.state_dict()
+        saved = sd["variables"]["configs.score"]
+        assert saved == expected and type(saved) is type(expected)
+        assert sd["variables"]["configs.history"] == [expected, {"best": expected}]
+        assert type(sd["variables"]["configs.history"][0]) is type(expected)
+        assert is_plain_data(sd)
+
+    def test_same_script_loads_its_own_state_dict(self) -> None:
+        """A fresh state of the same script loads a dict saved while a NumPy score was held."""
+        src = scored()
+        src.configs.score = np.float64(0.9)
+        dst = scored()
+        dst.load_state_dict(src.state_dict())
+        assert dst.configs.score == 0.9 and type(dst.configs.score) is float
+
+    def test_numpy_array_is_not_a_number(self) -> None:
+        """An array with dimensions is no number: not saved unless declared persistent."""
+        state = State()
+        state.configs.table = np.zeros(3)
+        assert "configs.table" not in state.state_dict()["variables"]
+
+
+class TestTypeChecks:
+    @pytest.mark.parametrize(
+        ("bad", "got"),
+        [
+            ("1", r"a str \('1'\)"),
+            (None, "None"),
+            (1.0, r"a float \(1\.0\).*needs a float initial value"),
+            (True, r"a bool \(True\)"),
+            (FakeScalarTensor(5), r"a FakeScalarTensor \(.*\)"),
+        ],
+    )
+    def test_wrong_type_for_an_int_counter_refused(self, bad: Any, got: str) -> None:
+        """A value of another type for an int counter is refused, naming path and both types."""
+        sd = build().state_dict()
+        sd["variables"]["engines.loop.n_iteration_completed"] = bad
+        sd["variables"]["configs.lr"] = 0.5
+        dst = build()
+        with pytest.raises(
+            StateDictError,
+            match=rf"mismatch: engines\.loop\.n_iteration_completed: the state holds an int "
+            rf"\(0\), the file {got}",
+        ):
+            dst.load_state_dict(sd)
+        assert dst.configs.lr == 0.1  # nothing loaded
+
+    @pytest.mark.parametrize(
+        ("path", "value"),
+        [
+            ("configs.lr", 3),  # an int where a float is held: a number all the same
+            ("configs.tag", "x"),  # None in the state takes any plain data
+            ("configs.run_name", "other"),
+        ],
+    )
+    def test_compatible_types_accepted(self, path: str, value: Any) -> None:
+        """An int for a float, anything for None, the same type: loaded."""
+        sd = build().state_dict()
+        sd["variables"][path] = value
+        dst = build()
+        dst.load_state_dict(sd)
+        assert dst.ref(path).value == value
+
+    @pytest.mark.parametrize(
+        ("saved", "fresh"),
+        [(None, "/runs/ckpt.pt"), ("/runs/ckpt.pt", None), (0.5, 1), (1, 0.5)],
+    )
+    def test_configs_take_none_and_either_number(self, saved: Any, fresh: Any) -> None:
+        """A container variable (a command-line option: None in one run, a value in the
+        next) takes None over a value and an int and a float for each other."""
+        src = build()
+        src.configs.resume = saved
+        dst = build()
+        dst.configs.resume = fresh
+        dst.load_state_dict(src.state_dict())
+        assert dst.configs.resume == saved
+
+    def test_configs_keep_their_kind_otherwise(self) -> None:
+        """A string for a container's number is still refused."""
+        sd = build().state_dict()
+        sd["variables"]["configs.lr"] = "0.1"
+        with pytest.raises(
+            StateDictError, match=r"configs\.lr: the state holds a float \(0\.1\), the file a str"
+        ):
+            build().load_state_dict(sd)
+
+    def test_strict_false_skips_a_mistyped_entry(self) -> None:
+        """With strict=False a mistyped entry is skipped, the rest loads."""
+        sd = build().state_dict()
+        sd["variables"]["engines.loop.n_iteration_completed"] = "1"
+        sd["variables"]["configs.lr"] = 0.5
+        dst = build()
+        dst.load_state_dict(sd, strict=False)
+        assert dst.engines.loop.n_iteration_completed == 0 and dst.configs.lr == 0.5
+
+    @pytest.mark.parametrize("junk", ["3", -1, None, 2.0])
+    def test_junk_filter_count_refused_before_anything_loads(self, junk: Any) -> None:
+        """A filter counter that is not an int >= 0 is a mismatch, found before any loading."""
+        src = build()
+        src.configs.tag = "a"
+        sd = src.state_dict()
+        (key,) = sd["filters"]
+        sd["filters"][key] = junk
+        sd["variables"]["configs.lr"] = 0.5
+        dst = build()
+        with pytest.raises(
+            StateDictError, match=r"mismatch: filters:configs\.tag -> .*: expected a change count"
+        ):
+            dst.load_state_dict(sd)
+        assert dst.configs.lr == 0.1 and dst.modules.net.n_loaded == 0
+
+    def test_node_part_refused_before_anything_loads(self) -> None:
+        """A node part the node would refuse is reported with the rest; nothing is loaded."""
+        sd = build().state_dict()
+        sd["nodes"]["handlers.counter"] = {"unknown": 1}  # Counter has no state of its own
+        sd["nodes"]["metrics.acc"] = 3
+        sd["variables"]["configs.lr"] = 0.5
+        dst = build()
+        with pytest.raises(StateDictError) as info:
+            dst.load_state_dict(sd)
+        assert info.value.mismatched == [
+            "nodes:handlers.counter: handlers.counter has no state of its own to load, got keys "
+            "['unknown']",
+            "nodes:metrics.acc: expected the node's state_dict (a dict), got an int",
+        ]
+        assert dst.configs.lr == 0.1 and dst.modules.net.n_loaded == 0
+
+
+class TestMalformed:
+    @pytest.mark.parametrize(
+        ("junk", "match"),
+        [
+            (
+                42,
+                r"not a statefire state dict \(expected the dict state\.state_dict\(\) returns, "
+                r"got an int \(42\)\)",
+            ),
+            ({}, r"expected format 'statefire\.state/1' .*, got an empty dict"),
+            ({"weights": 1}, r"got a dict with keys \['weights'\] and no 'format'"),
+            (
+                {"format": "statefire.state/1", "variables": "x", "objects": {}, "nodes": {}},
+                r"the state dict is malformed:\n  section 'variables' is a str \('x'\), not a "
+                r"dict\n  section 'filters' is missing\n",
+            ),
+            (
+                {
+                    "format": "statefire.state/1",
+                    "variables": {1: 2},
+                    "objects": {},
+                    "nodes": {},
+                    "filters": {},
+                },
+                r"section 'variables': keys must be paths \(str\), got \[1\]",
+            ),
+        ],
+    )
+    def test_says_what_is_wrong_without_suggesting_strict_false(
+        self, junk: Any, match: str
+    ) -> None:
+        """A malformed dict is described; the message does not offer strict=False."""
+        for strict in (True, False):
+            with pytest.raises(StateDictError, match=match) as info:
+                build().load_state_dict(junk, strict=strict)
+            assert info.value.malformed
+            assert (info.value.missing, info.value.unexpected) == ([], [])
+            assert "strict=False" not in str(info.value)
+            assert "nothing was loaded" in str(info.value)
+
+
+class TestFilterState:
+    def test_value_filters_keep_no_state(self) -> None:
+        """every=/once= on an int variable test the value: nothing saved for them."""
+        state = State()
+        loop = Loop(state, "loop")
+        loop.n_iteration_completed_ref.subscribe(lambda: None, every=100)
+        loop.n_iteration_completed_ref.subscribe(lambda: None, once=3)
+        loop.run(5)
+        assert state.state_dict()["filters"] == {}
+
+    def test_changing_a_value_filter_keeps_old_dicts_loadable(self) -> None:
+        """every=100 changed to every=50 on an int counter: the older dict still loads strictly."""
+
+        def make(every: int) -> State:
+            state = State()
+            loop = Loop(state, "loop")
+            loop.n_iteration_completed_ref.subscribe(lambda: None, every=every)
+            return state
+
+        src = make(100)
+        src.engines.loop.run(7)
+        dst = make(50)
+        dst.load_state_dict(src.state_dict())
+        assert dst.engines.loop.n_iteration_completed == 7
+
+    def test_counter_of_a_vanished_callback_is_a_warning(self) -> None:
+        """A saved counter of a subscription the state no longer has warns and loads the rest."""
+        src = build()
+        for v in ("a", "b", "c"):
+            src.configs.tag = v
+        sd = src.state_dict()
+        dst = State()
+        dst.configs.lr = 0.1
+        dst.configs.run_name = "run"
+        dst.modules.net = Stateful(1.0)
+        Loop(dst, "loop")
+        Counter(dst, "counter")
+        WithOwnState(dst, "acc")
+        dst.configs.tag = None  # and no every=2 subscriber any more
+        with pytest.warns(
+            StateDictWarning,
+            match=r"filter counters of 1 subscription this state does not have, ignored: "
+            r"configs\.tag -> .*\[every=2\] \(a callback removed",
+        ):
+            dst.load_state_dict(sd)
+        assert dst.configs.tag == "c"
+
+    def test_new_counting_subscription_starts_at_zero(self) -> None:
+        """A change-counting subscription the dict has no counter for counts from 0."""
+        fired: list[str] = []
+        src = State()
+        src.configs.tag = None
+        src.configs.tag = "a"
+        dst = State()
+        dst.configs.tag = None
+        dst.configs.tag_ref.subscribe(lambda e: fired.append(e.new), every=2)
+        dst.configs.tag = "x"  # counted once before the load
+        dst.load_state_dict(src.state_dict())
+        dst.configs.tag = "b"
+        dst.configs.tag = "c"
+        assert fired == ["c"]

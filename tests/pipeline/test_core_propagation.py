@@ -225,6 +225,40 @@ class TestHold:
         state.configs.x = 2
         assert log == [2]
 
+    def test_dropped_notifications_named_in_a_note(self, state: State) -> None:
+        """The exception out of a failed outermost block names the variables left unnotified."""
+        state.configs.y = 0
+        state.configs.quiet = 0  # changed, but nobody subscribes: nothing was missed
+        state.configs.x_ref.subscribe(lambda: None)
+        state.configs.y_ref.subscribe(lambda: None)
+        with pytest.raises(RuntimeError) as info, state.hold():
+            state.configs.x = 1
+            state.configs.y = 2
+            state.configs.quiet = 3
+            raise RuntimeError("boom")
+        assert info.value.__notes__ == [
+            "state.hold() dropped the notifications of 2 changed variables (configs.x, "
+            "configs.y): their values changed but their subscribers did not run"
+        ]
+
+    def test_failed_inner_block_delivered_with_the_outer_one(self, state: State) -> None:
+        """A nested block that raises inside an outer one that goes on: its values stay
+        changed, so the outer block's end notifies them; no note is added."""
+        log: list[Any] = []
+        state.configs.x_ref.subscribe(lambda e: log.append(("x", e.old, e.new)))
+        state.configs.y = 0
+        state.configs.y_ref.subscribe(lambda e: log.append(("y", e.old, e.new)))
+        with state.hold():
+            state.configs.y = 5
+            try:
+                with state.hold():
+                    state.configs.x = 1
+                    raise KeyError("inner")
+            except KeyError as exc:
+                assert not getattr(exc, "__notes__", None)
+            assert log == []
+        assert log == [("x", 0, 1), ("y", 0, 5)]
+
     def test_filters_apply_to_final_value(self, counter: Counter) -> None:
         """Filters are checked against the value at the end of the block."""
         log: list[Any] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import pytest
 from core_toys import Counter, Loop
@@ -38,6 +39,34 @@ class TestContainers:
             assert isinstance(getattr(state, name), Container)
             assert getattr(state, name).name == name
         assert set(state.containers) == set(STANDARD_CONTAINERS)
+
+    def test_container_member_names_free_for_the_user(self, state: State) -> None:
+        """A container is the user's namespace: variables named name, nodes or variables
+        work like any other; the members they hide stay reachable through the class."""
+        state.configs.name = "run-1"
+        state.configs.nodes = 4
+        state.configs.variables = ["a"]
+        state.configs.name = "run-2"  # a set, an ordinary variable
+        assert (state.configs.name, state.configs.nodes, state.configs.variables) == (
+            "run-2",
+            4,
+            ["a"],
+        )
+        assert state.ref("configs.name").value == "run-2"
+        assert state.state_dict()["variables"]["configs.nodes"] == 4
+        # the members hidden on this container, through the class
+        assert Container.variables(state.configs) == {
+            "lr": 0.1,
+            "x": 0,
+            "name": "run-2",
+            "nodes": 4,
+            "variables": ["a"],
+        }
+        assert Container.nodes(state.configs) == {}
+        assert state.params.name == "params" and state.params.nodes() == {}
+        with pytest.warns(UserWarning, match="gets no alias state.variables"):
+            node = Counter(state, "variables", container="engines")
+        assert state.engines.variables is node
 
     def test_containers_is_a_copy(self, state: State) -> None:
         """Mutating the returned mapping does not change the state."""
@@ -106,7 +135,7 @@ class TestContainers:
 
     def test_repr(self, state: State, counter: Counter) -> None:
         """repr of a state and a container count what they hold."""
-        assert repr(state.configs) == "<Container configs: 2 variables, 0 nodes>"
+        assert repr(state.configs) == "<Container configs: 2 variables, 0 nodes; lr=0.1, x=0>"
         assert "1 nodes" in repr(state) and "containers" in repr(state)
 
 
@@ -150,11 +179,26 @@ class TestNodeRegistration:
         assert b.twin is only
         assert isinstance(a, MyState) and isinstance(b, MyState)
 
-    def test_alias_does_not_shadow_state_api(self, state: State) -> None:
-        """A node named like a State attribute is reachable only through its container."""
-        node = Counter(state, "graph")
-        assert state.handlers.graph is node
-        assert state.graph is not node
+    @pytest.mark.parametrize("name", ["graph", "hold", "ref", "on", "configs"])
+    def test_alias_does_not_shadow_state_api(self, state: State, name: str) -> None:
+        """A node named like a State attribute or a container gets no alias, and a warning."""
+        taken = "the container state" if name == "configs" else "State"
+        with pytest.warns(
+            UserWarning,
+            match=rf"node handlers\.{name} gets no alias state\.{name}: that name is "
+            rf"{taken}\.{name}.*; reach the node as state\.handlers\.{name}",
+        ) as record:
+            node = Counter(state, name)
+        assert record[0].filename == __file__  # points at the line that created the node
+        assert state.handlers.__dict__[name] is node
+        assert getattr(state, name) is not node
+
+    def test_unique_node_alias_without_warning(self, state: State) -> None:
+        """A node whose name is free gets its alias and no warning."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            node = Counter(state, "counter2")
+        assert state.counter2 is node
 
     def test_short_path_through_alias(self, state: State, counter: Counter) -> None:
         """state.ref("<node>.<var>") works for a unique node name."""

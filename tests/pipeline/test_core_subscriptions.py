@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from core_toys import Counter
 
+import pipeline
 from pipeline import Event, Handle, State
 
 
@@ -165,7 +169,7 @@ class TestHandles:
         h.remove()
         counter.n = 2
         assert log == [1] and not h.active and h.path is None
-        assert repr(h) == "<Handle removed>"
+        assert repr(h) == "<Handle removed, fired 1 of 1>"
 
     def test_with_handle(self, counter: Counter) -> None:
         """A handle used as a context manager detaches at the end of the block."""
@@ -267,6 +271,42 @@ class TestSignatures:
         assert isinstance(got[0][0], Event) and len(got[0]) == 1
         assert isinstance(got[1], Event)
 
+    def test_defaulted_parameters_get_no_event(self, state: State) -> None:
+        """The `lambda i=i:` idiom: a callback whose positional parameters all have defaults
+        is called with no argument, so its defaults keep the values it was given."""
+        got: list[Any] = []
+        for i in range(3):
+            state.configs.x_ref.subscribe(lambda i=i: got.append(i))
+
+        def report(prefix: str = "x", scale: int = 2) -> None:
+            got.append((prefix, scale))
+
+        state.configs.x_ref.subscribe(report)
+        state.configs.x = 1
+        assert got == [0, 1, 2, ("x", 2)]
+
+    def test_one_required_parameter_with_defaulted_ones_gets_event(self, state: State) -> None:
+        """A required parameter asks for the Event; the defaulted ones after it keep theirs."""
+        got: list[Any] = []
+        for i in range(2):
+            state.configs.x_ref.subscribe(lambda e, i=i: got.append((e.new, i)))
+        state.configs.x = 5
+        assert got == [(5, 0), (5, 1)]
+
+    @pytest.mark.parametrize(
+        "callback",
+        [lambda x=1, *rest: None, lambda x=1, *rest, flag=False: None],
+    )
+    def test_ambiguous_signature_refused(self, state: State, callback: Any) -> None:
+        """Defaulted parameters plus *args: whether it wants the Event cannot be told."""
+        with pytest.raises(
+            TypeError,
+            match=r"callback TestSignatures\.lambda \(.*\) has defaulted parameters \['x'\] and \*args, so "
+            r"whether it wants the Event cannot be told; give it one required parameter",
+        ):
+            state.configs.x_ref.subscribe(callback)
+        assert state.subscribers_of("configs.x") == []
+
     def test_bound_method_callback(self, state: State, counter: Counter) -> None:
         """A node's bound method subscribes with the node as subscriber."""
         state.configs.x_ref.subscribe(counter.step)
@@ -289,3 +329,53 @@ class TestSignatures:
         with pytest.raises(TypeError, match=match):
             state.configs.x_ref.subscribe(callback)
         assert state.subscribers_of("configs.x") == []
+
+
+def _core_lines(action: Callable[[], Any]) -> int:
+    """How many lines of pipeline/ run during ``action()`` (a count of work, not a timing)."""
+    core = os.path.dirname(pipeline.__file__) + os.sep
+    n = 0
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal n
+        if not frame.f_code.co_filename.startswith(core):
+            return None
+        if event == "line":
+            n += 1
+        return tracer
+
+    previous = sys.gettrace()  # a coverage tracer, when coverage runs
+    sys.settrace(tracer)
+    try:
+        action()
+    finally:
+        sys.settrace(previous)
+    return n
+
+
+class TestFanOut:
+    @staticmethod
+    def work_per_subscriber(n: int) -> tuple[int, int]:
+        """Core lines run to add one more subscriber to n others, and to remove one of them."""
+        state = State()
+        state.configs.x = 0
+        ref = state.configs.x_ref
+        handles = [ref.subscribe(lambda i=i: None) for i in range(n)]
+        added = _core_lines(lambda: handles.append(ref.subscribe(lambda: None)))
+        removed = _core_lines(handles[n // 2].remove)
+        return added, removed
+
+    def test_adding_and_removing_one_subscriber_does_not_depend_on_how_many(self) -> None:
+        """Adding or removing one of N subscribers of a variable does the same work for
+        N = 10 and N = 1000 (so N of them cost O(N), not O(N^2))."""
+        assert self.work_per_subscriber(1000) == self.work_per_subscriber(10)
+
+    def test_all_subscribers_still_fire_after_removals(self, state: State) -> None:
+        """After removing every other one of many subscribers, the rest fire, in order."""
+        got: list[int] = []
+        handles = [state.configs.x_ref.subscribe(lambda i=i: got.append(i)) for i in range(300)]
+        state.configs.x = 1
+        for h in handles[::2]:
+            h.remove()
+        state.configs.x = 2
+        assert got == list(range(300)) + list(range(1, 300, 2))
