@@ -127,5 +127,11 @@ class TestReference:
         plugins = {next(iter(p)) if isinstance(p, dict) else p for p in config["plugins"]}
         assert plugins == {"search", "autorefs", "mkdocstrings"}  # no social/privacy plugins
         nav = str(config["nav"])
-        for page in ("reference/pipeline.md", "reference/nodes.md", "gallery.md", "debugging.md", "from-ignite.md"):
+        for page in (
+            "reference/pipeline.md",
+            "reference/nodes.md",
+            "gallery.md",
+            "debugging.md",
+            "from-ignite.md",
+        ):
             assert page in nav
