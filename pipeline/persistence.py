@@ -2,7 +2,8 @@
 
 What is saved: every persistent variable whose value is plain data (scalars,
 strings, tensors, lists/tuples/dicts of those; NumPy scalars and 0-d arrays
-and tensors are saved as the Python numbers they hold), the ``state_dict()``
+are saved as the Python numbers they hold, tensors (0-d ones too) as
+tensors), the ``state_dict()``
 of values that have one (modules, optimizers, schedulers), every node's own
 ``state_dict()``, and the change counters of ``every``/``once`` filters that
 count changes (filters on int variables test the value and keep no state).
@@ -149,6 +150,11 @@ def _malformed(sd: object) -> list[str]:
     return problems
 
 
+def _real(value: object) -> bool:
+    """A float or a 0-d tensor: what a metric or a score holds, in either form."""
+    return type(value) is float or (is_tensor(value) and getattr(value, "ndim", None) == 0)
+
+
 def _mismatch(path: str, current: Any, loaded: Any, declared: bool = True) -> str | None:
     """What keeps ``loaded`` from replacing ``current`` (None: it fits).
 
@@ -161,6 +167,8 @@ def _mismatch(path: str, current: Any, loaded: Any, declared: bool = True) -> st
     """
     if not is_plain_data(loaded):
         return f"{path}: holds a {type(loaded).__name__}, not plain data"
+    if _real(current) and _real(loaded):
+        return None  # a float and a 0-d tensor are both a real number (a score, a loss)
     if is_tensor(current):
         if not is_tensor(loaded):
             return f"{path}: the state holds a Tensor, the file {_described(loaded)}"

@@ -132,9 +132,10 @@ def to_plain_data(value: object) -> Any:
     """``value`` as data a state dict may hold, or :data:`NOT_DATA`.
 
     Plain data (see :func:`is_plain_data`) is returned as it is, except that
-    NumPy scalars and 0-d arrays and tensors, alone or inside lists, tuples
-    and dicts, become the Python numbers they hold: whether a variable is
-    saved must not depend on which kind of number it holds at the time.
+    NumPy scalars and 0-d arrays, alone or inside lists, tuples and dicts,
+    become the Python numbers they hold, and tensors (0-d included) stay
+    tensors: whether a variable is saved must not depend on which kind of
+    number it holds at the time.
 
     Example:
         >>> to_plain_data([1, "a"]), to_plain_data(object()) is NOT_DATA
@@ -144,9 +145,8 @@ def to_plain_data(value: object) -> Any:
     if t in SCALAR_TYPES:
         return value
     if is_tensor(value):
-        if getattr(value, "ndim", None) == 0:
-            number = as_number(value)
-            return value if number is None else number
+        # A tensor stays a tensor, 0-d included: a node that keeps a running
+        # tensor (``torch.maximum(best, new)``) must get a tensor back on load.
         return value
     if t is list or t is tuple:
         items = [to_plain_data(v) for v in value]  # type: ignore[attr-defined]

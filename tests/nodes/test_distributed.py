@@ -89,7 +89,7 @@ class TestTwoProcesses:
             assert got["title"] == f"rank {rank} of 2, gloo"
             assert got["overview_head"] == f"State (rank {rank} of 2, gloo)"
         dot = (run_dir / "graph_rank1.dot").read_text()
-        assert 'label="rank 1 of 2, gloo"' in dot
+        assert "label=<rank 1 of 2, gloo<BR/>" in dot  # the title heads the picture
 
     def test_both_ranks_hold_the_same_metric_values(self, run_dir: Path) -> None:
         """Metrics are all-reduced: every rank's state.metrics holds the global values."""

@@ -37,15 +37,12 @@ def saved_and_read(state: State, path: Path) -> dict[str, Any]:
 class TestZeroDimTensors:
     @pytest.mark.parametrize(
         ("value", "expected"),
-        [
-            (torch.tensor(0.5), 0.5),
-            (torch.tensor(3), 3),
-            (torch.tensor(0.25, requires_grad=True), 0.25),
-            (np.float64(0.75), 0.75),
-        ],
+        [(np.float64(0.75), 0.75), (np.int64(3), 3), (np.array(0.5), 0.5)],
     )
-    def test_a_number_of_any_kind_persists(self, tmp_path: Path, value: Any, expected: Any) -> None:
-        """A 0-d tensor or a NumPy scalar is saved as a Python number, read back with
+    def test_a_numpy_number_persists_as_a_number(
+        self, tmp_path: Path, value: Any, expected: Any
+    ) -> None:
+        """A NumPy scalar or 0-d array is saved as a Python number, read back with
         weights_only=True, and a fresh state of the same script loads it."""
         src = build()
         src.handlers.scorer.score = value
@@ -56,6 +53,38 @@ class TestZeroDimTensors:
         dst = build()
         dst.load_state_dict(sd)
         assert dst.handlers.scorer.score == expected and dst.configs.best == expected
+
+    @pytest.mark.parametrize(
+        "value", [torch.tensor(0.5), torch.tensor(3), torch.tensor(0.25, requires_grad=True)]
+    )
+    def test_a_0d_tensor_persists_as_a_tensor(self, tmp_path: Path, value: Any) -> None:
+        """A 0-d tensor is saved and loaded back as a tensor (a node keeping a running
+        tensor maximum gets a tensor on resume), including into a fresh state."""
+        src = build()
+        src.configs.best = value
+        sd = saved_and_read(src, tmp_path / "s.pt")
+        got = sd["variables"]["configs.best"]
+        assert isinstance(got, torch.Tensor) and torch.equal(got, value.detach())
+        dst = build()
+        dst.load_state_dict(sd)
+        assert isinstance(dst.configs.best, torch.Tensor)
+        assert torch.equal(dst.configs.best, value.detach())
+
+    def test_a_float_and_a_0d_tensor_load_into_each_other(self, tmp_path: Path) -> None:
+        """A score that was a 0-d tensor at save time loads into a fresh state that holds
+        a float there, and the other way round; an int counter still refuses a tensor."""
+        src = build()
+        src.handlers.scorer.score = torch.tensor(0.5)
+        dst = build()
+        dst.load_state_dict(saved_and_read(src, tmp_path / "a.pt"))
+        assert torch.equal(dst.handlers.scorer.score, torch.tensor(0.5))
+        src.handlers.scorer.score = 0.25
+        dst.load_state_dict(saved_and_read(src, tmp_path / "b.pt"))
+        assert dst.handlers.scorer.score == 0.25
+        sd = build().state_dict()
+        sd["variables"]["handlers.scorer.n_evaluations"] = torch.tensor(5)
+        with pytest.raises(StateDictError, match=r"n_evaluations: the state holds an int"):
+            build().load_state_dict(sd)
 
     def test_tensors_with_dimensions_stay_tensors(self, tmp_path: Path) -> None:
         """A tensor with dimensions is saved as a tensor."""

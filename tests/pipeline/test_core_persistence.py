@@ -262,11 +262,10 @@ class TestNumbers:
             (np.int64(7), 7),
             (np.bool_(True), True),
             (np.array(0.25), 0.25),
-            (FakeScalarTensor(0.125), 0.125),
         ],
     )
     def test_numpy_and_0d_numbers_saved_as_python_numbers(self, value: Any, expected: Any) -> None:
-        """A NumPy scalar or a 0-d array/tensor is saved as the Python number it holds."""
+        """A NumPy scalar or a 0-d array is saved as the Python number it holds."""
         state = scored()
         state.configs.score = value
         state.configs.history = [value, {"best": value}]
