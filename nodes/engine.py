@@ -86,6 +86,21 @@ def _check_process_fn(process_fn: object, owner: str) -> None:
         pass
 
 
+def _check_dataloader(owner: str, dataloader: object) -> None:
+    if not isinstance(dataloader, Iterable) or isinstance(dataloader, Iterator):
+        raise TypeError(
+            f"{owner}: dataloader must be re-iterable (a DataLoader, a list, ...), "
+            f"got {type(dataloader).__name__}"
+            + (
+                " (an iterator is exhausted after one epoch; pass the iterable)"
+                if isinstance(dataloader, Iterator)
+                else ""
+            )
+        )
+    if hasattr(dataloader, "__len__") and len(dataloader) == 0:
+        raise ValueError(f"{owner}: the dataloader is empty (len 0); give it at least one batch")
+
+
 class Engine(Node):
     """An engine: runs ``process_fn(engine, batch)`` over ``dataloader``, epoch after epoch.
 
@@ -153,20 +168,7 @@ class Engine(Node):
     ) -> None:
         owner = f"{type(self).__name__} '{name}'"
         _check_process_fn(process_fn, owner)
-        if not isinstance(dataloader, Iterable) or isinstance(dataloader, Iterator):
-            raise TypeError(
-                f"{owner}: dataloader must be re-iterable (a DataLoader, a list, ...), "
-                f"got {type(dataloader).__name__}"
-                + (
-                    " (an iterator is exhausted after one epoch; pass the iterable)"
-                    if isinstance(dataloader, Iterator)
-                    else ""
-                )
-            )
-        if hasattr(dataloader, "__len__") and len(dataloader) == 0:  # type: ignore[arg-type]
-            raise ValueError(
-                f"{owner}: the dataloader is empty (len 0); give it at least one batch"
-            )
+        _check_dataloader(owner, dataloader)
         _check_positive("max_epochs", max_epochs, allow_none=False)
         if run_on is not None and not isinstance(run_on, Ref):
             raise TypeError(
@@ -185,6 +187,9 @@ class Engine(Node):
         self._iter_mark: int | None = None
         self._length_from_len = False  # epoch_length came from len(dataloader)
         self._len_warned = False
+        self._end_epoch = False  # set by terminate_epoch()
+        self._cut = 0  # iterations that epochs ended by terminate_epoch() did not run
+        self._ignite_face: Any = None  # made by the ignite property on first use
         self._validated = False
         self.metric_publications: dict[str, Any] = {}  # Metric nodes publish values per event
         self.trigger: Any = None
@@ -211,6 +216,13 @@ class Engine(Node):
             ValueError: bad ``max_epochs``/``epoch_length``, or fewer than the epochs done.
             GraphError: before the first iteration, when the state graph is invalid.
         """
+        if isinstance(max_epochs, Iterable) and not isinstance(max_epochs, (str, bytes)):
+            raise TypeError(
+                f"{self.key}.run() takes no data: the engine runs on the dataloader it was "
+                f"made with ({type(self.dataloader).__name__}); give other data with "
+                f"{self.name}.set_dataloader(data), or run it the ignite way: "
+                f"{self.name}.ignite.run(data, max_epochs=...)"
+            )
         _check_positive("max_epochs", max_epochs)
         _check_positive("epoch_length", epoch_length)
         state = self.state
@@ -235,6 +247,7 @@ class Engine(Node):
             if finished:
                 self._length_from_len = epoch_length is None and hasattr(self.dataloader, "__len__")
                 self._len_warned = False
+                self._cut = 0
                 if self._length_from_len:
                     epoch_length = len(self.dataloader)  # type: ignore[arg-type]
                 self.reset_variables(
@@ -292,7 +305,9 @@ class Engine(Node):
     def n_iteration_in_epoch(self) -> int:
         """Iterations done in the current epoch (every epoch but a first one of unknown
         length has ``epoch_length`` iterations)."""
-        return self.n_iteration_completed - self.n_epoch_completed * (self.epoch_length or 0)
+        return (
+            self.n_iteration_completed + self._cut - self.n_epoch_completed * (self.epoch_length or 0)
+        )
 
     def _run_epoch(self, done: int) -> bool:
         """Run the rest of one epoch; False when terminated before its end."""
@@ -326,9 +341,20 @@ class Engine(Node):
             k += 1
             if self.should_terminate:
                 return length is not None and k >= length
+            if self._end_epoch:
+                self._end_short_epoch(k)
+                return True
         if self._length_from_len and not self._len_warned and self.n_batches_drawn > length:
             self._check_len(exact=False)
         return True
+
+    def _end_short_epoch(self, done: int) -> None:
+        """An epoch ended by terminate_epoch(): the next one starts a new data iterator (as ignite)."""
+        self._end_epoch = False
+        if self.epoch_length is not None:
+            self._cut += self.epoch_length - done
+        self._data_iter = None
+        self._iter_base = None
 
     @property
     def n_batches_drawn(self) -> int:
@@ -410,6 +436,43 @@ class Engine(Node):
         """End the run after the current iteration (the run then completes)."""
         self.should_terminate = True
 
+    def terminate_epoch(self) -> None:
+        """End the current epoch after the current iteration; the run goes on with the next
+        epoch, on a new data iterator (as ignite's ``terminate_epoch``)."""
+        self._end_epoch = True
+
+    def set_dataloader(self, dataloader: Iterable[Any]) -> None:
+        """Run on other data from now on (a run in progress starts a new data iterator).
+
+        Raises:
+            TypeError, ValueError: as for the ``dataloader`` argument of the constructor.
+        """
+        _check_dataloader(f"{type(self).__name__} '{self.name}'", dataloader)
+        self.dataloader = dataloader
+        self._data_iter = None
+        self._iter_base = None
+        self._epoch_rng = None
+
+    @property
+    def ignite(self) -> Any:
+        """This engine seen as an ``ignite.engine.Engine``, for ignite's handlers, loggers
+        and ``Metric.attach`` (see :mod:`nodes.ignite_face`); made on first use."""
+        from nodes.ignite_face import face_of
+
+        return face_of(self)
+
+    def add_event_handler(self, *args: Any, **kwargs: Any) -> None:
+        """Not a statefire method: says where ignite's ``add_event_handler`` is.
+
+        Raises:
+            AttributeError: always, pointing to ``engine.ignite`` and the variables.
+        """
+        raise AttributeError(
+            f"{self.key} is a statefire Engine: its events are variables "
+            f"(e.g. {self.name}.n_epoch_completed_ref.subscribe(handler)); for an ignite "
+            f"handler use {self.name}.ignite.add_event_handler(...) (or {self.name}.ignite.on(...))"
+        )
+
     # Persistence ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """The data position: the RNG state the current data iterator came from
@@ -418,6 +481,8 @@ class Engine(Node):
         out: dict[str, Any] = {}
         if self._iter_base is not None:
             out["consumed"] = self.n_batches_drawn
+        if self._cut:
+            out["cut"] = self._cut
         if self._epoch_rng is None:
             return out
         out["epoch_rng"] = self._epoch_rng.clone()
@@ -445,6 +510,10 @@ class Engine(Node):
         self._epoch_rng = rng
         self._epoch_rng_epoch = state_dict.get("epoch")
         self._data_iter = None
+        cut = state_dict.get("cut", 0)
+        if type(cut) is not int or cut < 0:
+            raise ValueError(f"{self.key}: cut must be a non-negative int, got {cut!r}")
+        self._cut = cut
         self._iter_base = consumed
         self._iter_mark = None  # set when the iterator is re-created
         if data_rng is not None and isinstance(gen, torch.Generator):
