@@ -306,7 +306,9 @@ class Engine(Node):
         """Iterations done in the current epoch (every epoch but a first one of unknown
         length has ``epoch_length`` iterations)."""
         return (
-            self.n_iteration_completed + self._cut - self.n_epoch_completed * (self.epoch_length or 0)
+            self.n_iteration_completed
+            + self._cut
+            - self.n_epoch_completed * (self.epoch_length or 0)
         )
 
     def _run_epoch(self, done: int) -> bool:

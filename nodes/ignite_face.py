@@ -382,7 +382,9 @@ class IgniteFace(IgniteEngine):
         if isinstance(event, CallableEventWithFilter) and name in EVENT_VARIABLES:
             return self._sf.ref(EVENT_VARIABLES[name])
         if name in UNSUPPORTED:
-            raise ValueError(f"{self._sf.name}.ignite: Events.{name} is not supported: {UNSUPPORTED[name]}")
+            raise ValueError(
+                f"{self._sf.name}.ignite: Events.{name} is not supported: {UNSUPPORTED[name]}"
+            )
         known = list(EVENT_VARIABLES) + [getattr(e, "name", str(e)) for e in self._custom]
         raise ValueError(
             f"{self._sf.name}.ignite: {event!r} is not an event of this engine"
@@ -390,7 +392,9 @@ class IgniteFace(IgniteEngine):
             f"{self._sf.name}.ignite.register_events(...)"
         )
 
-    def register_events(self, *event_names: Any, event_to_attr: dict[Any, str] | None = None) -> None:
+    def register_events(
+        self, *event_names: Any, event_to_attr: dict[Any, str] | None = None
+    ) -> None:
         """Register custom events; each becomes the counter ``state.events.<engine>_<event>``.
 
         ``fire_event(event)`` adds one to it, so its handlers run as its subscribers.
@@ -402,7 +406,7 @@ class IgniteFace(IgniteEngine):
         for event in event_names:
             if isinstance(event, Events) or event in self._custom:
                 continue
-            box = state.events if "events" in state.containers() else state.add_container("events")
+            box = state.events if "events" in state.containers else state.add_container("events")
             raw = str(getattr(event, "name", event)).lower()
             var = f"{self._sf.name}_{''.join(c if c.isalnum() else '_' for c in raw)}"
             self._custom[event] = (
@@ -434,6 +438,9 @@ class IgniteFace(IgniteEngine):
         if flt is None and not needs_set:
             return None
         state, custom = self.state, event in self._custom
+        # ignite fetches a batch before counting its iteration; here the batch variable
+        # changes after n_iteration_started, so a GET_BATCH_* filter sees one less.
+        lag = 1 if getattr(event, "name", "") in ("GET_BATCH_STARTED", "GET_BATCH_COMPLETED") else 0
 
         def passes(new: Any) -> bool:
             if needs_set and (new is None or new is False):
@@ -442,7 +449,7 @@ class IgniteFace(IgniteEngine):
                 return True
             if custom and event not in State.event_to_attr:
                 return bool(flt(self, new))  # a custom event counts its own firings
-            return bool(flt(self, state.get_event_attrib_value(event)))
+            return bool(flt(self, state.get_event_attrib_value(event) - lag))
 
         passes.__name__ = _filter_label(event) or ("set" if needs_set else "passes")
         return passes
@@ -548,6 +555,38 @@ class IgniteFace(IgniteEngine):
                 "supported: the epoch completes (n_epoch_completed)"
             )
         self._sf.terminate_epoch()
+
+    def load_state_dict(self, state_dict: Any) -> None:
+        """Put the engine at the position of an ignite ``Engine.state_dict()``.
+
+        The counters are set without events (``iteration``, and ``epoch`` from it
+        unless given), as ignite does; the next run continues from there on a
+        new data iterator.
+
+        Raises:
+            ValueError: neither ``iteration`` nor ``epoch`` is given, or no epoch length is known.
+        """
+        sf = self._sf
+        iteration, epoch = state_dict.get("iteration"), state_dict.get("epoch")
+        length = state_dict.get("epoch_length") or sf.epoch_length
+        if (iteration is None and epoch is None) or not length:
+            raise ValueError(
+                f"{sf.name}.ignite.load_state_dict needs 'iteration' or 'epoch' and an epoch "
+                f"length, got keys {sorted(state_dict)} (engine epoch_length={sf.epoch_length})"
+            )
+        if iteration is None:
+            iteration = epoch * length
+        if epoch is None:
+            epoch = iteration // length
+        sf.set_dataloader(sf.dataloader)  # drop the data position: a new iterator, as ignite
+        sf.reset_variables(
+            n_iteration_started=iteration,
+            n_iteration_completed=iteration,
+            n_epoch_completed=epoch,
+            n_epoch_started=epoch + (1 if iteration % length else 0),
+            epoch_length=length,
+            max_epochs=state_dict.get("max_epochs", sf.max_epochs),
+        )
 
     @property
     def should_terminate(self) -> bool:  # type: ignore[override]
