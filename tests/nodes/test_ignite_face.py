@@ -472,3 +472,140 @@ class TestHandlers:
         )  # ignite stops after num_iter + 1
         assert ours["loss"] == pytest.approx(theirs["loss"], rel=0, abs=0)
         assert all(torch.equal(v, ours_start[k]) for k, v in ours_pair.model.state_dict().items())
+
+
+class TestMessages:
+    """ignite habits on statefire objects get a message saying where to go."""
+
+    @pytest.fixture
+    def engine(self) -> Engine:
+        return Engine(State(), "trainer", lambda engine, batch: batch, [1, 2, 3])
+
+    def test_run_with_data(self, engine: Engine) -> None:
+        """trainer.run(loader), the ignite habit, says where the data goes."""
+        with pytest.raises(TypeError, match=r"run\(\) takes no data.*set_dataloader.*ignite\.run"):
+            engine.run([4, 5])  # type: ignore[arg-type]
+
+    def test_face_run_with_data(self, engine: Engine) -> None:
+        """engine.ignite.run(data, max_epochs) runs the statefire engine on that data."""
+        seen: list[int] = []
+        engine.output_ref.subscribe(lambda event: seen.append(event.new))
+        state = engine.ignite.run([4, 5], max_epochs=2)
+        assert seen == [4, 5, 4, 5] and state.epoch == 2 and engine.n_epoch_completed == 2
+        with pytest.raises(
+            TypeError, match=r"takes data, max_epochs and epoch_length; got \['max_iters'\]"
+        ):
+            engine.ignite.run([4, 5], max_iters=3)
+
+    def test_add_event_handler_on_a_statefire_engine(self, engine: Engine) -> None:
+        """trainer.add_event_handler points to engine.ignite and to the variables."""
+        with pytest.raises(AttributeError, match=r"trainer\.ignite\.add_event_handler"):
+            engine.add_event_handler(Events.EPOCH_COMPLETED, lambda engine: None)
+
+    def test_ignite_handler_subscribed_to_a_variable(self, engine: Engine) -> None:
+        """def h(engine): engine.state.epoch, subscribed to a variable, gets a note pointing the way."""
+
+        def h(engine: Any) -> None:
+            engine.state.epoch
+
+        engine.n_epoch_completed_ref.subscribe(h)
+        with pytest.raises(AttributeError) as info:
+            engine.run()
+        note = "\n".join(info.value.__notes__)
+        assert "engine.state.epoch is the variable engines.trainer.n_epoch_started" in note
+        assert "state.trainer.ignite.add_event_handler" in note
+
+    @pytest.mark.parametrize(
+        ("event", "match"),
+        [
+            (Events.DATALOADER_STOP_ITERATION, "is not supported: a new data iterator"),
+            (Events.INTERRUPT, "is not supported: statefire does not interrupt"),
+            ("nope", "is not an event of this engine.*register_events"),
+        ],
+    )
+    def test_unknown_events(self, engine: Engine, event: Any, match: str) -> None:
+        """Events without a variable, and unregistered ones, are refused with the reason."""
+        with pytest.raises(ValueError, match=match):
+            engine.ignite.add_event_handler(event, lambda: None)
+
+    def test_fire_a_standard_event(self, engine: Engine) -> None:
+        """fire_event of a loop event is refused: it is a variable the loop writes."""
+        with pytest.raises(
+            ValueError, match=r"is the variable engines\.trainer\.n_epoch_completed"
+        ):
+            engine.ignite.fire_event(Events.EPOCH_COMPLETED)
+
+    def test_counters_are_read_only(self, engine: Engine) -> None:
+        """state.iteration/epoch mirror counters and refuse writes, saying how to resume."""
+        with pytest.raises(
+            AttributeError, match=r"mirrors engines\.trainer\.n_iteration_started.*load"
+        ):
+            engine.ignite.state.iteration = 5
+
+    def test_unsupported_terminate_flags(self, engine: Engine) -> None:
+        """terminate(skip_completed=True) and terminate_epoch(skip_epoch_completed=True) are refused."""
+        with pytest.raises(ValueError, match="skip_completed=True"):
+            engine.ignite.terminate(skip_completed=True)
+        with pytest.raises(ValueError, match="skip_epoch_completed=True"):
+            engine.ignite.terminate_epoch(skip_epoch_completed=True)
+
+    def test_face_load_state_dict(self, engine: Engine) -> None:
+        """ignite's Engine.state_dict() loads into the face: the run continues from there."""
+        engine.run(max_epochs=4)
+        saved = engine.ignite.state_dict()
+        assert dict(saved) == {"iteration": 12, "epoch_length": 3, "max_epochs": 4}
+        other = Engine(State(), "trainer", lambda engine, batch: batch, [1, 2, 3])
+        other.ignite.load_state_dict({"iteration": 6, "epoch_length": 3, "max_epochs": 4})
+        other.run()
+        assert (other.n_iteration_completed, other.n_epoch_completed) == (12, 4)
+        with pytest.raises(ValueError, match="needs 'iteration' or 'epoch'"):
+            other.ignite.load_state_dict({"max_epochs": 2})
+
+    def test_removed_handler_state_refused(self) -> None:
+        """A saved handler state with no such handler attached now is refused with both lists."""
+        from ignite.handlers import EarlyStopping
+
+        pair = statefire_pair()
+        pair.evaluator.add_event_handler(
+            Events.COMPLETED,
+            EarlyStopping(1, lambda engine: engine.state.metrics["acc"], pair.trainer),
+        )
+        assert pair.state is not None
+        with pytest.raises(ValueError, match=r"saved handlers \['Timer'\] are not attached now"):
+            pair.state.load_state_dict(
+                {**pair.state.state_dict(), "nodes": {"handlers.val_ignite": {"Timer": {}}}},
+                strict=False,
+            )
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (
+            lambda: __import__("nodes").EarlyStopping(
+                patience=2, score_function=lambda engine: 0.0, trainer=None
+            ),
+            r"score_function= is ignite's spelling.*score_ref=.*attach it to the engine's ignite face",
+        ),
+        (
+            lambda: __import__("nodes").Checkpoint({"model": nn.Linear(1, 1)}, "/tmp"),
+            r"Checkpoint needs a pipeline.State as first argument, got dict.*Checkpoint\(state, dirname, trigger\)",
+        ),
+        (
+            lambda: __import__("nodes").Checkpoint(State(), "/tmp", None, filename_prefix="x"),
+            r"filename_prefix= -> prefix=",
+        ),
+        (
+            lambda: __import__("nodes").LRScheduler(lr_scheduler=None),
+            r"lr_scheduler= -> torch_scheduler=",
+        ),
+        (
+            lambda: __import__("nodes").ProgressBar(persist=True),
+            r"engine must be a statefire Engine, got NoneType.*ProgressBar\(persist=True\)\.attach\(trainer\.ignite\)",
+        ),
+    ],
+)
+def test_ignite_arguments_on_same_named_classes(make: Any, match: str) -> None:
+    """ignite's arguments to EarlyStopping, Checkpoint, LRScheduler, ProgressBar name the statefire spelling."""
+    with pytest.raises(TypeError, match=match):
+        make()
