@@ -136,7 +136,7 @@ def wandb_history(path: Path) -> list[dict[str, Any]]:
 
 def test_wandb_logger_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """WandBLogger in offline mode records the same history rows."""
-    pytest.importorskip("wandb", reason="the trackers extra installs wandb")
+    wandb = pytest.importorskip("wandb", reason="the trackers extra installs wandb")
     from ignite.handlers import wandb_logger
 
     monkeypatch.setenv("WANDB_SILENT", "true")
@@ -150,6 +150,7 @@ def test_wandb_logger_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         return side
 
     (_, ours), (_, theirs) = both(attach)
+    wandb.teardown()  # offline runs are written by a service process: wait for it
     (our_file,) = ours.glob("wandb/offline-run-*/run-*.wandb")
     (their_file,) = theirs.glob("wandb/offline-run-*/run-*.wandb")
     our_rows = wandb_history(our_file)
