@@ -662,3 +662,45 @@ class TestImports:
             [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
         )
         assert out.stdout.strip() == "[]"
+
+
+class TestTerminateEpoch:
+    """terminate_epoch() ends the epoch early; the next starts a new iterator, as in ignite."""
+
+    def test_same_batches_as_ignite(self, state: State) -> None:
+        """Epoch 1 cut after 2 iterations: the same batches, epochs and iterations as ignite's."""
+        from ignite.engine import Engine as IgniteEngine
+        from ignite.engine import Events
+
+        ours: list[int] = []
+        engine = Engine(state, "e", lambda e, b: ours.append(int(b.shape[0])), ones(1, 2, 3))
+        engine.n_iteration_completed_ref.subscribe(engine.terminate_epoch, once=2)
+        engine.run(max_epochs=3)
+
+        theirs: list[int] = []
+        ignite = IgniteEngine(lambda e, b: theirs.append(int(b.shape[0])))
+        ignite.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda e: e.terminate_epoch())
+        ignite.run(ones(1, 2, 3), max_epochs=3)
+        assert ours == theirs == [1, 2, 1, 2, 3, 1, 2, 3]
+        assert (engine.n_epoch_completed, engine.n_iteration_completed) == (3, 8)
+
+    def test_resume_after_a_cut_epoch(self, state: State) -> None:
+        """A state dict saved mid-epoch after a cut epoch resumes with the same batches."""
+
+        def build(state: State) -> tuple[Engine, list[int]]:
+            seen: list[int] = []
+            engine = Engine(state, "e", lambda e, b: seen.append(int(b.shape[0])), ones(1, 2, 3))
+            engine.n_iteration_completed_ref.subscribe(engine.terminate_epoch, once=1)
+            return engine, seen
+
+        engine, seen = build(state)
+        engine.n_iteration_completed_ref.subscribe(engine.terminate, once=3)
+        engine.run(max_epochs=3)
+        assert engine.n_iteration_in_epoch == 2 and engine.state_dict()["cut"] == 2
+        saved = state.state_dict()
+        other, rest = build(State())
+        other.state.load_state_dict(saved, strict=False)
+        other.run()
+        assert seen + rest == [1, 1, 2, 3, 1, 2, 3]
+        with pytest.raises(ValueError, match="cut must be a non-negative int, got -1"):
+            other.load_state_dict({"cut": -1})
