@@ -32,6 +32,7 @@ import torch
 
 from nodes.distributed import is_writer_process, world_size
 from nodes.engine import Engine
+from nodes.ignite_names import speaks_ignite
 from pipeline import Node, Ref, State, StateDictError, Variable
 
 __all__ = ["Checkpoint", "CheckpointError"]
@@ -172,6 +173,7 @@ def _as_number(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
+@speaks_ignite
 class Checkpoint(Node):
     """Save the state when a trigger fires; keep the last ``n_saved``, or the best by a score.
 
