@@ -81,6 +81,7 @@ class Runtime(RuntimeBase):
             subs = only
         event = Event(slot.ref, old, new, self.state) if slot.needs_event else None
         prev = self.writer
+        fired = self.tracer.fired if self.tracer is not None else None
         self.depth += 1
         sub = None
         try:
@@ -88,8 +89,8 @@ class Runtime(RuntimeBase):
                 if only is None and sub.filtered and not sub.passes(new):
                     continue
                 self.writer = sub.subscriber
-                if self.tracer is not None:
-                    self.tracer.record_fire(slot, sub)
+                if fired is not None:
+                    fired.append(sub)
                 if sub.pass_event:
                     sub.callback(event)
                 else:
