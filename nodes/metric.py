@@ -170,13 +170,14 @@ class Metric(Node):
         self.declare_reads(engine.output_ref)
         groups = engine.metric_publications
         self._publication: _Publication = groups.setdefault(compute_on, _Publication(engine.state))
-        # Whichever member computes last publishes every member's value, so each
-        # member declares it writes them all: a subscriber that reads one of them
-        # runs after the whole group, whatever the order the metrics were made in.
+        # The last member to compute publishes every member's value (each as its
+        # own writer), so each member declares the others' values for ordering
+        # only: a subscriber that reads one of them runs after the whole group,
+        # whatever the order the metrics were made in.
         mine = list(self.value_refs.values())
         for other in self._publication.members:
-            other.declare_writes(*mine)
-            self.declare_writes(*other.value_refs.values())
+            other.declare_writes(*mine, ordering_only=True)
+            self.declare_writes(*other.value_refs.values(), ordering_only=True)
         self._publication.members.append(self)
 
     def reset(self) -> None:

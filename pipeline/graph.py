@@ -5,8 +5,11 @@ subscribers of one variable run, the topological rank of variables (for
 Functions here take the ``networkx.DiGraph`` kept by the State and never
 change it; the State adds and removes nodes and edges as things happen.
 Node attribute ``kind``: ``"variable" | "node" | "callback"``; edge attribute
-``kind``: ``"triggers" | "writes" | "reads"`` (a subscriber that also declares
-it reads its trigger keeps one ``triggers`` edge with ``reads=True``).
+``kind``: ``"triggers" | "writes" | "reads" | "orders"`` (a subscriber that
+also declares it reads its trigger keeps one ``triggers`` edge with
+``reads=True``; ``orders`` is a write declared only to order propagation, such
+as the members of a metric group declaring each other's values: it orders like
+a write, but it is no writer and no loop goes through it).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ __all__ = [
     "dependency_order",
     "find_problems",
     "flow_view",
+    "ordering_writers_of",
     "readers_of",
     "subscribers_of",
     "variable_ranks",
@@ -34,7 +38,16 @@ _MAX_CYCLES_REPORTED = 20
 
 
 def flow_view(graph: nx.DiGraph) -> nx.DiGraph:
-    """The subgraph of ``triggers`` and ``writes`` edges: how a change can travel."""
+    """The subgraph of ``triggers``, ``writes`` and ``orders`` edges: what orders propagation."""
+
+    def keep(u: str, v: str) -> bool:
+        return graph.edges[u, v]["kind"] in ("triggers", "writes", "orders")
+
+    return nx.subgraph_view(graph, filter_edge=keep)
+
+
+def _change_view(graph: nx.DiGraph) -> nx.DiGraph:
+    """The subgraph of ``triggers`` and real ``writes`` edges: what a change can cause."""
 
     def keep(u: str, v: str) -> bool:
         return graph.edges[u, v]["kind"] in ("triggers", "writes")
@@ -103,8 +116,13 @@ def variable_ranks(graph: nx.DiGraph) -> dict[str, int]:
 
 
 def writers_of(graph: nx.DiGraph, path: str) -> list[str]:
-    """Keys of the nodes and callbacks with a ``writes`` edge into ``path``."""
+    """Keys of the nodes and callbacks with a ``writes`` edge into ``path`` (not ``orders``)."""
     return sorted(u for u, _, d in graph.in_edges(path, data=True) if d["kind"] == "writes")
+
+
+def ordering_writers_of(graph: nx.DiGraph, path: str) -> list[str]:
+    """Keys of the nodes that declare they write ``path`` only to order propagation."""
+    return sorted(u for u, _, d in graph.in_edges(path, data=True) if d["kind"] == "orders")
 
 
 def readers_of(graph: nx.DiGraph, path: str) -> list[str]:
@@ -117,6 +135,38 @@ def readers_of(graph: nx.DiGraph, path: str) -> list[str]:
 def subscribers_of(graph: nx.DiGraph, path: str) -> list[str]:
     """Keys of what a change of ``path`` triggers directly."""
     return sorted(v for _, v, d in graph.out_edges(path, data=True) if d["kind"] == "triggers")
+
+
+def _distinct_cycles(graph: nx.DiGraph) -> Iterable[list[str]]:
+    """The trigger cycles of the graph, each loop once.
+
+    A node and its own variables count as one place (the graph knows writes
+    per node, not per method), so the cycles that go through the same places
+    (the same callbacks, nodes and variables, entered by different variables
+    of one node) are one loop, reported by its first cycle. A loop that stays
+    inside one node (an engine's terminate on its own counter) is none, and
+    ``orders`` edges are not followed: they order, they write nothing.
+    """
+
+    def place(key: str) -> str:
+        owner = graph.nodes[key].get("owner")
+        return (
+            owner if owner is not None and graph.nodes.get(owner, {}).get("kind") == "node" else key
+        )
+
+    seen: set[frozenset[str]] = set()
+    for cycle in nx.simple_cycles(_change_view(graph)):
+        edges = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
+        triggers = [(u, v) for u, v in edges if graph.edges[u, v]["kind"] == "triggers"]
+        if not triggers or any(graph.edges[u, v].get("allow_cycle") for u, v in triggers):
+            continue
+        places = frozenset(place(k) for k in cycle)
+        if len(places) == 1 or places in seen:
+            continue
+        seen.add(places)
+        # Start at the variable that triggers the first plain callback: usually the culprit.
+        first = next((i for i, k in enumerate(cycle) if graph.nodes[k]["kind"] == "callback"), 1)
+        yield cycle[first - 1 :] + cycle[: first - 1]
 
 
 def find_problems(
@@ -132,21 +182,8 @@ def find_problems(
         single_writer: paths that accept only one writer.
     """
     problems: list[str] = []
-    flow = flow_view(graph)
     n_cycles = 0
-    for cycle in nx.simple_cycles(flow):
-        edges = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
-        triggers = [(u, v) for u, v in edges if graph.edges[u, v]["kind"] == "triggers"]
-        if not triggers or any(graph.edges[u, v].get("allow_cycle") for u, v in triggers):
-            continue
-        if len(cycle) == 2 and any(
-            graph.nodes[k]["kind"] == "node" and graph.nodes[v].get("owner") == k
-            for k, v in (cycle, cycle[::-1])
-        ):
-            # A node reacting to one of its own variables (an engine's terminate
-            # on its own counter): the graph knows writes per node, not per
-            # method, so this two-step loop says nothing about an endless one.
-            continue
+    for cycle in _distinct_cycles(graph):
         n_cycles += 1
         if n_cycles <= _MAX_CYCLES_REPORTED:
             loop = " -> ".join(cycle + cycle[:1])

@@ -189,9 +189,17 @@ class Node(_Owner, metaclass=_NodeMeta):
         """Declare variables this node reads (``reads`` edges; they order propagation)."""
         self._state._declare_edges(self, refs, "reads")
 
-    def declare_writes(self, *refs: Ref | str) -> None:
-        """Declare variables of other owners this node writes (``writes`` edges)."""
-        self._state._declare_edges(self, refs, "writes")
+    def declare_writes(self, *refs: Ref | str, ordering_only: bool = False) -> None:
+        """Declare variables of other owners this node writes (``writes`` edges).
+
+        With ``ordering_only=True`` the node does not write them; the edges
+        (kind ``orders``) only make a reader of those variables run after this
+        node, as a write would. ``writers_of`` leaves them out, pictures draw
+        them apart, and a loop through them is no trigger cycle.
+        """
+        if not isinstance(ordering_only, bool):
+            raise TypeError(f"ordering_only must be a bool, got {ordering_only!r}")
+        self._state._declare_edges(self, refs, "orders" if ordering_only else "writes")
 
     def reset_variables(self, **values: Any) -> None:
         """Set some of this node's variables without notifying anyone.

@@ -89,6 +89,7 @@ class Runtime(RuntimeBase):
                 if only is None and sub.filtered and not sub.passes(new):
                     continue
                 self.writer = sub.subscriber
+                sub.n_fired += 1
                 if fired is not None:
                     fired.append(sub)
                 if sub.pass_event:

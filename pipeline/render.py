@@ -1,57 +1,162 @@
-"""Looking at a state: ``render`` draws the graph with Graphviz, ``overview``
-prints the text tree with values.
+"""Looking at a state: ``to_dot`` draws a view model (``pipeline/views/model.py``)
+as Graphviz DOT, ``render`` writes it as an image, ``overview`` prints the text
+tree with values.
 
-Graphviz is imported here, lazily; nothing else in the core needs it.
+Graphviz is imported here, lazily; nothing else in the core needs it. What a
+picture shows (levels, focus, folding, the trace overlay's numbers) is decided
+by the view model; this module only decides how it looks.
 """
 
 from __future__ import annotations
 
 import shutil
 import warnings
+from collections import defaultdict
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import RenderWarning
-from pipeline.node import Node
 from pipeline.values import summarize
 
 if TYPE_CHECKING:
     from pipeline.state import State
-    from pipeline.trace import Trace
 
 __all__ = ["overview", "render", "to_dot"]
 
 _FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 _HIGHLIGHT = "#d62728"
-_COLORS = {"triggers": "#1f77b4", "writes": "#2ca02c", "reads": "#7f7f7f"}
+_UNCHANGED = "#ff9f1c"
+_COLORS = {"triggers": "#1f77b4", "writes": "#2ca02c", "reads": "#8c8c8c", "orders": "#c7c7c7"}
+_NODE_FILL = "#f3f6fa"
+_CALLBACK_FILL = "#fff4d6"
+_FOCUS_FILL = "#fff2a8"
+_RUNNING_FILL = "#fde0dd"
+_BR = '<BR ALIGN="LEFT"/>'
+#: Variable lines shown in a folded box (traced ones are always shown).
+_MAX_LINES = 6
 
 
-def _var_label(state: State, path: str) -> str:
-    slot = state._slots[path]
-    return f"{slot.name}\n{summarize(slot.value, width=28)}"
+def _html(text: str) -> str:
+    return escape(text, quote=True)
 
 
-def _linked(state: State, path: str) -> bool:
-    """Whether a variable has an edge besides its owner node writing it."""
-    g = state._graph
-    owner = g.nodes[path].get("owner")
-    edges = list(g.in_edges(path, data=True)) + list(g.out_edges(path, data=True))
-    return any(not (d["kind"] == "writes" and u == owner) for u, _, d in edges)
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def to_dot(
-    state: State,
-    trace: Trace | None = None,
-    title: str | None = None,
-    connected_only: bool = False,
-) -> str:
-    """The DOT source of the state graph (what :func:`render` draws)."""
+def _var_line(var: dict[str, Any], name: str) -> tuple[str, str]:
+    """(text, colour) of one variable line in a folded box."""
+    traced = var["trace"]
+    if traced is None:
+        return f"{name} = {_cut(var['value'], 24)}", ""
+    last = traced["last"] or var["value"]
+    if traced["changes"] == 0:
+        return f"{name}: {last}  (set {traced['sets']}x, unchanged)", _UNCHANGED
+    return f"{name}: {last}  (set {traced['sets']}x, {traced['changes']} changes)", _HIGHLIGHT
+
+
+def _folded_label(box: dict[str, Any], connected: set[str]) -> str:
+    """An HTML label: the box's title, then its most telling variables."""
+    rows = [f'<TR><TD ALIGN="LEFT"><B>{_html(box["label"])}</B></TD></TR>']
+    members = box["members"]
+    if members:
+        names = [m.split(".", 1)[-1] for m in members]
+        lines = [", ".join(names[i : i + 2]) for i in range(0, len(names), 2)]
+        rows.append(
+            f'<TR><TD ALIGN="LEFT" BALIGN="LEFT"><FONT POINT-SIZE="9">{len(members)} nodes: '
+            f"{_BR.join(_html(line) for line in lines)}</FONT></TD></TR>"
+        )
+    traced = [v for v in box["variables"] if v["trace"] is not None]
+    linked = [v for v in box["variables"] if v["trace"] is None and v["path"] in connected]
+    shown = traced + linked[: max(0, _MAX_LINES - len(traced))]
+    if len(shown) < _MAX_LINES:
+        rest = [v for v in box["variables"] if v not in shown]
+        shown += rest[: _MAX_LINES - len(shown)]
+    for var in shown:
+        # In a box of several nodes, say whose variable it is.
+        name = var["path"].split(".", 1)[-1] if members else var["name"]
+        text, color = _var_line(var, name)
+        text = _cut(text, 60)
+        font = f' COLOR="{color}"' if color else ""
+        rows.append(
+            f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="9"{font}>{_html(text)}</FONT></TD></TR>'
+        )
+    more = len(box["variables"]) - len(shown) + box["hidden"]
+    if more > 0:
+        rows.append(
+            f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="9" COLOR="#777777">'
+            f"+{more} more</FONT></TD></TR>"
+        )
+    return '<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
+
+
+def _box_attrs(box: dict[str, Any], level: str, connected: set[str]) -> dict[str, str]:
+    kind = box["kind"]
+    attrs: dict[str, str]
+    if kind == "variable":
+        label = f"{box['label']}\n{box['value']}"
+        traced = box["variables"][0]["trace"] if box["variables"] else None
+        attrs = {"shape": "box", "style": "rounded"}
+        if traced is not None:
+            label = f"{box['label']}\n{traced['last'] or box['value']}\nset x{traced['sets']}"
+            if traced["changes"] == 0:
+                attrs.update(color=_UNCHANGED, penwidth="2", style="rounded,dashed")
+                label += " (unchanged)"
+            else:
+                attrs.update(color=_HIGHLIGHT, penwidth="2")
+                label += f", {traced['changes']} changes"
+        attrs["label"] = label
+    elif kind == "callback" and not box["members"]:
+        attrs = {"shape": "ellipse", "style": "filled", "fillcolor": _CALLBACK_FILL}
+        attrs["label"] = box["label"].replace(" (", "\n(", 1)  # its file:line below the name
+    elif kind == "node" and level == "variables":
+        attrs = {"shape": "component", "label": box["id"].split(".", 1)[-1]}
+    else:
+        fill = _CALLBACK_FILL if kind == "callback" else _NODE_FILL
+        attrs = {
+            "shape": "box",
+            "style": "rounded,filled",
+            "fillcolor": fill,
+            "color": "#6b8db5",
+            "label": _folded_label(box, connected),
+        }
+    trace = box["trace"]
+    if trace is not None and (trace["fired"] or trace["ran"]) and kind != "variable":
+        attrs.update(color=_HIGHLIGHT, penwidth="2")
+        if trace["running"]:
+            attrs.update(style="rounded,filled,bold", fillcolor=_RUNNING_FILL, penwidth="3")
+    if box["focus"]:
+        attrs.update(style="rounded,filled,bold", fillcolor=_FOCUS_FILL, penwidth="3")
+    return attrs
+
+
+def _short_label(edge: dict[str, Any], sink: bool) -> str:
+    """An edge label for a folded picture: variable names, filters without their file:line."""
+    filters = [f.split(" (", 1)[0] for f in edge["filters"]]
+    names = [p.rsplit(".", 1)[-1] for p in edge["variables"]]
+    # Labels widen the gaps between ranks: a variable name only where it is the one
+    # that matters (a filtered trigger); every edge's variables are in its tooltip.
+    if sink:  # a sink of many edges (TensorBoard, charts): its box lists what it is
+        return ""
+    text = names[0] + (f" +{len(names) - 1}" if len(names) > 1 else "") if filters else ""
+    if filters:
+        text = f"{text} [{'; '.join(filters)}]".strip()
+    if edge["kind"] == "writes" and edge["observed"] and not edge["declared"]:
+        text = f"{text} (observed)".strip()
+    return text
+
+
+def to_dot(model: dict[str, Any]) -> str:
+    """The DOT source of a view model (what :func:`render` draws)."""
     import graphviz
 
-    g = state._graph
-    fired_edges = trace.fire_counts if trace is not None else {}
-    set_counts = trace.set_counts if trace is not None else {}
-    fired_nodes = {v for (_, v) in fired_edges}
+    level = model["level"]
+    boxes = model["boxes"]
+    children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
+    for box in boxes:
+        children[box["parent"]].append(box)
+    connected = {p for e in model["edges"] for p in e["variables"]}
     ids: dict[str, str] = {}
 
     def nid(key: str) -> str:
@@ -61,111 +166,89 @@ def to_dot(
         return ids[key]
 
     dot = graphviz.Digraph("state", strict=False)
-    dot.attr(rankdir="LR", fontname="Helvetica", fontsize="11", compound="true")
-    dot.attr("node", fontname="Helvetica", fontsize="10")
-    dot.attr("edge", fontname="Helvetica", fontsize="9")
+    dot.attr(rankdir="LR", fontname="Helvetica", fontsize="12", compound="true")
+    dot.attr(nodesep="0.2", ranksep="0.45")
+    dot.attr("node", fontname="Helvetica", fontsize="11", margin="0.08,0.04")
+    dot.attr("edge", fontname="Helvetica", fontsize="10")
+    title = model["title"]
+    if model["focus"] is not None:
+        title = f"{title}  " if title else ""
+        title += f"around {model['focus']} (depth {model['depth']})"
     if title:
         dot.attr(label=title, labelloc="t")
 
-    def var_node(sub: Any, path: str) -> None:
-        count = set_counts.get(path, 0)
-        attrs = {"shape": "box", "style": "rounded"}
-        label = _var_label(state, path)
-        if count:
-            attrs.update(color=_HIGHLIGHT, penwidth="2")
-            label += f"\nset x{count}"
-        sub.node(nid(path), label=label, **attrs)
+    def draws_itself(box: dict[str, Any]) -> bool:
+        return box["kind"] != "container" or bool(box["paths"] or box["members"])
 
-    for cname, container in state._containers.items():
-        own = [s.path for s in container._vars.values()]
-        if cname == "structure" or connected_only:  # drawn only where something uses them
-            own = [p for p in own if _linked(state, p)]
-        members = list(container._nodes.values())
-        if not own and not members:
+    def draw(box: dict[str, Any], into: Any) -> None:
+        inner = children.get(box["id"], [])
+        if not inner:
+            into.node(nid(box["id"]), **_box_attrs(box, level, connected))
+            return
+        with into.subgraph(name=f"cluster_{box['id']}") as sub:
+            if box["kind"] == "container":
+                sub.attr(label=box["label"], style="rounded", color="#999999")
+            else:  # a node with its variables; folded, the node's own box carries the title
+                sub.attr(
+                    label=box["label"] if level == "variables" else "",
+                    style="rounded,filled",
+                    fillcolor=_NODE_FILL,
+                    color="#6b8db5",
+                )
+            if draws_itself(box):
+                attrs = _box_attrs(box, level, connected)
+                if box["kind"] == "container":
+                    attrs["label"] = _folded_label(
+                        {**box, "label": box["label"] + " (variables)"}, connected
+                    )
+                sub.node(nid(box["id"]), **attrs)
+            for child in inner:
+                draw(child, sub)
+
+    for box in children.get(None, []):
+        if box["kind"] == "container" and not draws_itself(box) and not children.get(box["id"]):
             continue
-        with dot.subgraph(name=f"cluster_{cname}") as c:
-            c.attr(label=cname, style="rounded", color="#999999")
-            for path in own:
-                var_node(c, path)
-            for node in members:
-                with c.subgraph(name=f"cluster_{node.key}") as n:
-                    n.attr(
-                        label=f"{node.name}: {type(node).__name__}",
-                        style="rounded,filled",
-                        fillcolor="#f3f6fa",
-                        color="#6b8db5",
-                    )
-                    hot = node.key in fired_nodes
-                    n.node(
-                        nid(node.key),
-                        label=node.name,
-                        shape="component",
-                        color=_HIGHLIGHT if hot else "black",
-                    )
-                    shown = [
-                        slot.path
-                        for slot in node._vars.values()
-                        if not connected_only or _linked(state, slot.path)
-                    ]
-                    for path in shown:
-                        var_node(n, path)
-                    if len(shown) < len(node._vars):
-                        n.attr(
-                            label=f"{node.name}: {type(node).__name__} "
-                            f"(+{len(node._vars) - len(shown)} unconnected)"
-                        )
-    for key, data in g.nodes(data=True):
-        if data["kind"] == "callback":
-            hot = key in fired_nodes
-            dot.node(
-                nid(key),
-                label=key,
-                shape="ellipse",
-                style="filled",
-                fillcolor="#fff4d6",
-                color=_HIGHLIGHT if hot else "black",
-            )
+        draw(box, dot)
 
-    for u, v, data in g.edges(data=True):
-        kind = data["kind"]
-        if (
-            kind == "writes"
-            and isinstance(state._nodes.get(u), Node)
-            and (state._slots.get(v) is not None and state._slots[v].owner is state._nodes[u])
-        ):
-            continue  # a node writing its own variables is what its cluster says
-        attrs = {"color": _COLORS[kind]}
-        label = data.get("label", "")
+    folded = {b["id"] for b in boxes if b["members"]}
+    triggered = {(e["source"], e["target"]) for e in model["edges"] if e["kind"] == "triggers"}
+    for edge in model["edges"]:
+        kind = edge["kind"]
+        pair = (edge["source"], edge["target"])
+        if kind == "orders" and level != "variables":
+            continue  # only ordering: drawn at the variables level, apart
+        if kind == "reads" and level != "variables" and pair in triggered:
+            continue  # the trigger edge between the two boxes says enough
+        attrs = {"color": _COLORS[kind], "label": edge["label"]}
+        attrs["tooltip"] = f"{edge['kind']}: " + ", ".join(edge["variables"])
+        if edge["filters"]:
+            attrs["tooltip"] += f" [{'; '.join(edge['filters'])}]"
+        if level != "variables":
+            attrs["label"] = _short_label(edge, sink=edge["target"] in folded)
+            if edge["target"] in folded:  # a sink of many edges: drawn light
+                attrs["penwidth"] = "0.7"
         if kind == "writes":
-            attrs["style"] = (
-                "dashed" if data.get("observed") and not data.get("declared") else "solid"
-            )
-            attrs["arrowhead"] = "normal"
-            label = "writes" + (
-                " (observed)" if data.get("observed") and not data.get("declared") else ""
-            )
+            attrs["style"] = "dashed" if edge["observed"] and not edge["declared"] else "solid"
         elif kind == "reads":
-            attrs["style"] = "dotted"
-            label = "reads"
-        count = fired_edges.get((u, v), 0)
-        if count:
+            attrs.update(style="dotted", arrowhead="empty")
+        elif kind == "orders":
+            attrs.update(style="dashed", arrowhead="empty", fontcolor="#999999", constraint="false")
+        if edge["fired"]:
             attrs.update(color=_HIGHLIGHT, penwidth="2.5")
-            label = f"{label} x{count}".strip()
-        dot.edge(nid(u), nid(v), label=label, **attrs)
+            attrs["label"] = f"{attrs['label']} x{edge['fired']}".strip()
+        dot.edge(nid(edge["source"]), nid(edge["target"]), **attrs)
     return str(dot.source)
 
 
-def render(
-    state: State, path: Path, trace: Trace | None = None, connected_only: bool = False
-) -> Path:
-    """Write the graph to ``path``; see :meth:`pipeline.State.render`."""
+def render(model: dict[str, Any], path: Path) -> Path:
+    """Write a view model's picture to ``path``; see :meth:`pipeline.State.render`."""
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(
             f"cannot render to '{path}': unsupported suffix {path.suffix!r}; "
             "use .svg, .png, .pdf or .dot"
         )
-    source = to_dot(state, trace, state.structure.title or None, connected_only)
+    source = to_dot(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "dot":
         path.write_text(source)
@@ -182,13 +265,17 @@ def render(
             stacklevel=3,
         )
         return dot_path
-    import graphviz
-
-    data = graphviz.pipe("dot", fmt, source.encode())
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
+    tmp.write_bytes(pipe(source, fmt))
     tmp.replace(path)
     return path
+
+
+def pipe(source: str, fmt: str) -> bytes:
+    """Run Graphviz's ``dot`` on ``source``; the drawing in format ``fmt`` (svg, png, ...)."""
+    import graphviz
+
+    return bytes(graphviz.pipe("dot", fmt, source.encode()))
 
 
 def overview(state: State) -> str:

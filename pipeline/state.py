@@ -526,7 +526,7 @@ class State:
                 kind="triggers",
                 n=len(subs),
                 reads=bool(reads),
-                label="; ".join(s.filter_label for s in subs if s.filter_label),
+                label="; ".join(s.filter_text for s in subs if s.filter_text),
                 allow_cycle=any(s.allow_cycle for s in subs),
             )
         elif reads:
@@ -540,7 +540,12 @@ class State:
                     g.edges[slot.path, key]["reads"] = True
                 else:
                     g.add_edge(slot.path, key, kind="reads")
+            elif kind == "orders":  # a write only for ordering: a real write edge wins
+                if not g.has_edge(key, slot.path):
+                    g.add_edge(key, slot.path, kind="orders", declared=True)
             else:
+                if g.has_edge(key, slot.path) and g.edges[key, slot.path]["kind"] == "orders":
+                    g.remove_edge(key, slot.path)
                 if g.has_edge(key, slot.path):
                     g.edges[key, slot.path]["declared"] = True
                 else:
@@ -559,9 +564,11 @@ class State:
         if writer.key not in g:  # a callback that removed itself and then wrote
             return
         slot.writer_keys.add(writer.key)
-        if g.has_edge(writer.key, slot.path):
+        if g.has_edge(writer.key, slot.path) and g.edges[writer.key, slot.path]["kind"] == "writes":
             g.edges[writer.key, slot.path]["observed"] = True
-        else:
+        else:  # new, or declared for ordering only and now seen writing
+            if g.has_edge(writer.key, slot.path):
+                g.remove_edge(writer.key, slot.path)
             g.add_edge(writer.key, slot.path, kind="writes", observed=True)
         if isinstance(writer, CallbackNode):
             writer.written.add(slot)
@@ -662,21 +669,77 @@ class State:
         return graph_ops.subscribers_of(self._graph, self._resolve(target).path)
 
     def render(
-        self, path: str | Path, trace: Trace | None = None, *, connected_only: bool = False
+        self,
+        path: str | Path,
+        trace: Trace | None = None,
+        *,
+        level: str = "nodes",
+        focus: str | None = None,
+        depth: int = 2,
+        connected_only: bool = False,
     ) -> Path:
         """Draw the graph with Graphviz; the suffix picks the format (.svg .png .pdf .dot).
 
-        ``trace`` highlights what a :meth:`trace` recorded, with counts;
-        ``connected_only`` leaves out the variables nothing reads, writes or
-        subscribes to besides their owner (each node's cluster says how many).
+        ``level`` is ``"nodes"`` (default: one box per node, its variables
+        folded in; readable for a whole training), ``"containers"`` or
+        ``"variables"`` (every variable its own box). ``focus`` (a variable,
+        node, callback or container) keeps only what lies within ``depth``
+        edges upstream and downstream of it. ``trace`` overlays what a
+        :meth:`trace` recorded: old -> new values, sets and changes, the
+        calls along each edge, the node that ran. ``connected_only`` (at the
+        ``variables`` level) leaves out the variables nothing reads, writes or
+        subscribes to besides their owner. See :meth:`view_model` for the data
+        the picture is drawn from.
 
         Without the ``dot`` program, writes the ``.dot`` source next to ``path``,
         warns with :class:`~pipeline.RenderWarning` how to install Graphviz, and
         returns the ``.dot`` path.
+
+        Raises:
+            ValueError: an unsupported suffix, an unknown level, or a focus naming nothing.
         """
         from pipeline.render import render
 
-        return render(self, Path(path), trace, connected_only)
+        model = self.view_model(level, focus, depth, trace, connected_only=connected_only)
+        return render(model, Path(path))
+
+    def view_model(
+        self,
+        level: str = "nodes",
+        focus: str | None = None,
+        depth: int = 2,
+        trace: Trace | None = None,
+        *,
+        connected_only: bool = False,
+    ) -> dict[str, Any]:
+        """The graph at one level of detail as JSON-able data (boxes and edges).
+
+        The shape is documented in :mod:`pipeline.views.model`; every picture
+        of the state is drawn from it.
+        """
+        from pipeline.views.model import view_model
+
+        return view_model(self, level, focus, depth, trace, connected_only=connected_only)
+
+    def explain(self, target: Ref | str, trace: Trace | None = None) -> str:
+        """One variable in words: value, writers (observed, declared, ordering only),
+        readers, every subscriber with its filter and ``fired F of S``, the last writer.
+
+        Example:
+            >>> from pipeline import State
+            >>> state = State()
+            >>> state.configs.step = 0
+            >>> def is_even(step):
+            ...     return step % 2 == 0
+            >>> handle = state.configs.step_ref.subscribe(lambda: None, when=is_even)
+            >>> for step in range(1, 4):
+            ...     state.configs.step = step
+            >>> print(state.explain("configs.step").splitlines()[-1])  # doctest: +ELLIPSIS
+                lambda (...)  lambda  when=is_even  fired 1 of 3
+        """
+        from pipeline.views.explain import explain
+
+        return explain(self, target, trace)
 
     def overview(self) -> str:
         """The state as a text tree with values, the view a debugger gives."""

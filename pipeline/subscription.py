@@ -18,7 +18,14 @@ if TYPE_CHECKING:
     from pipeline.state import State
     from pipeline.variable import Slot
 
-__all__ = ["CallbackNode", "Handle", "Subscription", "callback_label", "check_filters"]
+__all__ = [
+    "CallbackNode",
+    "Handle",
+    "Subscription",
+    "callback_label",
+    "check_filters",
+    "predicate_label",
+]
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
@@ -51,6 +58,25 @@ def callback_label(fn: Callable[..., Any]) -> str:
     name = name.replace(".<locals>.", ".").replace("<lambda>", "lambda")
     src = _source(fn)
     return f"{name} ({src})" if src else name
+
+
+def predicate_label(fn: Callable[..., Any]) -> str:
+    """A ``when=`` predicate's name; a lambda gets where it is written too.
+
+    Example:
+        >>> def is_best(score): ...
+        >>> predicate_label(is_best)
+        'is_best'
+    """
+    name = getattr(fn, "__name__", None)
+    if name is None:
+        return type(fn).__name__
+    if name != "<lambda>":
+        return str(name)
+    qualname = getattr(fn, "__qualname__", name).replace(".<locals>.", ".")
+    src = _source(fn)
+    short = qualname.replace("<lambda>", "lambda")
+    return f"{short} ({src})" if src else short
 
 
 def _positional_arity(fn: Callable[..., Any], what: str) -> tuple[int, bool]:
@@ -143,6 +169,8 @@ class Subscription:
         "filtered",
         "index",
         "n_changes",
+        "n_fired",
+        "n_seen",
         "once",
         "pass_event",
         "removed",
@@ -173,6 +201,8 @@ class Subscription:
         self.allow_cycle = allow_cycle
         self.index = index
         self.n_changes = 0
+        self.n_fired = 0  # counted by the runtime, one increment per call
+        self.n_seen = 0  # changes a filtered subscription judged (see ``seen``)
         self.removed = False
         self.filtered = every is not None or once is not None or when is not None
 
@@ -180,6 +210,7 @@ class Subscription:
         """Whether a change to ``new`` fires this subscription (advances change counters)."""
         if self.removed:
             return False
+        self.n_seen += 1
         when = self.when
         if when is not None and not when(new):
             return False
@@ -208,6 +239,25 @@ class Subscription:
         return ", ".join(parts)
 
     @property
+    def seen(self) -> int:
+        """Changes this subscription saw: each judged by its filters, or each a call without any."""
+        return max(self.n_seen, self.n_fired)  # without filters only calls are counted
+
+    @property
+    def filter_text(self) -> str:
+        """The filters for people: a ``when=`` predicate by name, with file:line for a lambda."""
+        parts = []
+        if self.every is not None:
+            parts.append(f"every={self.every}")
+        if self.once is not None:
+            parts.append(f"once={self.once}")
+        if self.when is not None:
+            parts.append(f"when={predicate_label(self.when)}")
+        if self.allow_cycle:
+            parts.append("allow_cycle")
+        return ", ".join(parts)
+
+    @property
     def key(self) -> str:
         """A stable name for this subscription, used for its counter in ``state_dict``.
 
@@ -231,14 +281,43 @@ class Handle:
     """Detaches one subscription: ``handle.remove()``, or ``with handle: ...``.
 
     Removing twice is harmless. After removal the handle holds no reference to
-    the callback.
+    the callback, and keeps the counts its subscription had.
+
+    Example:
+        >>> from pipeline import State
+        >>> state = State()
+        >>> state.configs.step = 0
+        >>> handle = state.configs.step_ref.subscribe(lambda: None, every=2)
+        >>> for step in range(1, 6):
+        ...     state.configs.step = step
+        >>> handle.n_fired, handle.n_seen
+        (2, 5)
     """
 
-    __slots__ = ("_state", "_subscription")
+    __slots__ = ("_counts", "_state", "_subscription")
 
     def __init__(self, state: State, subscription: Subscription) -> None:
         self._state: State | None = state
         self._subscription: Subscription | None = subscription
+        self._counts = (0, 0)
+
+    @property
+    def n_fired(self) -> int:
+        """How many times the callback was called (its filters passed)."""
+        sub = self._subscription
+        return sub.n_fired if sub is not None else self._counts[0]
+
+    @property
+    def n_seen(self) -> int:
+        """How many changes of the variable the subscription saw (fired or filtered out)."""
+        sub = self._subscription
+        return sub.seen if sub is not None else self._counts[1]
+
+    @property
+    def filters(self) -> str:
+        """The filters as text (``every=3, when=is_best``); empty when there are none."""
+        sub = self._subscription
+        return sub.filter_text if sub is not None else ""
 
     @property
     def active(self) -> bool:
@@ -253,6 +332,8 @@ class Handle:
     def remove(self) -> None:
         """Detach the subscription (no-op when already removed)."""
         sub, state = self._subscription, self._state
+        if sub is not None:
+            self._counts = (sub.n_fired, sub.seen)
         self._subscription = None
         self._state = None
         if sub is not None and state is not None and not sub.removed:
@@ -265,4 +346,7 @@ class Handle:
         self.remove()
 
     def __repr__(self) -> str:
-        return f"<Handle {self.path or 'removed'}>"
+        if self._subscription is None:
+            return f"<Handle removed, fired {self.n_fired} of {self.n_seen}>"
+        filters = f" [{self.filters}]" if self.filters else ""
+        return f"<Handle {self.path}{filters}, fired {self.n_fired} of {self.n_seen}>"

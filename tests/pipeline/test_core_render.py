@@ -51,7 +51,7 @@ class TestRender:
 
     def test_dot_source(self, toy: State, tmp_path: Path) -> None:
         """A .dot path gets the DOT source with variables, values, clusters and edge labels."""
-        out = toy.render(tmp_path / "graph.dot")
+        out = toy.render(tmp_path / "graph.dot", level="variables")
         src = out.read_text()
         assert src.startswith("digraph state {")
         for text in (
@@ -68,7 +68,7 @@ class TestRender:
     def test_observed_write_is_dashed(self, toy: State, tmp_path: Path) -> None:
         """An observed write is drawn dashed and labelled as observed."""
         toy.configs.lr = 0.2
-        src = toy.render(tmp_path / "g.dot").read_text()
+        src = toy.render(tmp_path / "g.dot", level="variables").read_text()
         assert 'label="writes (observed)"' in src and "style=dashed" in src
 
     def test_unsupported_suffix(self, toy: State, tmp_path: Path) -> None:
@@ -94,9 +94,12 @@ class TestRender:
         with toy.trace() as t:
             toy.engines.loop.run(4)
         src = t.render(toy, tmp_path / "traced.dot").read_text()
-        assert "set x4" in src  # n_iteration_completed set four times
-        assert "every=2 x2" in src  # the counter fired twice
+        # At the nodes level the loop's box says its counter's last change and counts.
+        assert "n_iteration_completed: 3 -&gt; 4  (set 4x, 4 changes)" in src
+        assert "every=2] x2" in src  # the counter fired twice
         assert "#d62728" in src
+        src = toy.render(tmp_path / "traced.dot", trace=t, level="variables").read_text()
+        assert "set x4, 4 changes" in src and 'label="every=2 x2"' in src
 
     @needs_dot
     def test_render_svg_with_trace(self, toy: State, tmp_path: Path) -> None:

@@ -165,7 +165,7 @@ class TestHandles:
         h.remove()
         counter.n = 2
         assert log == [1] and not h.active and h.path is None
-        assert repr(h) == "<Handle removed>"
+        assert repr(h) == "<Handle removed, fired 1 of 1>"
 
     def test_with_handle(self, counter: Counter) -> None:
         """A handle used as a context manager detaches at the end of the block."""
