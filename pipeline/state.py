@@ -678,7 +678,12 @@ class State:
         depth: int = 2,
         connected_only: bool = False,
     ) -> Path:
-        """Draw the graph with Graphviz; the suffix picks the format (.svg .png .pdf .dot).
+        """Draw the graph; the suffix picks the format (.svg .png .pdf .dot .html).
+
+        ``.html`` writes one self-contained interactive page (nothing fetched
+        from the network; expand and collapse, search, focus on a click, a
+        side panel, the legend, replay of ``trace``), the others a Graphviz
+        picture.
 
         ``level`` is ``"nodes"`` (default: one box per node, its variables
         folded in; readable for a whole training), ``"containers"`` or
@@ -698,6 +703,10 @@ class State:
         Raises:
             ValueError: an unsupported suffix, an unknown level, or a focus naming nothing.
         """
+        if Path(path).suffix.lower() in (".html", ".htm"):
+            from pipeline.views.html import write_html
+
+            return write_html(self, Path(path), trace, level=level, focus=focus, depth=depth)
         from pipeline.render import render
 
         model = self.view_model(level, focus, depth, trace, connected_only=connected_only)
