@@ -14,6 +14,7 @@ script and the document are all inline, so it works from ``file://``.
 
 from __future__ import annotations
 
+import itertools
 import json
 from html import escape
 from pathlib import Path
@@ -72,7 +73,7 @@ def page_document(
                 variables.setdefault(var["path"], var)
     homes = {
         finer: _homes(models[finer]["boxes"], models[coarser]["boxes"])
-        for coarser, finer in zip(LEVELS, LEVELS[1:], strict=False)
+        for coarser, finer in itertools.pairwise(LEVELS)
     }
     entries: list[list[Any]] = []
     if trace is not None:
@@ -156,4 +157,3 @@ def _json_for_script(document: dict[str, Any]) -> str:
     """JSON that is safe inside ``<script>``: no ``</`` and no ``<!--`` can end or bend it."""
     text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-

@@ -31,7 +31,10 @@ PACKAGES: list[tuple[str, str, str, dict[str, str]]] = [
         "cytoscape",
         "3.35.0",
         "sha512-sMvBIXiGMnhkCaWz2R06FwF/27MNlS+Tqvi17foO9UhnUg3XGZccKjxsvEqQFAQYMSSZmN5SxYzUYlQ0DOJJ3g==",
-        {"package/dist/cytoscape.min.js": "cytoscape.min.js", "package/LICENSE": "cytoscape.LICENSE"},
+        {
+            "package/dist/cytoscape.min.js": "cytoscape.min.js",
+            "package/LICENSE": "cytoscape.LICENSE",
+        },
     ),
     (
         "cytoscape-dagre",

@@ -10,7 +10,9 @@
  * Markers for tests and tools, on <body>: data-nodes (boxes drawn, set once
  * drawn), data-edges, data-level, data-selected (the selected box id),
  * data-matches (search matches), data-updates (live snapshots applied),
- * data-replay (the replayed entry index).
+ * data-replay (the replayed entry index); on the panel: data-box (the box shown),
+ * and data-path on each variable's row. window.statefireView = {cy, ui}
+ * gives tests and tools the graph (positions to click) and the view's state.
  */
 (function () {
   "use strict";
@@ -698,6 +700,7 @@
     ui.open.add("nodes:" + home);
   }
   draw(false);
+  window.statefireView = { cy: cy, ui: ui };
   if (focus) {
     var target = resolve(focus, 2, ui.shown) || resolve(focus, 1, ui.shown) || resolve(focus, 0, ui.shown);
     if (target) select(target, true);
