@@ -170,7 +170,9 @@
   }
 
   var MAX_LINES = 3;  // variable lines in a folded box (traced ones first, then linked ones)
-  var MIN_ZOOM = 0.95;  // the first view never zooms out below this: text stays readable
+  // The first view of a level never zooms out below this (text stays readable at the
+  // nodes level; the variables level is for searching and zooming, so it starts wider).
+  var MIN_ZOOM = { containers: 0.95, nodes: 0.95, variables: 0.45 };
 
   function boxLabel(entry, compound, linked) {
     var box = entry.box;
@@ -243,7 +245,8 @@
     { selector: "edge.orders", style: { "line-color": "#d0d7de", "target-arrow-color": "#d0d7de",
       "line-style": "dashed", "width": 1 } },
     { selector: "edge.fired", style: { "width": 3 } },
-    { selector: "edge.near", style: { "label": "data(label)", "width": 2.5 } },
+    { selector: "edge.near", style: { "width": 2.5 } },
+    { selector: "edge.touch", style: { "label": "data(label)", "z-index": 10 } },
     { selector: ".faded", style: { "opacity": 0.15 } },
   ];
 
@@ -318,8 +321,8 @@
     cy.fit(undefined, 20);
     if (cy.zoom() > 1.25) cy.zoom(1.25);
     cy.center();
-    if (cy.zoom() < MIN_ZOOM) {
-      cy.zoom(MIN_ZOOM);
+    if (cy.zoom() < MIN_ZOOM[ui.level]) {
+      cy.zoom(MIN_ZOOM[ui.level]);
       var bb = cy.elements().boundingBox();
       cy.pan({ x: 20 - bb.x1 * cy.zoom(), y: 20 - bb.y1 * cy.zoom() });
     }
@@ -352,7 +355,7 @@
   }
 
   function applyFocus() {
-    cy.elements().removeClass("faded near");
+    cy.elements().removeClass("faded near touch");
     cy.nodes().unselect();
     body.dataset.selected = ui.selected || "";
     if (!ui.selected) { showPanel(null); return; }
@@ -364,6 +367,7 @@
     cy.edges().forEach(function (e) {
       if (keep.has(e.source().id()) && keep.has(e.target().id())) e.addClass("near");
       else e.addClass("faded");
+      if (e.source().id() === ui.selected || e.target().id() === ui.selected) e.addClass("touch");
     });
     showPanel(ui.selected);
   }
@@ -381,6 +385,11 @@
     return String(text).replace(/[&<>"]/g, function (c) {
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c];
     });
+  }
+
+  // A docstring line: ``code`` becomes <code>code</code>.
+  function docHtml(text) {
+    return esc(text).replace(/``([^`]+)``/g, "<code>$1</code>");
   }
 
   function subLine(sub, withPath) {
@@ -409,7 +418,7 @@
     var v = doc.variables[path];
     if (!v) return "<p class=\"hint\">no details for " + esc(path) + "</p>";
     var h = [];
-    if (v.doc) h.push("<div class=\"doc\">" + esc(v.doc) + "</div>");
+    if (v.doc) h.push("<div class=\"doc\">" + docHtml(v.doc) + "</div>");
     h.push("<div><b>writers</b>: " + (v.writers.length ? v.writers.map(function (w) {
       return "<code>" + esc(w.key) + "</code> <span class=\"tag\">" + esc(w.how) + "</span>";
     }).join(", ") : "<i>none</i>") + "</div>");
@@ -450,7 +459,7 @@
     var h = [];
     h.push("<h2>" + esc(box.label) + "</h2><div class=\"kind\">" + esc(box.kind) +
       (box.cls ? " · " + esc(box.cls) : "") + " · <code>" + esc(box.id) + "</code></div>");
-    if (box.doc && box.kind !== "variable") h.push("<div class=\"doc\">" + esc(box.doc) + "</div>");
+    if (box.doc && box.kind !== "variable") h.push("<div class=\"doc\">" + docHtml(box.doc) + "</div>");
     var canOpen = entry.tier < 2 && kids[LEVELS[entry.tier] + ":" + box.id];
     var isOpen = cy.getElementById(id).isParent();
     if (canOpen || isOpen) {
