@@ -10,6 +10,7 @@ and writes one file; add a graph by writing a function and appending it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import runpy
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline import State, Trace
+from pipeline import Event, State, Trace
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
@@ -41,7 +42,7 @@ def core_state_graph(out: Path) -> Path:
     ns = run_example("core_state_graph.py", "--output-dir", str(scratch))
     state, first = ns["state"], ns["first"]
     assert isinstance(state, State) and isinstance(first, Trace)
-    return state.render(out / "core_state_graph.svg", trace=first)
+    return state.render(out / "core_state_graph.svg", trace=first, level="variables")
 
 
 def three_engines(out: Path) -> Path:
@@ -56,8 +57,50 @@ def three_engines(out: Path) -> Path:
         state.trainer.run(max_epochs=1)
     state.tensorboard.close()
     (out / "three_engines_overview.txt").write_text(state.overview() + "\n")
-    state.render(out / "three_engines_full.svg")
-    return state.render(out / "three_engines.svg", connected_only=True)
+    state.render(out / "three_engines_full.svg", level="variables", connected_only=True)
+    state.render(out / "three_engines_containers.svg", level="containers")
+    return state.render(out / "three_engines.svg")  # the default: the nodes level
+
+
+def debugging(out: Path) -> Path:
+    """docs/debugging.md: the example with evaluations every 3 epochs and a when= filter,
+    after 2 traced epochs: the pictures and explain() texts the page shows."""
+    ns = runpy.run_path(str(ROOT / "examples" / "mnist_with_tensorboard.py"), run_name="docs")
+    build_state = ns["build_state"]
+    compose = build_state.__globals__
+    plain = compose["supervised_training"]
+    compose["supervised_training"] = functools.partial(plain, eval_every=3)
+    try:
+        scratch = Path("outputs") / "docs-graphs" / "debugging"
+        args = ns["parse_args"](["--epochs", "2", "--no-progress", "--output-dir", str(scratch)])
+        state = build_state(args)
+    finally:
+        compose["supervised_training"] = plain
+    assert isinstance(state, State)
+    best: list[float] = []
+
+    @state.on("metrics.val_evaluator_accuracy", when=lambda accuracy: accuracy > 0.9)
+    def keep_best(event: Event) -> None:
+        best.append(event.new)
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        with state.trace() as traced:
+            state.trainer.run(max_epochs=2)
+        state.train_evaluator.run()  # by hand: the when= filter decides on a real accuracy
+        state.val_evaluator.run()
+    state.tensorboard.close()
+    texts = [
+        state.explain("trainer.n_epoch_completed"),
+        state.explain("metrics.val_evaluator_accuracy"),
+        repr(traced),
+    ]
+    (out / "debugging_explain.txt").write_text("\n\n".join(texts) + "\n")
+    state.render(
+        out / "debugging_evaluator.svg", focus="trainer.n_epoch_completed", depth=1, trace=traced
+    )
+    return state.render(
+        out / "debugging_accuracy.svg", focus="metrics.val_evaluator_accuracy", depth=1
+    )
 
 
 def tutorial_graph(out: Path) -> Path:
@@ -70,7 +113,7 @@ def tutorial_graph(out: Path) -> Path:
 
 
 #: Every image of the docs, in the order they are written.
-GRAPHS: list[Callable[[Path], Path]] = [core_state_graph, three_engines, tutorial_graph]
+GRAPHS: list[Callable[[Path], Path]] = [core_state_graph, three_engines, debugging, tutorial_graph]
 
 
 def main(names: list[str]) -> None:

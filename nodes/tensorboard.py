@@ -295,7 +295,8 @@ class TensorBoard(Node):
         self.writer.add_text("state/overview", "```\n" + self.state.overview() + "\n```", step)
         with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            written = self.state.render(Path(tmp) / "graph.png")
+            # The nodes level: readable at the image's own size (11 pt text at 96 dpi).
+            written = self.state.render(Path(tmp) / "graph.png", level="nodes")
             if written.suffix != ".png":  # no Graphviz: the text overview has to do
                 return
             data = written.read_bytes()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pipeline._hooks import OwnerBase, generic_setattr
-from pipeline.values import did_you_mean
+from pipeline.values import did_you_mean, summarize
 from pipeline.variable import Ref, Slot, Variable
 
 if TYPE_CHECKING:
@@ -336,4 +336,9 @@ class Container(_Owner):
         return sorted(set(super().__dir__()) | set(self._vars) | set(self._nodes))
 
     def __repr__(self) -> str:
-        return f"<Container {self._name}: {len(self._vars)} variables, {len(self._nodes)} nodes>"
+        text = ", ".join(f"{n}={summarize(s.value, 20)}" for n, s in self._vars.items())
+        text = text if len(text) <= 60 else text[:57] + "..."
+        return (
+            f"<Container {self._name}: {len(self._vars)} variables, {len(self._nodes)} nodes"
+            f"{'; ' + text if text else ''}>"
+        )

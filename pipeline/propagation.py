@@ -69,6 +69,7 @@ class Runtime(RuntimeBase):
             self.held.setdefault(slot, old)
             return
         if slot.subs:
+            slot.n_events += 1
             self.notify(slot, old, new, None)
 
     def notify(self, slot: Slot, old: Any, new: Any, only: Iterable[Subscription] | None) -> None:
@@ -86,10 +87,11 @@ class Runtime(RuntimeBase):
         sub = None
         try:
             for sub in subs:
-                if only is None and sub.filtered and not sub.passes(new):
-                    continue
+                if sub.filtered:  # counted here; an unfiltered one fires on every event
+                    if only is None and not sub.passes(new):
+                        continue
+                    sub.n_fired += 1
                 self.writer = sub.subscriber
-                sub.n_fired += 1
                 if fired is not None:
                     fired.append(sub)
                 if sub.pass_event:
@@ -134,6 +136,7 @@ class Runtime(RuntimeBase):
         # Each callback fires once, at the position of the last of its variables.
         plan: dict[Any, tuple[Slot, Any, Subscription]] = {}
         for slot, old in changed:
+            slot.n_events += 1
             subs = slot.order if slot.order_version == self.version else self.state._reorder(slot)
             for sub in subs:
                 if sub.filtered and not sub.passes(slot.value):

@@ -22,7 +22,7 @@ from pipeline.values import summarize
 if TYPE_CHECKING:
     from pipeline.state import State
 
-__all__ = ["overview", "render", "to_dot"]
+__all__ = ["mimebundle", "overview", "render", "to_dot"]
 
 _FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 _HIGHLIGHT = "#d62728"
@@ -61,17 +61,21 @@ def _folded_label(box: dict[str, Any], connected: set[str]) -> str:
     rows = [f'<TR><TD ALIGN="LEFT"><B>{_html(box["label"])}</B></TD></TR>']
     members = box["members"]
     if members:
-        names = [m.split(".", 1)[-1] for m in members]
+        # A node by its name in the container, a callback by its name without file:line.
+        callbacks = box["kind"] == "callback"
+        names = [m.split(" (", 1)[0] if callbacks else m.split(".", 1)[-1] for m in members]
+        what = ("callback" if callbacks else "node") + ("s" if len(members) > 1 else "")
         lines = [", ".join(names[i : i + 2]) for i in range(0, len(names), 2)]
         rows.append(
-            f'<TR><TD ALIGN="LEFT" BALIGN="LEFT"><FONT POINT-SIZE="9">{len(members)} nodes: '
+            f'<TR><TD ALIGN="LEFT" BALIGN="LEFT"><FONT POINT-SIZE="9">{len(members)} {what}: '
             f"{_BR.join(_html(line) for line in lines)}</FONT></TD></TR>"
         )
     traced = [v for v in box["variables"] if v["trace"] is not None]
     linked = [v for v in box["variables"] if v["trace"] is None and v["path"] in connected]
     shown = traced + linked[: max(0, _MAX_LINES - len(traced))]
     if len(shown) < _MAX_LINES:
-        rest = [v for v in box["variables"] if v not in shown]
+        picked = {v["path"] for v in shown}
+        rest = [v for v in box["variables"] if v["path"] not in picked]
         shown += rest[: _MAX_LINES - len(shown)]
     for var in shown:
         # In a box of several nodes, say whose variable it is.
@@ -276,6 +280,26 @@ def pipe(source: str, fmt: str) -> bytes:
     import graphviz
 
     return bytes(graphviz.pipe("dot", fmt, source.encode()))
+
+
+def mimebundle(state: State) -> dict[str, str]:
+    """How a notebook shows ``state``: its overview and its graph at the nodes level.
+
+    Without Graphviz's ``dot`` the graph is left out (no warning: a display
+    must not fail).
+    """
+    text = overview(state)
+    html = f"<pre>{_html(text)}</pre>"
+    bundle = {"text/plain": text}
+    if shutil.which("dot") is not None:
+        from pipeline.views.model import view_model
+
+        svg = pipe(to_dot(view_model(state)), "svg").decode()
+        svg = svg[svg.find("<svg") :]  # without the XML prolog, to sit inside HTML
+        bundle["image/svg+xml"] = svg
+        html = f"<details><summary>overview</summary>{html}</details>{svg}"
+    bundle["text/html"] = html
+    return bundle
 
 
 def overview(state: State) -> str:

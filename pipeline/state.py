@@ -484,6 +484,7 @@ class State:
 
     def _remove_subscription(self, sub: Subscription) -> None:
         slot = sub.slot
+        sub.freeze_counts()
         sub.removed = True
         sub.filtered = True
         slot.subs.remove(sub)
@@ -765,11 +766,13 @@ class State:
             >>> state.configs.step = 0
             >>> def is_even(step):
             ...     return step % 2 == 0
-            >>> handle = state.configs.step_ref.subscribe(lambda: None, when=is_even)
+            >>> def log():
+            ...     pass
+            >>> handle = state.configs.step_ref.subscribe(log, when=is_even)
             >>> for step in range(1, 4):
             ...     state.configs.step = step
             >>> print(state.explain("configs.step").splitlines()[-1])  # doctest: +ELLIPSIS
-                lambda (...)  lambda  when=is_even  fired 1 of 3
+                log (...)  when=is_even  fired 1 of 3
         """
         from pipeline.views.explain import explain
 
@@ -826,6 +829,12 @@ class State:
             "hold live callables); save it with state.state_dict() and load that into "
             "a state built the same way"
         )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter's display: the overview and the graph at the nodes level (SVG)."""
+        from pipeline.render import mimebundle
+
+        return mimebundle(self)
 
     def __repr__(self) -> str:
         return (

@@ -165,6 +165,7 @@ class Subscription:
     __slots__ = (
         "allow_cycle",
         "callback",
+        "events_base",
         "every",
         "filtered",
         "index",
@@ -201,8 +202,12 @@ class Subscription:
         self.allow_cycle = allow_cycle
         self.index = index
         self.n_changes = 0
-        self.n_fired = 0  # counted by the runtime, one increment per call
-        self.n_seen = 0  # changes a filtered subscription judged (see ``seen``)
+        # Counts: a filtered subscription counts its calls (n_fired, by the runtime)
+        # and the changes it judged (n_seen, in passes); an unfiltered one is called
+        # for every event of its variable since it subscribed (see ``fired``).
+        self.n_fired = 0
+        self.n_seen = 0
+        self.events_base = slot.n_events
         self.removed = False
         self.filtered = every is not None or once is not None or when is not None
 
@@ -239,9 +244,20 @@ class Subscription:
         return ", ".join(parts)
 
     @property
+    def fired(self) -> int:
+        """How many times the callback was called."""
+        if self.filtered:  # filters, or removed (the counts were frozen)
+            return self.n_fired
+        return self.slot.n_events - self.events_base
+
+    @property
     def seen(self) -> int:
-        """Changes this subscription saw: each judged by its filters, or each a call without any."""
-        return max(self.n_seen, self.n_fired)  # without filters only calls are counted
+        """Changes of the variable this subscription saw (fired or filtered out)."""
+        return self.n_seen if self.filtered else self.fired
+
+    def freeze_counts(self) -> None:
+        """Keep the counts as they are (before the subscription is removed)."""
+        self.n_fired, self.n_seen = self.fired, self.seen
 
     @property
     def filter_text(self) -> str:
@@ -305,7 +321,7 @@ class Handle:
     def n_fired(self) -> int:
         """How many times the callback was called (its filters passed)."""
         sub = self._subscription
-        return sub.n_fired if sub is not None else self._counts[0]
+        return sub.fired if sub is not None else self._counts[0]
 
     @property
     def n_seen(self) -> int:
@@ -333,7 +349,7 @@ class Handle:
         """Detach the subscription (no-op when already removed)."""
         sub, state = self._subscription, self._state
         if sub is not None:
-            self._counts = (sub.n_fired, sub.seen)
+            self._counts = (sub.fired, sub.seen)
         self._subscription = None
         self._state = None
         if sub is not None and state is not None and not sub.removed:

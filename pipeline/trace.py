@@ -251,6 +251,14 @@ class Trace:
             return len(self._ended)
         return min(len(self._log), self.maxlen)
 
+    def __repr__(self) -> str:
+        state = "recording" if self.active else "ended"
+        entries = self.entries
+        last = ""
+        if entries:
+            last = f", last {entries[-1].path}: {entries[-1].old} -> {entries[-1].new}"
+        return f"<Trace {state}: {self.n_sets} sets, {len(entries)} kept{last}>"
+
     def __str__(self) -> str:
         entries = self.entries
         n_sets = self.n_sets

@@ -86,6 +86,7 @@ class Slot(SlotBase):
     # value, rt, last_writer and watch are SlotBase's (the fields the set hook uses).
     __slots__ = (
         "doc",
+        "n_events",
         "name",
         "needs_event",
         "order",
@@ -122,6 +123,7 @@ class Slot(SlotBase):
         self.persistent = persistent  # None: persisted when the value is data or has a state_dict
         self.shared = shared
         self.subs: list[Subscription] = []
+        self.n_events = 0  # changes notified to subscribers (what an unfiltered one was called for)
         self.order: list[Subscription] = []
         self.order_version = -1
         self.watch = False

@@ -51,7 +51,11 @@ def explain(state: State, target: Ref | str, trace: Trace | None = None) -> str:
 
 def _sub_line(sub: dict[str, Any]) -> str:
     filters = f"  {sub['filter']}" if sub["filter"] else "  (no filter)"
-    return f"{sub['subscriber']}  {sub['callback']}{filters}  fired {sub['fired']} of {sub['seen']}"
+    # A plain callback's key already starts with its name.
+    who = sub["subscriber"]
+    if not who.startswith(sub["callback"]):
+        who += f"  {sub['callback']}"
+    return f"{who}{filters}  fired {sub['fired']} of {sub['seen']}"
 
 
 def _listed(title: str, items: list[str], empty: str) -> list[str]:

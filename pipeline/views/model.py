@@ -168,9 +168,11 @@ def sub_info(sub: Subscription) -> dict[str, Any]:
     return {
         "path": sub.slot.path,
         "subscriber": sub.subscriber.key,
-        "callback": getattr(fn, "__qualname__", type(fn).__name__).replace(".<locals>.", "."),
+        "callback": getattr(fn, "__qualname__", type(fn).__name__)
+        .replace(".<locals>.", ".")
+        .replace("<lambda>", "lambda"),
         "filter": sub.filter_text,
-        "fired": sub.n_fired,
+        "fired": sub.fired,
         "seen": sub.seen,
     }
 
@@ -199,7 +201,7 @@ def variable_info(state: State, path: str, stats: TraceStats | None = None) -> d
         "ordering_writers": sorted(ordering),
         "readers": sorted(readers),
         "subscribers": [sub_info(s) for s in slot.subs],
-        "last_writer": last.label if last is not None else None,
+        "last_writer": str(getattr(last, "label", last)) if last is not None else None,
         "trace": None,
     }
     if stats is not None and stats.sets[path]:
@@ -257,6 +259,7 @@ class _Builder:
             for sub in slot.subs:
                 self.subs_of[sub.subscriber.key].append(sub)
         self.hidden = 0
+        self.focus_path: str | None = None
 
     # Boxes -------------------------------------------------------------------
     def box(
@@ -324,11 +327,11 @@ class _Builder:
         owner = g.nodes[path].get("owner")
         if any(d["kind"] != "writes" or u != owner for u, _, d in g.in_edges(path, data=True)):
             return True
-        return g.out_degree(path) > 0
+        return bool(g.out_degree(path) > 0)
 
     def shown(self, path: str, container: str) -> bool:
         hide = container in BOOKKEEPING or (self.connected_only and self.level == "variables")
-        if hide and not self.linked(path):
+        if hide and not self.linked(path) and path != self.focus_path:
             self.hidden += 1
             return False
         return True
@@ -336,11 +339,12 @@ class _Builder:
     def single_writer_node(self, path: str) -> str | None:
         writers = [u for u, _, d in self.g.in_edges(path, data=True) if d["kind"] == "writes"]
         if len(writers) == 1 and self.g.nodes[writers[0]]["kind"] == "node":
-            return writers[0]
+            return str(writers[0])
         return None
 
     def place_all(self, focus_path: str | None) -> None:
         state, level = self.state, self.level
+        self.focus_path = focus_path
         for cname, container in state._containers.items():
             nodes_box = cname
             if level == "containers":
@@ -423,7 +427,7 @@ class _Builder:
 
     def edges(self) -> list[dict[str, Any]]:
         merged: dict[tuple[str, str, str], dict[str, Any]] = {}
-        slots, stats = self.state._slots, self.stats
+        stats = self.stats
         for u, v, d in self.g.edges(data=True):
             bu, bv = self.place.get(u), self.place.get(v)
             if bu is None or bv is None or bu == bv:
@@ -493,22 +497,21 @@ class _Builder:
                 f"{did_you_mean(focus, names)}"
             ) from None
 
-    def keep_around(self, start: str, edges: list[dict[str, Any]], depth: int) -> set[str]:
+    def keep_around(self, starts: set[str], edges: list[dict[str, Any]], depth: int) -> set[str]:
+        """The boxes within ``depth`` edges downstream or upstream of ``starts``, and their parents."""
         down: dict[str, list[str]] = defaultdict(list)
         up: dict[str, list[str]] = defaultdict(list)
         for e in edges:
             if e["kind"] != "orders":
                 down[e["source"]].append(e["target"])
                 up[e["target"]].append(e["source"])
-        # A container or node is also where its children are.
-        starts = {start} | {b["id"] for b in self.boxes.values() if b["parent"] == start}
         keep = set(starts)
         for step in (down, up):
-            frontier = set(starts)
+            seen, frontier = set(starts), set(starts)
             for _ in range(depth):
-                frontier = {n for f in frontier for n in step.get(f, ())} - keep
-                keep |= frontier
-        # A kept container keeps nothing inside it by itself; kept boxes keep their parents.
+                frontier = {n for f in frontier for n in step.get(f, ())} - seen
+                seen |= frontier
+            keep |= seen
         for box_id in list(keep):
             parent = self.boxes[box_id]["parent"]
             while parent is not None:
@@ -516,18 +519,35 @@ class _Builder:
                 parent = self.boxes[parent]["parent"]
         return keep
 
+    def focus_starts(self, focus: str, path: str | None, key: str) -> tuple[str, set[str]]:
+        """The focused box id and the boxes to start from (a container: where its things are)."""
+        if path is not None:
+            return path, {path}
+        box_id = self.place.get(key, key)
+        if key in self.state._containers:
+            container = self.state._containers[key]
+            held = [s.path for s in container._vars.values()]
+            held += [n.key for n in container._nodes.values()]
+            starts = {self.place[k] for k in held if k in self.place}
+            if box_id in self.boxes:
+                starts |= {box_id} | {b["id"] for b in self.boxes.values() if b["parent"] == box_id}
+            if not starts:
+                raise ValueError(
+                    f"focus {focus!r} is a container with nothing drawn at the {self.level!r} "
+                    "level; focus on another container, a node or a variable"
+                )
+            return (box_id if box_id in self.boxes else sorted(starts)[0]), starts
+        # A node (or callback): its box, and its variables' boxes at the variables level.
+        return box_id, {box_id} | {b["id"] for b in self.boxes.values() if b["parent"] == box_id}
+
     def build(self, focus: str | None, depth: int) -> dict[str, Any]:
         focus_path, focus_key = self.resolve_focus(focus) if focus is not None else (None, "")
         self.place_all(focus_path)
         edges = self.edges()
         focus_id: str | None = None
         if focus is not None:
-            focus_id = (
-                focus_path if focus_path is not None else self.place.get(focus_key, focus_key)
-            )
-            if focus_id not in self.boxes:  # a hidden variable or an empty container
-                raise ValueError(f"focus {focus!r} is not drawn at the {self.level!r} level")
-            keep = self.keep_around(focus_id, edges, depth)
+            focus_id, starts = self.focus_starts(focus, focus_path, focus_key)
+            keep = self.keep_around(starts, edges, depth)
             self.boxes = {k: b for k, b in self.boxes.items() if k in keep}
             edges = [e for e in edges if e["source"] in keep and e["target"] in keep]
             self.boxes[focus_id]["focus"] = True

@@ -106,7 +106,7 @@ class TestContainers:
 
     def test_repr(self, state: State, counter: Counter) -> None:
         """repr of a state and a container count what they hold."""
-        assert repr(state.configs) == "<Container configs: 2 variables, 0 nodes>"
+        assert repr(state.configs) == "<Container configs: 2 variables, 0 nodes; lr=0.1, x=0>"
         assert "1 nodes" in repr(state) and "containers" in repr(state)
 
 
