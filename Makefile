@@ -52,6 +52,7 @@ bench: setup
 docs: setup
 	$(PY) docs/make_graphs.py
 	$(PY) docs/make_api.py
+	$(PY) docs/make_page_screenshot.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .mypy_cache .ruff_cache .coverage
