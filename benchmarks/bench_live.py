@@ -1,49 +1,54 @@
 """Cost of the live view (``state.serve()``) to a running loop: a no-op engine loop
 with no server, and with the server answering a client that polls it.
 
-One engine (``nodes.Engine`` with a no-op process function over
-``--iterations`` tensors of shape (1,), long enough that a run spans several
-polls) is timed in four ways, in one run:
+The loop is ``nodes.Engine`` with a no-op process function over tensors of
+shape (1,), run in chunks of about ``--chunk-s`` seconds. The cases, each a
+chunk:
 
-  off         no server;
-  off'        the same again: off vs off' is the noise floor (an A/A comparison);
-  live 1/s    ``state.serve()`` running and a client in another process fetching
-              ``snapshot.json`` every second, as the page does;
+  off         no server, the client paused;
+  live 1/s    ``state.serve()`` running, the client fetching ``snapshot.json``
+              every second, as the page does;
   live 10/s   the same with a poll every 0.1 s (ten times the page's rate).
 
-The client is a separate Python process (as a browser is), started before the
-timing and stopped after it, untimed. Method (as bench_engine.py, whose
-``Loop`` and ``measure`` it uses): one timing is one full run under
-``time.perf_counter_ns`` with the garbage collector disabled; each repeat times
-the four cases in an order that rotates from repeat to repeat; the table shows
-medians and min-max, and the median of the per-repeat ratios to ``off``. The
-target (the live server costs under 2% of the loop's per-iteration time) is
-judged on the ``live 1/s`` row. Because that is below what this machine's
-noise lets one timing tell, the server's own work is also measured directly:
+The client is a separate Python process, as a browser is; it is paused
+(SIGSTOP) while no server runs and resumed (SIGCONT) with it, and the server
+is started before and closed after its chunk, untimed, on the same port.
+
+Method. The machine these numbers come from is shared and its load moves by
+tens of percent within a minute, more than the 2% to be shown, so cases are
+compared in adjacent pairs: each pair times two chunks back to back (a case
+and ``off``, in an order that alternates from pair to pair), and the table
+shows the median over ``--pairs`` pairs of the ratio case / off. Pairs of
+``off`` against ``off`` give the noise floor of that method. A chunk is one
+``engine.run()`` over the data under ``time.perf_counter_ns`` with the
+garbage collector disabled. The server's own work is also measured directly:
 the time of one ``snapshot.json`` round trip in-process (client and server
 in one process: an upper bound of the server's work), times the polls per
 second, is the most the server can take from the loop per second.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_live.py [--repeats 7] [--quick]
+    OMP_NUM_THREADS=1 python benchmarks/bench_live.py [--pairs 15] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 
 import torch
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [_HERE, os.path.dirname(_HERE)]
 from bench_core import hook_kind, machine, print_table  # noqa: E402
-from bench_engine import Loop, measure, noop_process, scalar_batches  # noqa: E402
+from bench_engine import noop_process, scalar_batches  # noqa: E402
 
 from nodes import Engine  # noqa: E402
 from pipeline import State  # noqa: E402
@@ -54,40 +59,50 @@ import sys, time, urllib.request
 url, every = sys.argv[1], float(sys.argv[2])
 print("ready", flush=True)
 while True:
-    urllib.request.urlopen(url, timeout=10).read()
+    try:
+        urllib.request.urlopen(url, timeout=10).read()
+    except OSError:
+        pass
     time.sleep(every)
 """
 
 
-class Live:
-    """Starts the server and a polling client before a timing, stops them after it."""
+class Client:
+    """A polling client in its own process, paused unless a server runs."""
 
-    def __init__(self, state: State, every: float) -> None:
-        self.state = state
-        self.every = every
-        self.server: LiveServer | None = None
-        self.client: subprocess.Popen[str] | None = None
-        self.polls = 0
-
-    def start(self) -> None:
-        self.server = self.state.serve()
-        self.client = subprocess.Popen(
-            [sys.executable, "-c", CLIENT, self.server.url + "snapshot.json", str(self.every)],
-            stdout=subprocess.PIPE,
-            text=True,
+    def __init__(self, url: str, every: float) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", CLIENT, url, str(every)], stdout=subprocess.PIPE, text=True
         )
-        assert self.client.stdout is not None
-        self.client.stdout.readline()  # "ready": the client runs before the timing starts
+        assert self.proc.stdout is not None
+        self.proc.stdout.readline()
+        self.pause()
 
-    def stop(self) -> None:
-        assert self.client is not None and self.server is not None
-        self.client.kill()
-        self.client.wait()
-        self.server.close()
+    def pause(self) -> None:
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def timed(engine: Engine, n: int) -> float:
+    """One run over the data; us per iteration."""
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.perf_counter_ns()
+        engine.run()
+        return (time.perf_counter_ns() - t0) / n / 1000
+    finally:
+        gc.enable()
 
 
 def serve_cost(state: State, n: int = 200) -> float:
-    """Median milliseconds to answer one snapshot.json request (server thread, in-process)."""
+    """Median milliseconds of one snapshot.json round trip, client and server in this process."""
     with state.serve() as server:
         url = server.url + "snapshot.json"
         urllib.request.urlopen(url).read()
@@ -101,58 +116,103 @@ def serve_cost(state: State, n: int = 200) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7, help="timings per case (median shown)")
-    parser.add_argument("--iterations", type=int, default=2_000_000, help="batches per run")
-    parser.add_argument("--quick", action="store_true", help="3 repeats of 500,000 iterations")
+    parser.add_argument("--pairs", type=int, default=15, help="pairs per case (median shown)")
+    parser.add_argument("--chunk-s", type=float, default=1.0, help="seconds per timed chunk")
+    parser.add_argument("--quick", action="store_true", help="5 pairs of 0.5 s chunks")
     args = parser.parse_args()
-    repeats, n = args.repeats, args.iterations
+    pairs, chunk_s = args.pairs, args.chunk_s
     if args.quick:
-        repeats, n = 3, min(n, 500_000)
+        pairs, chunk_s = 5, 0.5
     torch.set_num_threads(1)
     print(f"bench_live: {machine()}")
     print(f"set hook: {hook_kind()}")
+
+    state = State()
+    probe = Engine(state, "probe", noop_process, scalar_batches(100_000))
+    probe.run()
+    per_iter = timed(probe, 100_000)
+    n = max(10_000, int(chunk_s / (per_iter * 1e-6)))
+    engine = Engine(state, "engine", noop_process, scalar_batches(n))
+    engine.run()
     print(
-        f"{repeats} repeats, the four cases in a rotating order; one timing = one run over "
-        f"{n:,} batches, gc disabled; us/iter are medians"
+        f"{pairs} pairs per case; one chunk = one run over {n:,} batches (~{chunk_s:g} s), "
+        "gc disabled; ratios are medians over pairs of adjacent chunks"
     )
     sys.stdout.flush()
 
-    state = State()
-    engine = Engine(state, "engine", noop_process, scalar_batches(n))
-    slow, fast = Live(state, 1.0), Live(state, 0.1)
-    loops = [
-        Loop("off", engine.run),
-        Loop("off'", engine.run),
-        Loop("live 1/s", engine.run, reset=slow.start, after=slow.stop),
-        Loop("live 10/s", engine.run, reset=fast.start, after=fast.stop),
-    ]
-    measure(loops, n, repeats)
-    base = loops[0]
-    rows: list[tuple[str, ...]] = []
-    paired: dict[str, float] = {}
-    for loop in loops:
-        ratios = [s / b for s, b in zip(loop.samples, base.samples, strict=True)]
-        paired[loop.label] = statistics.median(ratios)
+    with state.serve() as first:
+        port = first.port
+    url = f"http://127.0.0.1:{port}/snapshot.json"
+    clients = {"live 1/s": Client(url, 1.0), "live 10/s": Client(url, 0.1)}
+    servers: list[LiveServer] = []
+
+    def start(name: str) -> Callable[[], None]:
+        def go() -> None:
+            servers.append(state.serve(port=port))
+            clients[name].resume()
+
+        return go
+
+    def stop(name: str) -> Callable[[], None]:
+        def end() -> None:
+            clients[name].pause()
+            servers.pop().close()
+
+        return end
+
+    def nothing() -> None:
+        pass
+
+    cases: dict[str, tuple[Callable[[], None], Callable[[], None]]] = {
+        "off (A/A)": (nothing, nothing),
+        "live 1/s": (start("live 1/s"), stop("live 1/s")),
+        "live 10/s": (start("live 10/s"), stop("live 10/s")),
+    }
+    ratios: dict[str, list[float]] = {name: [] for name in cases}
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    base_times: list[float] = []
+    try:
+        for i in range(pairs):
+            for name, (before, after) in cases.items():
+                base_first = (i % 2) == 0
+                if base_first:
+                    base = timed(engine, n)
+                before()
+                subject = timed(engine, n)
+                after()
+                if not base_first:
+                    base = timed(engine, n)
+                ratios[name].append(subject / base)
+                times[name].append(subject)
+                base_times.append(base)
+    finally:
+        for client in clients.values():
+            client.close()
+        for server in servers:
+            server.close()
+
+    rows = [("off", f"{statistics.median(base_times):.3f}", "", "", "")]
+    for name in cases:
+        r = ratios[name]
         rows.append(
             (
-                loop.label,
-                f"{loop.median:.3f}",
-                f"{min(loop.samples):.3f}-{max(loop.samples):.3f}",
-                f"{loop.median / base.median - 1:+.2%}",
-                f"{paired[loop.label] - 1:+.2%}",
+                name,
+                f"{statistics.median(times[name]):.3f}",
+                f"{statistics.median(r) - 1:+.2%}",
+                f"{statistics.quantiles(r, n=4)[0] - 1:+.2%} to {statistics.quantiles(r, n=4)[2] - 1:+.2%}",
+                str(len(r)),
             )
         )
-    seconds = n * base.median / 1e6
     print_table(
-        f"no-op engine loop, {n:,} batches (a run takes ~{seconds:.1f} s)",
+        f"no-op engine loop, chunks of {n:,} batches",
         rows,
-        ("case", "us/iter", "min-max", "vs off (medians)", "median of per-repeat ratios"),
+        ("case", "us/iter", "vs off (median of pairs)", "quartiles of the pairs", "pairs"),
     )
-    floor = abs(paired["off'"] - 1)
-    live = paired["live 1/s"] - 1
+    floor = abs(statistics.median(ratios["off (A/A)"]) - 1)
+    live = statistics.median(ratios["live 1/s"]) - 1
     print(
         f"\nlive 1/s vs off: {live:+.2%} (target < 2%: {'PASS' if live < 0.02 else 'FAIL'}); "
-        f"noise floor (off' vs off): {floor:.2%}"
+        f"noise floor (off vs off, same pairing): {floor:.2%}"
     )
     cost = serve_cost(state)
     size = len(json.dumps(snapshot(state)))

@@ -3,8 +3,9 @@
 Recording is meant to stay on while debugging, so it does the least it can
 per set: one tuple appended to a list, holding the slot, the writer, the
 depth and the two values -- immutable scalars as they are, anything else
-(tensors, batches, lists) summarised at once, because a trace must never keep
-a value alive. The text of an entry (``TraceEntry``), the writer's label and
+(tensors, batches, lists) summarised at once, because a trace must not keep
+values alive (while it records it holds the last tensor each variable was
+set to, nothing more). The text of an entry (``TraceEntry``), the writer's label and
 the counts per path are made only when somebody reads them, and at the end
 of the trace, after which it holds no reference to the state, its nodes or
 its values.
@@ -102,6 +103,9 @@ class Trace:
         # summary): the next set's old value is usually that same object. It holds
         # only what the slots hold anyway, and is emptied at the end.
         self._last: dict[Slot, tuple[Any, str]] = {}
+        # The last tensor summarised, wherever it was set: at most one value beyond
+        # what the slots hold, until the next tensor is set.
+        self._recent: tuple[Any, str] = (None, "")
         self._n_dropped = 0  # records dropped from the front of the log (counted, not kept)
         self._slot_counts: Counter[Slot] = Counter()  # sets of the dropped records
         self._sub_counts: Counter[Subscription] = Counter()  # fires counted so far
@@ -140,6 +144,7 @@ class Trace:
         self._log = []
         self.fired = []
         self._last = {}
+        self._recent = (None, "")
         self._slot_counts = Counter()
         self._sub_counts = Counter()
         self._previous = None
@@ -158,9 +163,15 @@ class Trace:
             old_text = last[1] if last is not None and last[0] is old else _summary(old)
         new_text = new
         if type(new) not in kept:
-            new_text = old_text if new is old else _summary(new)
+            recent = self._recent
+            if new is old:
+                new_text = old_text
+            elif new is recent[0]:  # a tensor just set elsewhere (an output that is the batch)
+                new_text = recent[1]
+            else:
+                new_text = _summary(new)
             if _kinds[type(new)] is True:  # a tensor: its summary is kept for the next set
-                self._last[slot] = (new, new_text)
+                self._last[slot] = self._recent = (new, new_text)
         caller = ""
         if writer is None and not isinstance(slot.owner, Node):
             caller = _caller()

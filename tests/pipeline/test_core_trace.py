@@ -3,6 +3,8 @@ of tensor-like values made once per value (the recording stays cheap)."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 from core_toys import Counter
@@ -103,6 +105,38 @@ class TestSummaries:
             state.configs.items = items
         (entry,) = t.entries
         assert (entry.old, entry.new, entry.changed) == ("[1, 2]", "[1, 2]", False)
+
+    def test_one_tensor_set_in_two_variables(self, state: State) -> None:
+        """The same tensor set in a second variable gets the same summary."""
+        state.configs.batch = None
+        state.configs.output = None
+        with state.trace() as t:
+            batch = FakeTensor(3, 2)
+            state.configs.batch = batch
+            state.configs.output = batch
+            state.configs.output = FakeTensor(1)
+        assert [(e.path, e.old, e.new) for e in t.entries] == [
+            ("configs.batch", "None", "Tensor[3x2] float32"),
+            ("configs.output", "None", "Tensor[3x2] float32"),
+            ("configs.output", "Tensor[3x2] float32", "Tensor[1] float32"),
+        ]
+
+    def test_tensors_released(self, state: State) -> None:
+        """While recording only the current and the last summarised tensor are held; none after."""
+        state.configs.batch = None
+        with state.trace():
+            first = FakeTensor(1)
+            state.configs.batch = first
+            state.configs.batch = FakeTensor(2)
+            state.configs.batch = FakeTensor(3)
+            first_ref = weakref.ref(first)
+            del first
+            gc.collect()
+            assert first_ref() is None
+            last_ref = weakref.ref(state.configs.batch)
+            state.configs.batch = None
+        gc.collect()
+        assert last_ref() is None
 
     def test_device_shown(self, state: State) -> None:
         """A tensor off the CPU names its device; one on the CPU does not."""
