@@ -29,16 +29,16 @@ if TYPE_CHECKING:
     from pipeline.subscription import Subscription
     from pipeline.variable import Slot
 
-__all__ = ["Trace", "TraceEntry"]
+__all__ = ["KEPT_TYPES", "Trace", "TraceEntry"]
 
 _CORE_DIR = str(Path(__file__).parent)
 
-# Values a raw record may hold as they are: immutable and small; summarised when read.
-# (str and bytes are left out: they may be long, and a summary is a str too.)
-_KEPT: frozenset[type] = frozenset({int, float, bool, complex, type(None)})
+#: Values a raw record holds as they are (immutable and small; summarised when read).
+#: str and bytes are left out: they may be long, and a summary is a str too.
+KEPT_TYPES: frozenset[type] = frozenset({int, float, bool, complex, type(None)})
 
 # A raw record: (slot, old, new, writer, depth, changed, caller). old and new are a
-# value of a _KEPT type or already a summary (a str); writer is the running node or
+# value of a KEPT_TYPES type or already a summary (a str); writer is the running node or
 # callback (None for top-level code, then caller is file:line, or "" for a node's
 # own variable).
 _Record = tuple[Any, Any, Any, Any, int, bool, str]
@@ -84,8 +84,9 @@ class Trace:
 
     Attributes:
         maxlen: how many entries it keeps (the oldest are dropped first).
-        fired: the subscriptions fired since the last count (framework internal: the
-            runtime appends to it).
+        log: the raw records since the last fold, and ``fired``: the subscriptions
+            fired since the last count (framework internal: the runtime appends to
+            both, and calls ``fold()`` when ``log`` reaches ``fold_at`` records).
     """
 
     def __init__(self, state: State, maxlen: int = 10_000) -> None:
@@ -95,9 +96,9 @@ class Trace:
         self._previous: Trace | None = None
         self.maxlen = maxlen
         self._keep = maxlen  # records kept: also the outer trace's maxlen when nested
-        self._fold_at = maxlen + max(maxlen, 4096)
+        self.fold_at = maxlen + max(maxlen, 4096)
         # While active: raw records since the last fold, and the fired subscriptions.
-        self._log: list[_Record] = []
+        self.log: list[_Record] = []
         self.fired: list[Subscription] = []
         # The summary of the tensor each slot was last set to (the tensor and its
         # summary): the next set's old value is usually that same object. It holds
@@ -124,7 +125,7 @@ class Trace:
         previous = rt.tracer
         if previous is not None:
             self._keep = max(self.maxlen, previous._keep)
-            self._fold_at = self._keep + max(self._keep, 4096)
+            self.fold_at = self._keep + max(self._keep, 4096)
         self._previous = previous
         rt.tracer = self
         rt.refresh_slow()
@@ -137,11 +138,11 @@ class Trace:
             state._rt.refresh_slow()
         if self._previous is not None:
             self._previous._absorb(self)
-        self._n_sets = self._n_dropped + len(self._log)
+        self._n_sets = self._n_dropped + len(self.log)
         self._set_counts = self._make_set_counts()
         self._fire_counts = self._make_fire_counts()
-        self._ended = _detach(self._log[-self.maxlen :])
-        self._log = []
+        self._ended = _detach(self.log[-self.maxlen :])
+        self.log = []
         self.fired = []
         self._last = {}
         self._recent = (None, "")
@@ -156,7 +157,7 @@ class Trace:
         self, slot: Slot, old: Any, new: Any, writer: Any, depth: int, changed: bool
     ) -> None:
         """Record one set (called by the runtime)."""
-        kept = _KEPT
+        kept = KEPT_TYPES
         old_text = old
         if type(old) not in kept:
             last = self._last.get(slot)
@@ -175,14 +176,14 @@ class Trace:
         caller = ""
         if writer is None and not isinstance(slot.owner, Node):
             caller = _caller()
-        log = self._log
+        log = self.log
         log.append((slot, old_text, new_text, writer, depth, changed, caller))
-        if len(log) >= self._fold_at:
-            self._fold()
+        if len(log) >= self.fold_at:
+            self.fold()
 
-    def _fold(self) -> None:
+    def fold(self) -> None:
         """Count the records that fall out of the buffer and drop them; count the fires."""
-        log = self._log
+        log = self.log
         dropped = log[: -self._keep]
         self._slot_counts.update(map(_SLOT, dropped))
         self._n_dropped += len(dropped)
@@ -192,13 +193,13 @@ class Trace:
 
     def _absorb(self, inner: Trace) -> None:
         """Take the records of a trace that ran inside this one."""
-        self._log.extend(inner._log)
+        self.log.extend(inner.log)
         self._n_dropped += inner._n_dropped
         self._slot_counts.update(inner._slot_counts)
         self._sub_counts.update(inner._sub_counts)
         self.fired.extend(inner.fired)
-        if len(self._log) >= self._fold_at:
-            self._fold()
+        if len(self.log) >= self.fold_at:
+            self.fold()
 
     # Reading ------------------------------------------------------------------------
 
@@ -212,7 +213,7 @@ class Trace:
         """How many sets were recorded in all (including dropped ones)."""
         if self._ended is not None:
             return self._n_sets
-        return self._n_dropped + len(self._log)
+        return self._n_dropped + len(self.log)
 
     @property
     def entries(self) -> deque[TraceEntry]:
@@ -220,7 +221,7 @@ class Trace:
         if self._entries is not None:
             return self._entries
         ended = self._ended
-        records = ended if ended is not None else _detach(self._log[-self.maxlen :])
+        records = ended if ended is not None else _detach(self.log[-self.maxlen :])
         seq = self.n_sets - len(records)
         entries: deque[TraceEntry] = deque(maxlen=self.maxlen)
         for i, (path, who, old, new, depth, changed) in enumerate(records, seq + 1):
@@ -240,7 +241,7 @@ class Trace:
         return self._fire_counts if self._ended is not None else self._make_fire_counts()
 
     def _make_set_counts(self) -> Counter[str]:
-        by_slot = self._slot_counts + Counter(map(_SLOT, self._log))
+        by_slot = self._slot_counts + Counter(map(_SLOT, self.log))
         counts: Counter[str] = Counter()
         for slot, n in by_slot.items():
             counts[slot.path] += n
@@ -260,7 +261,7 @@ class Trace:
     def __len__(self) -> int:
         if self._ended is not None:
             return len(self._ended)
-        return min(len(self._log), self.maxlen)
+        return min(len(self.log), self.maxlen)
 
     def __repr__(self) -> str:
         state = "recording" if self.active else "ended"

@@ -43,12 +43,20 @@ def snapshot(state: State) -> dict[str, Any]:
 
     Returns:
         ``{"time": <unix seconds>, "variables": {path: summary}, "subscriptions":
-        [{"path", "subscriber", "callback", "filter", "fired", "seen"}, ...]}``.
+        [{"path", "subscriber", "callback", "filter", "fired", "seen"}, ...],
+        "build_ms": <milliseconds this snapshot took>}``.
     """
+    t0 = time.perf_counter()
     slots = list(state._slots.values())  # one C-level copy: safe while the loop adds variables
     variables = {slot.path: summarize(slot.value, width=VALUE_WIDTH) for slot in slots}
     subscriptions = [sub_info(sub) for slot in slots for sub in list(slot.subs)]
-    return {"time": time.time(), "variables": variables, "subscriptions": subscriptions}
+    build_ms = (time.perf_counter() - t0) * 1000
+    return {
+        "time": time.time(),
+        "variables": variables,
+        "subscriptions": subscriptions,
+        "build_ms": round(build_ms, 3),
+    }
 
 
 class LiveServer:

@@ -106,7 +106,11 @@ class TestPage:
             r'<script id="statefire-document" type="application/json">(.*?)</script>', text, re.S
         )
         assert payload is not None
-        assert json.loads(payload.group(1))["start"] == {"level": "nodes", "focus": None, "depth": 2}
+        assert json.loads(payload.group(1))["start"] == {
+            "level": "nodes",
+            "focus": None,
+            "depth": 2,
+        }
 
     def test_values_cannot_end_the_script(self, state: State) -> None:
         """A value holding </script> stays inside the JSON document."""
@@ -158,6 +162,7 @@ class TestLiveServer:
             code, kind, body = get(server.url + "snapshot.json")
             snap = json.loads(body)
             assert (code, kind) == (200, "application/json")
+            assert isinstance(snap["build_ms"], float) and snap["build_ms"] >= 0
             assert snap["variables"]["engines.loop.n_iteration_completed"] == "3"
             (sub,) = snap["subscriptions"]
             assert (sub["path"], sub["subscriber"], sub["filter"]) == (

@@ -496,7 +496,9 @@
           return subLine(s, true); }).join("") + "</ul>");
       }
     }
+    var scroll = $("panel-body").scrollTop;  // a live update must not move the reader
     $("panel-body").innerHTML = h.join("");
+    $("panel-body").scrollTop = scroll;
     var toggle = $("toggle-open");
     if (toggle) toggle.onclick = function () { toggleOpen(id); };
     document.querySelectorAll("#panel tr.var-row").forEach(function (row) {
@@ -625,6 +627,10 @@
 
   // Live updates ------------------------------------------------------------------
   var updates = 0;
+  var pollMs = doc.poll_ms || 1000;
+  // The server builds a snapshot on its own thread, which shares the interpreter with
+  // the training loop: polling waits at least 100 times what the last snapshot took,
+  // so a large state's snapshots never take more than 1% of the loop's time.
   function poll() {
     fetch("snapshot.json", { cache: "no-store" }).then(function (r) {
       if (!r.ok) throw new Error("HTTP " + r.status);
@@ -635,10 +641,11 @@
     }).catch(function (err) {
       $("live").textContent = "live: no answer (" + err.message + ")";
       $("live").classList.add("stale");
-    }).then(function () { setTimeout(poll, doc.poll_ms || 1000); });
+    }).then(function () { setTimeout(poll, pollMs); });
   }
 
   function applySnapshot(snap) {
+    pollMs = Math.max(doc.poll_ms || 1000, 100 * (snap.build_ms || 0));
     var changed = new Set();
     Object.keys(snap.variables).forEach(function (p) {
       var value = snap.variables[p];
