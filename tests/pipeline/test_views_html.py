@@ -145,7 +145,7 @@ class TestPage:
             (tmp_path / name).write_text((html.STATIC / name).read_text())
         (tmp_path / "page.js").write_text("var s = '</script>';")
         monkeypatch.setattr(html, "STATIC", tmp_path)
-        with pytest.raises(RuntimeError, match="page.js contains '</script'"):
+        with pytest.raises(RuntimeError, match=r"page\.js contains '</script'"):
             page_html(page_document(toy))
 
 
