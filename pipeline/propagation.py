@@ -60,14 +60,15 @@ class Runtime(RuntimeBase):
             slot.last_writer = writer
             if writer is not None and writer.key not in slot.writer_keys:
                 self.state._observe_write(writer, slot)
+        new_type, old_type = type(new), type(old)
         changed = not (
-            new is old or (type(new) in SCALAR_TYPES and type(old) in SCALAR_TYPES and new == old)
+            new is old or (new_type in SCALAR_TYPES and old_type in SCALAR_TYPES and new == old)
         )
         tracer = self.tracer
         if tracer is not None:
             # The common traced set, a number set by a node or a callback, is one append
             # of the trace's raw record here; Trace.record_set does everything else.
-            if writer is not None and type(old) in KEPT_TYPES and type(new) in KEPT_TYPES:
+            if writer is not None and new_type in KEPT_TYPES and old_type in KEPT_TYPES:
                 log = tracer.log
                 log.append((slot, old, new, writer, self.depth, changed, ""))
                 if len(log) >= tracer.fold_at:

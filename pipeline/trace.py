@@ -158,21 +158,23 @@ class Trace:
     ) -> None:
         """Record one set (called by the runtime)."""
         kept = KEPT_TYPES
+        recent = self._recent
         old_text = old
         if type(old) not in kept:
-            last = self._last.get(slot)
-            old_text = last[1] if last is not None and last[0] is old else _summary(old)
+            if old is recent[0]:
+                old_text = recent[1]
+            else:
+                last = self._last.get(slot)
+                old_text = last[1] if last is not None and last[0] is old else _summary(old)
         new_text = new
         if type(new) not in kept:
-            recent = self._recent
-            if new is old:
-                new_text = old_text
-            elif new is recent[0]:  # a tensor just set elsewhere (an output that is the batch)
+            if new is recent[0]:  # a tensor just set elsewhere (an output that is the batch)
+                self._last[slot] = recent
                 new_text = recent[1]
             else:
-                new_text = _summary(new)
-            if _kinds[type(new)] is True:  # a tensor: its summary is kept for the next set
-                self._last[slot] = self._recent = (new, new_text)
+                new_text = old_text if new is old else _summary(new)
+                if _kinds[type(new)] is True:  # a tensor: its summary is kept for the next set
+                    self._last[slot] = self._recent = (new, new_text)
         caller = ""
         if writer is None and not isinstance(slot.owner, Node):
             caller = _caller()
