@@ -151,6 +151,26 @@ def _short_label(edge: dict[str, Any], sink: bool) -> str:
     return text
 
 
+def _legend(title: str, level: str, traced: bool) -> str:
+    """The picture's heading: its title, then what the edge colours mean."""
+    kinds = [
+        ("triggers", "triggers [filter]"),
+        ("writes", "writes (dashed: observed only)"),
+        ("reads", "reads (declared)"),
+    ]
+    if level == "variables":
+        kinds.append(("orders", "orders (written for ordering only)"))
+    parts = [f'<FONT COLOR="{_COLORS[k]}">&#8594; {_html(text)}</FONT>' for k, text in kinds]
+    if traced:
+        parts.append(
+            f'<FONT COLOR="{_HIGHLIGHT}">red: set or called while traced (xN events)</FONT>'
+        )
+        parts.append(f'<FONT COLOR="{_UNCHANGED}">orange: set to the same value</FONT>')
+    legend = f'<FONT POINT-SIZE="9">{"   ".join(parts)}</FONT>'
+    head = f"{_html(title)}<BR/>" if title else ""
+    return f"<{head}{legend}>"
+
+
 def to_dot(model: dict[str, Any]) -> str:
     """The DOT source of a view model (what :func:`render` draws)."""
     import graphviz
@@ -178,8 +198,7 @@ def to_dot(model: dict[str, Any]) -> str:
     if model["focus"] is not None:
         title = f"{title}  " if title else ""
         title += f"around {model['focus']} (depth {model['depth']})"
-    if title:
-        dot.attr(label=title, labelloc="t")
+    dot.attr(label=_legend(title, level, model["trace"] is not None), labelloc="t")
 
     def draws_itself(box: dict[str, Any]) -> bool:
         return box["kind"] != "container" or bool(box["paths"] or box["members"])

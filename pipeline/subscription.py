@@ -229,19 +229,23 @@ class Subscription:
             return self.n_changes % every == 0
         return self.n_changes == self.once
 
-    @property
-    def filter_label(self) -> str:
-        """The filters as text, such as ``every=10`` (empty when there are none)."""
+    def _filters(self, when_name: Callable[[Any], str]) -> str:
         parts = []
         if self.every is not None:
             parts.append(f"every={self.every}")
         if self.once is not None:
             parts.append(f"once={self.once}")
         if self.when is not None:
-            parts.append(f"when={getattr(self.when, '__name__', 'predicate')}")
+            parts.append(f"when={when_name(self.when)}")
         if self.allow_cycle:
             parts.append("allow_cycle")
         return ", ".join(parts)
+
+    @property
+    def filter_label(self) -> str:
+        """The filters as text, such as ``every=10`` (empty when there are none); part of
+        :attr:`key`, so a lambda is ``when=<lambda>`` here, whatever line it is on."""
+        return self._filters(lambda fn: getattr(fn, "__name__", "predicate"))
 
     @property
     def fired(self) -> int:
@@ -262,16 +266,7 @@ class Subscription:
     @property
     def filter_text(self) -> str:
         """The filters for people: a ``when=`` predicate by name, with file:line for a lambda."""
-        parts = []
-        if self.every is not None:
-            parts.append(f"every={self.every}")
-        if self.once is not None:
-            parts.append(f"once={self.once}")
-        if self.when is not None:
-            parts.append(f"when={predicate_label(self.when)}")
-        if self.allow_cycle:
-            parts.append("allow_cycle")
-        return ", ".join(parts)
+        return self._filters(predicate_label)
 
     @property
     def key(self) -> str:

@@ -105,6 +105,12 @@ class TestFocus:
         ids = {b["id"] for b in trained.view_model(focus=ACCURACY, depth=2)["boxes"]}
         assert "engines.val_evaluator" in ids
 
+    def test_focus_on_the_metrics_container(self, trained: State) -> None:
+        """The metrics fold into their metric nodes; a focus on the container starts there."""
+        ids = {b["id"] for b in trained.view_model(focus="metrics", depth=0)["boxes"]}
+        assert "handlers.val_evaluator_accuracy_metric" in ids
+        assert "engines.trainer" not in ids
+
 
 class TestWriters:
     def test_accuracy_has_one_writer(self, trained: State) -> None:
@@ -162,3 +168,23 @@ def _size(svg: str) -> tuple[str, str]:
     found = re.search(r'width="([\d.]+)pt" height="([\d.]+)pt"', svg)
     assert found is not None
     return found.group(1), found.group(2)
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' not on PATH")
+def test_tensorboard_logs_the_nodes_level(
+    make_mlp: MakeMlp, make_loader: MakeLoader, tmp_path: Path
+) -> None:
+    """The graph image in TensorBoard is the nodes level, at the size dot draws it."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    state = three_engines(make_mlp, make_loader, tmp_path / "tb")
+    tb = state.tensorboard
+    tb.log_state(step=0)
+    drawn = state.render(tmp_path / "nodes.png").read_bytes()  # the same state, drawn here
+    tb.close()
+    acc = EventAccumulator(str(tmp_path / "tb"), size_guidance={"images": 0})
+    acc.Reload()
+    image = acc.Images("state/graph")[0]
+    width, height = int.from_bytes(drawn[16:20], "big"), int.from_bytes(drawn[20:24], "big")
+    assert (image.width, image.height) == (width, height)
+    assert image.width >= 800  # 11 pt text at 96 dpi: readable at the image's own size

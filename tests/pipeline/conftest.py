@@ -27,3 +27,17 @@ def counter(state: State) -> Counter:
 def loop(state: State) -> Loop:
     """A Loop registered as ``engines.loop``."""
     return Loop(state, "loop")
+
+
+@pytest.fixture
+def toy(state: State, loop: Loop, counter: Counter) -> State:
+    """A small graph: a loop, a counter subscribed every 2 iterations, a callback
+    copying ``configs.lr`` into ``configs.x`` (it declares it reads ``configs.lr``)."""
+    loop.n_iteration_completed_ref.subscribe(counter.step, every=2)
+    counter.declare_reads(state.configs.lr_ref)
+
+    def log_lr() -> None:
+        state.configs.x = state.configs.lr
+
+    state.configs.lr_ref.subscribe(log_lr, reads=[state.configs.lr_ref])
+    return state

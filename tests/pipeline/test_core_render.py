@@ -15,19 +15,6 @@ from pipeline import RenderWarning, State, Trace, TraceEntry
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' not on PATH")
 
 
-@pytest.fixture
-def toy(state: State, loop: Loop, counter: Counter) -> State:
-    """A small graph: a loop, a counter subscribed every 2 iterations, a callback."""
-    loop.n_iteration_completed_ref.subscribe(counter.step, every=2)
-    counter.declare_reads(state.configs.lr_ref)
-
-    def log_lr() -> None:
-        state.configs.x = state.configs.lr
-
-    state.configs.lr_ref.subscribe(log_lr, reads=[state.configs.lr_ref])
-    return state
-
-
 class TestRender:
     @needs_dot
     def test_svg(self, toy: State, tmp_path: Path) -> None:

@@ -22,19 +22,6 @@ class Scorer(Node):
         self.value += 1.0
 
 
-@pytest.fixture
-def toy(state: State, loop: Loop, counter: Counter) -> State:
-    """A loop, a counter every 2 iterations, a callback copying configs.lr into configs.x."""
-    loop.n_iteration_completed_ref.subscribe(counter.step, every=2)
-    counter.declare_reads(state.configs.lr_ref)
-
-    def log_lr() -> None:
-        state.configs.x = state.configs.lr
-
-    state.configs.lr_ref.subscribe(log_lr, reads=[state.configs.lr_ref])
-    return state
-
-
 def box(model: dict, box_id: str) -> dict:
     return next(b for b in model["boxes"] if b["id"] == box_id)
 
@@ -201,10 +188,9 @@ class Pair(Node):
     done = Variable(0)
 
     def run(self) -> None:
-        with self.state.writing_as(self):
-            self.started += 1
-            self.step += 1
-            self.done += 1
+        self.started += 1
+        self.step += 1
+        self.done += 1
 
 
 class Consumer(Node):
@@ -220,39 +206,47 @@ class Consumer(Node):
         self.state.configs.total += 1
 
 
+def pair_and_consumer(state: State) -> Pair:
+    """A Pair run by configs.go, whose three counters each trigger a Consumer
+    writing configs.total."""
+    state.configs.total = 0
+    state.configs.go = 0
+    pair = Pair(state, "pair")
+    state.configs.go_ref.subscribe(pair.run)
+    Consumer(state, pair)
+    return pair
+
+
+def trigger_cycles(state: State) -> list[str]:
+    with pytest.raises(GraphError) as info:
+        state.validate()
+    return [p for p in info.value.problems if p.startswith("trigger cycle")]
+
+
 class TestCycles:
     def test_one_loop_through_one_callback_is_reported_once(self, state: State) -> None:
-        """Three cycles through the same places (one per counter of a node) are one problem."""
-        state.configs.total = 0
-        pair = Pair(state, "pair")
-        Consumer(state, pair)
+        """Three cycles through the same places (one per counter of the pair) are one problem."""
+        pair_and_consumer(state)
 
-        @state.on("configs.total", writes=[pair.started_ref])
+        @state.on("configs.total", writes=["configs.go"])
         def restart() -> None: ...
 
-        with pytest.raises(GraphError) as info:
-            state.validate()
-        cycles = [p for p in info.value.problems if p.startswith("trigger cycle")]
+        cycles = trigger_cycles(state)
         assert len(cycles) == 1, cycles
         assert cycles[0].startswith("trigger cycle that can loop forever: configs.total -> ")
         assert "restart (" in cycles[0]
 
     def test_two_callbacks_are_two_loops(self, state: State) -> None:
         """Two different callbacks closing a loop are two problems."""
-        state.configs.total = 0
-        pair = Pair(state, "pair")
-        Consumer(state, pair)
+        pair_and_consumer(state)
 
-        @state.on("configs.total", writes=[pair.started_ref])
+        @state.on("configs.total", writes=["configs.go"])
         def restart() -> None: ...
 
-        @state.on("configs.total", writes=[pair.done_ref])
+        @state.on("configs.total", writes=["configs.go"])
         def finish() -> None: ...
 
-        with pytest.raises(GraphError) as info:
-            state.validate()
-        cycles = [p for p in info.value.problems if p.startswith("trigger cycle")]
-        assert len(cycles) == 2
+        assert len(trigger_cycles(state)) == 2
 
 
 class TestViewModel:
@@ -355,6 +349,19 @@ class TestViewModel:
         assert edge["fired"] == 2
         assert model["trace"]["running"] == "engines.loop"
         assert box(model, "engines.loop")["trace"]["running"]
+
+    def test_trace_overlay_drawn(self, toy: State, loop: Loop, tmp_path: Path) -> None:
+        """In the picture: old -> new and counts in the box, unchanged sets apart, the
+        running node filled, the calls along the edge."""
+        with toy.trace() as t:
+            loop.run(4)
+            toy.configs.lr = 0.1
+        src = toy.render(tmp_path / "t.dot", trace=t).read_text()
+        assert "n_iteration_completed: 3 -&gt; 4  (set 4x, 4 changes)" in src
+        assert "lr: 0.1 -&gt; 0.1  (set 1x, unchanged)" in src
+        assert 'fillcolor="#fde0dd"' in src  # the loop ran
+        assert "[every=2] x2" in src
+        assert "red: set or called while traced" in src  # the legend says what red is
 
     def test_set_variable_never_hidden(self, state: State, tmp_path: Path) -> None:
         """A bookkeeping variable a trace saw set is drawn; otherwise it is left out."""
