@@ -61,8 +61,9 @@ def page_document(
     Raises:
         ValueError: an unknown level, a negative depth, or a focus that names nothing.
     """
-    if focus is not None:
-        view_model(state, level, focus, depth)  # the model's own checks and messages
+    start_focus = None
+    if focus is not None:  # the model's own checks and messages; the box id it focuses
+        start_focus = view_model(state, level, focus, depth)["focus"]
     elif level not in LEVELS:
         view_model(state, level)
     models = {lv: view_model(state, lv, None, depth, trace) for lv in LEVELS}
@@ -89,7 +90,7 @@ def page_document(
         "homes": homes,
         "writers": writers,
         "entries": entries,
-        "start": {"level": level, "focus": focus, "depth": depth},
+        "start": {"level": level, "focus": start_focus, "depth": depth},
         "live": live,
         "poll_ms": POLL_MS,
     }

@@ -88,6 +88,19 @@ class TestFilePage:
         page.page.wait_for_function(f"document.body.dataset.nodes === '{n}'")
         assert "engines.loop.batch" not in page.box_ids()
 
+    def test_opens_at_the_focus(
+        self, toy: State, tmp_path: Path, open_page: Callable[[str], Page]
+    ) -> None:
+        """render(focus=...) opens with the focused variable drawn and selected."""
+        path = toy.render(tmp_path / "graph.html", focus="loop.n_iteration_completed")
+        page = open_page(path.as_uri())
+        page.wait_drawn()
+        assert page.body("selected") == "engines.loop.n_iteration_completed"
+        assert "engines.loop.n_iteration_completed" in page.box_ids()
+        assert page.page.locator("#panel").get_attribute("data-box") == (
+            "engines.loop.n_iteration_completed"
+        )
+
     def test_search_marks_matches(
         self, toy: State, tmp_path: Path, open_page: Callable[[str], Page]
     ) -> None:

@@ -710,7 +710,7 @@
 
   // The starting focus: open the box it folds into, then select it.
   var focus = doc.start.focus;
-  if (focus && ui.level !== "variables" && doc.homes.variables && doc.homes.variables[focus]) {
+  if (focus && ui.level !== "variables" && doc.variables[focus] && doc.homes.variables[focus]) {
     var home = doc.homes.variables[focus];
     if (ui.level === "containers") ui.open.add("containers:" + ((doc.homes.nodes || {})[home] || home));
     ui.open.add("nodes:" + home);
