@@ -7,7 +7,7 @@ import gc
 import weakref
 from typing import Any
 
-from core_toys import Counter
+from core_toys import Counter, Loop
 
 from pipeline import State
 
@@ -53,6 +53,18 @@ class TestLongTraces:
         assert (outer.n_sets, len(outer)) == (10_002, 10_002)
         assert [e.new for e in outer.entries][:3] == ["-1", "0", "1"]
         assert outer.entries[-1].new == "-2" and outer.entries[-1].seq == 10_002
+
+    def test_node_sets_reach_the_outer_trace(self, state: State) -> None:
+        """Numbers a node sets (appended by the runtime itself) reach an outer trace too."""
+        loop = Loop(state, "loop")
+        with state.trace() as outer:
+            loop.run(1)
+            with state.trace(maxlen=1) as inner:
+                loop.run(2)
+        assert inner.n_sets == 4 and [e.new for e in inner.entries] == ["3"]
+        assert outer.n_sets == 6
+        assert [e.new for e in outer.entries if e.path.endswith("completed")] == ["1", "2", "3"]
+        assert {e.writer for e in outer.entries} == {"loop (Loop)"}
 
     def test_inner_fires_counted_by_outer(self, state: State, counter: Counter) -> None:
         """Fired subscriptions recorded while an inner trace runs count in the outer too."""
