@@ -82,8 +82,8 @@ class Page:
         pos = page.evaluate(
             "id => { const n = statefireView.cy.getElementById(id); statefireView.cy.center(n);"
             " const r = document.getElementById('graph').getBoundingClientRect();"
-            " const bb = n.renderedBoundingBox();"
-            " return n.isParent() ? {x: r.left + bb.x1 + 6, y: r.top + bb.y1 + 6}"
+            " const bb = n.renderedBoundingBox({includeLabels: false});"
+            " return n.isParent() ? {x: r.left + (bb.x1 + bb.x2) / 2, y: r.top + bb.y1 + 5}"
             " : {x: r.left + (bb.x1 + bb.x2) / 2, y: r.top + (bb.y1 + bb.y2) / 2}; }",
             box_id,
         )

@@ -88,6 +88,21 @@ class TestFilePage:
         page.page.wait_for_function(f"document.body.dataset.nodes === '{n}'")
         assert "engines.loop.batch" not in page.box_ids()
 
+    def test_collapse_a_container_of_the_starting_level(
+        self, toy: State, tmp_path: Path, open_page: Callable[[str], Page]
+    ) -> None:
+        """At the nodes level a container closes into its one box and opens again."""
+        page = open_page(toy.render(tmp_path / "graph.html").as_uri())
+        n = page.wait_drawn()
+        page.click_box("engines", double=True)
+        page.page.wait_for_function(f"document.body.dataset.nodes !== '{n}'")
+        ids = page.box_ids()
+        assert "engines" in ids and "engines.loop" not in ids
+        assert page.page.evaluate("statefireView.cy.getElementById('engines').isParent()") is False
+        page.click_box("engines", double=True)
+        page.page.wait_for_function(f"document.body.dataset.nodes === '{n}'")
+        assert "engines.loop" in page.box_ids()
+
     def test_opens_at_the_focus(
         self, toy: State, tmp_path: Path, open_page: Callable[[str], Page]
     ) -> None:

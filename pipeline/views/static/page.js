@@ -33,6 +33,11 @@
       (kids[key] = kids[key] || []).push(box);
     });
   });
+  var byId = {};  // level -> Map of box id -> box
+  LEVELS.forEach(function (lv) {
+    byId[lv] = new Map();
+    doc.levels[lv].boxes.forEach(function (box) { box.level = lv; byId[lv].set(box.id, box); });
+  });
   var writerKeys = doc.writers || {};  // a trace's writer label -> graph key
   var subIndex = {};  // "path|subscriber|callback" -> the Sub objects to update live
   function indexSub(sub) {
@@ -47,6 +52,7 @@
   var ui = {
     level: LEVELS.indexOf(doc.start.level) >= 0 ? doc.start.level : "nodes",
     open: new Set(),     // "level:id" of expanded boxes
+    closed: new Set(),   // "level:id" of coarser boxes drawn in place of what folds into them
     selected: null,      // id of the selected box
     depth: doc.start.depth || 2,
     query: "",
@@ -67,8 +73,23 @@
         shown.set(box.id, { box: box, tier: tier });
       }
     }
-    doc.levels[ui.level].boxes.forEach(function (box) { add(base, box); });
+    doc.levels[ui.level].boxes.forEach(function (box) {
+      var up = collapsedInto(base, box.id);
+      if (up === null) add(base, box);
+      else if (!shown.has(up.id)) shown.set(up.id, { box: up, tier: LEVELS.indexOf(up.level) });
+    });
     return shown;
+  }
+
+  // The coarsest collapsed box a box of the given tier folds into, or null.
+  function collapsedInto(tier, id) {
+    var found = null, cur = id;
+    for (var t = tier; t > 0; t--) {
+      cur = (doc.homes[LEVELS[t]] || {})[cur];
+      if (cur == null) break;
+      if (ui.closed.has(LEVELS[t - 1] + ":" + cur)) found = byId[LEVELS[t - 1]].get(cur);
+    }
+    return found || null;
   }
 
   function parentOf(entry, shown) {
@@ -123,7 +144,7 @@
   function shortFilter(f) { var i = f.indexOf(" ("); return i > 0 ? f.slice(0, i) : f; }
 
   function computeEdges(shown) {
-    if (ui.open.size === 0) {
+    if (ui.open.size === 0 && ui.closed.size === 0) {
       return doc.levels[ui.level].edges.filter(function (e) {
         return shown.has(e.source) && shown.has(e.target);
       });
@@ -460,7 +481,8 @@
     h.push("<h2>" + esc(box.label) + "</h2><div class=\"kind\">" + esc(box.kind) +
       (box.cls ? " · " + esc(box.cls) : "") + " · <code>" + esc(box.id) + "</code></div>");
     if (box.doc && box.kind !== "variable") h.push("<div class=\"doc\">" + docHtml(box.doc) + "</div>");
-    var canOpen = entry.tier < 2 && kids[LEVELS[entry.tier] + ":" + box.id];
+    var canOpen = ui.closed.has(LEVELS[entry.tier] + ":" + box.id) ||
+      (entry.tier < 2 && kids[LEVELS[entry.tier] + ":" + box.id]);
     var isOpen = cy.getElementById(id).isParent();
     if (canOpen || isOpen) {
       h.push("<p><button class=\"small\" id=\"toggle-open\">" + (isOpen ? "collapse" : "expand") +
@@ -526,18 +548,27 @@
   // Expand and collapse ----------------------------------------------------------
   function toggleOpen(id) {
     var node = cy.getElementById(id);
+    var entry = ui.shown.get(id);
+    if (!entry) return;
     if (node.nonempty() && node.isParent()) {
+      // Close what was opened inside it; a box of the starting level collapses into
+      // the box one level coarser that it folds into.
       var gone = new Set([id]);
       node.descendants().forEach(function (d) { gone.add(d.id()); });
+      var before = ui.open.size;
       Array.from(ui.open).forEach(function (key) {
         if (gone.has(key.slice(key.indexOf(":") + 1))) ui.open.delete(key);
       });
+      if (ui.open.size === before && entry.tier > 0) {
+        var home = (doc.homes[LEVELS[entry.tier]] || {})[id];
+        if (home == null) return;
+        ui.closed.add(LEVELS[entry.tier - 1] + ":" + home);
+      }
     } else {
-      var entry = ui.shown.get(id);
-      if (!entry || entry.tier >= 2) return;
       var key = LEVELS[entry.tier] + ":" + id;
-      if (!kids[key]) return;
-      ui.open.add(key);
+      if (ui.closed.has(key)) ui.closed.delete(key);
+      else if (entry.tier < 2 && kids[key]) ui.open.add(key);
+      else return;
     }
     draw(true);
   }
@@ -680,7 +711,9 @@
   }
 
   document.querySelectorAll("#levels button").forEach(function (b) {
-    b.onclick = function () { ui.level = b.dataset.level; ui.open.clear(); draw(false); };
+    b.onclick = function () {
+      ui.level = b.dataset.level; ui.open.clear(); ui.closed.clear(); draw(false);
+    };
   });
   $("search").oninput = function () { ui.query = this.value; applySearch(); };
   $("search").onkeydown = function (evt) {
