@@ -59,12 +59,13 @@ def test_traced_epoch_page(
 
 
 def test_live_page_follows_training(example_state: State, open_page: Callable[[str], Page]) -> None:
-    """While the trainer runs in a thread, the live page's iteration counter goes up."""
+    """While the trainer runs in a thread (stopped at the end), the live page's iteration
+    counter goes up."""
     trainer = example_state.trainer
     with example_state.serve() as server:
         page = open_page(server.url)
         page.wait_drawn()
-        thread = threading.Thread(target=trainer.run, kwargs={"max_epochs": 2}, daemon=True)
+        thread = threading.Thread(target=trainer.run, kwargs={"max_epochs": 100}, daemon=True)
         thread.start()
         try:
             page.page.wait_for_function("Number(document.body.dataset.updates) >= 1")
