@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both set up
-# everything first (Graphviz where root can install it, a virtual environment,
+# everything first (Graphviz and Chromium where root can install them, a virtual environment,
 # the CPU build of torch pinned here only, the project with its extras, whose
 # install compiles the core's set hook when a C compiler is there).
 PYTHON ?= python3
@@ -21,6 +21,9 @@ $(VENV)/.installed: pyproject.toml pipeline/_speedups.c
 	@command -v dot >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 	  && (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) \
 	  || echo "note: Graphviz 'dot' is not installed; graphs are written as .dot source"; }
+	@[ -x /usr/bin/chromium ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "note: Chromium is not installed; the browser tests of the HTML view are skipped"; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
@@ -46,13 +49,18 @@ bench: setup
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_memory.py
+	$(PY) benchmarks/bench_fanout.py
+	$(PY) benchmarks/bench_trace.py
+	$(PY) benchmarks/bench_live.py
+	$(PY) benchmarks/bench_views.py
 
 docs: setup
 	$(PY) docs/make_graphs.py
 	$(PY) docs/make_api.py
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-	  || echo "note: Chromium is not installed; the TensorBoard screenshots need it (apt-get install chromium)"; }
+	  || echo "note: Chromium is not installed; the TensorBoard and page screenshots need it (apt-get install chromium)"; }
+	$(PY) docs/make_page_screenshot.py
 	$(PY) docs/make_tensorboard_screenshot.py
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 

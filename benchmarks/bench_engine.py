@@ -90,6 +90,7 @@ class Loop:
     label: str
     run: Callable[[], Any]
     reset: Callable[[], None] | None = None  # called, untimed, before every run
+    after: Callable[[], None] | None = None  # called, untimed, after every run
     samples: list[float] = field(default_factory=list)
 
     def time(self, n_iterations: int) -> None:
@@ -103,6 +104,8 @@ class Loop:
             elapsed = time.perf_counter_ns() - t0
         finally:
             gc.enable()
+            if self.after is not None:
+                self.after()
         self.samples.append(elapsed / n_iterations / 1000)  # us per iteration
 
     @property
@@ -116,6 +119,8 @@ def measure(loops: Sequence[Loop], n_iterations: int, repeats: int) -> None:
         if loop.reset is not None:
             loop.reset()
         loop.run()
+        if loop.after is not None:
+            loop.after()
     for r in range(repeats):
         for i in range(len(loops)):
             loops[(r + i) % len(loops)].time(n_iterations)

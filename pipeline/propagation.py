@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipeline._hooks import RuntimeBase
 from pipeline.subscription import callback_key
+from pipeline.trace import KEPT_TYPES
 from pipeline.values import SCALAR_TYPES, is_changed, summarize
 from pipeline.variable import Event
 
@@ -142,12 +143,23 @@ class Runtime(RuntimeBase):
             slot.last_writer = writer
             if writer is not None and writer.key not in slot.writer_keys:
                 self.state._observe_write(writer, slot)
-        if new is old or (type(new) in SCALAR_TYPES and type(old) in SCALAR_TYPES and new == old):
-            if self.tracer is not None:
-                self.tracer.record_set(slot, old, new, writer, self.depth, False)
+        new_type, old_type = type(new), type(old)
+        changed = not (
+            new is old or (new_type in SCALAR_TYPES and old_type in SCALAR_TYPES and new == old)
+        )
+        tracer = self.tracer
+        if tracer is not None:
+            # The common traced set, a number set by a node or a callback, is one append
+            # of the trace's raw record here; Trace.record_set does everything else.
+            if writer is not None and new_type in KEPT_TYPES and old_type in KEPT_TYPES:
+                log = tracer.log
+                log.append((slot, old, new, writer, self.depth, changed, ""))
+                if len(log) >= tracer.fold_at:
+                    tracer.fold()
+            else:
+                tracer.record_set(slot, old, new, writer, self.depth, changed)
+        if not changed:
             return
-        if self.tracer is not None:
-            self.tracer.record_set(slot, old, new, writer, self.depth, True)
         if self.hold_depth:
             self.held.setdefault(slot, old)
             return
@@ -179,6 +191,7 @@ class Runtime(RuntimeBase):
             subs = only
         event = Event(slot.ref, old, new, self.state) if slot.needs_event else None
         prev = self.writer
+        fired = self.tracer.fired if self.tracer is not None else None
         self.depth += 1
         sub = None
         try:
@@ -188,8 +201,8 @@ class Runtime(RuntimeBase):
                         continue
                     sub.n_fired += 1
                 self.writer = sub.subscriber
-                if self.tracer is not None:
-                    self.tracer.record_fire(slot, sub)
+                if fired is not None:
+                    fired.append(sub)
                 if sub.pass_event:
                     sub.callback(event)
                 else:

@@ -38,6 +38,7 @@ from pipeline.variable import Ref, Slot
 
 if TYPE_CHECKING:
     from pipeline.trace import Trace
+    from pipeline.views.live import LiveServer
 
 __all__ = ["STANDARD_CONTAINERS", "State"]
 
@@ -732,7 +733,12 @@ class State:
         depth: int = 2,
         connected_only: bool = False,
     ) -> Path:
-        """Draw the graph with Graphviz; the suffix picks the format (.svg .png .pdf .dot).
+        """Draw the graph; the suffix picks the format (.svg .png .pdf .dot .html).
+
+        ``.html`` writes one self-contained interactive page (nothing fetched
+        from the network; expand and collapse, search, focus on a click, a
+        side panel, the legend, replay of ``trace``), the others a Graphviz
+        picture.
 
         ``level`` is ``"nodes"`` (default: one box per node, its variables
         folded in; readable for a whole training), ``"containers"`` or
@@ -752,6 +758,10 @@ class State:
         Raises:
             ValueError: an unsupported suffix, an unknown level, or a focus naming nothing.
         """
+        if Path(path).suffix.lower() in (".html", ".htm"):
+            from pipeline.views.html import write_html
+
+            return write_html(self, Path(path), trace, level=level, focus=focus, depth=depth)
         from pipeline.render import render
 
         model = self.view_model(level, focus, depth, trace, connected_only=connected_only)
@@ -774,6 +784,30 @@ class State:
         from pipeline.views.model import view_model
 
         return view_model(self, level, focus, depth, trace, connected_only=connected_only)
+
+    def serve(self, port: int = 0, host: str = "127.0.0.1", *, level: str = "nodes") -> LiveServer:
+        """Serve the interactive view live, on a local HTTP server in a background thread.
+
+        The page at ``server.url`` follows the run: values and fire counts
+        update every second. ``GET server.url + "snapshot.json"`` returns
+        ``{"variables": {path: value summary}, "subscriptions": [counts]}``.
+        The loop pays nothing: no lock, no hook; the snapshot is read on the
+        server's thread. ``port=0`` takes any free port.
+
+        Example:
+            >>> from pipeline import State
+            >>> state = State()
+            >>> with state.serve() as server:
+            ...     server.url.startswith("http://127.0.0.1:")
+            True
+
+        Raises:
+            ValueError: a port outside 0-65535 or an unknown level.
+            OSError: the port is taken.
+        """
+        from pipeline.views.live import LiveServer
+
+        return LiveServer(self, host, port, level=level)
 
     def explain(self, target: Ref | str, trace: Trace | None = None) -> str:
         """One variable in words: value, writers (observed, declared, ordering only),

@@ -8,3 +8,7 @@ def pytest_report_header() -> str:
 
     kind = "compiled (pipeline/_speedups.c)" if _hooks.COMPILED else "pure Python"
     return f"statefire set hook: {kind}"
+
+
+# The headless-Chromium fixtures of the HTML view's tests (tests/browser.py).
+from browser import browser, open_page  # noqa: E402, F401
