@@ -1,0 +1,365 @@
+"""``IgniteEngine``: ignite's ``Engine``, backed by a statefire engine on a state.
+
+What belongs here: the class an ignite user constructs as
+``Engine(process_function)`` (a subclass of ``ignite.engine.Engine``, so it
+passes ignite's ``isinstance`` checks and keeps ignite's ``run`` semantics:
+``max_epochs``/``max_iters``/``epoch_length``, ``terminate``,
+``terminate_epoch``, ``interrupt``, ``set_data``, ``state_dict``, custom
+events), and the statefire engine node behind it, :class:`IgniteLoop`.
+
+How the two meet: every ignite event is a variable of the statefire state.
+Firing an event sets its variable: ``STARTED`` adds one to the node's
+``n_run_started``, ``EPOCH_STARTED`` sets ``n_epoch_started`` to the epoch,
+``ITERATION_STARTED`` ``n_iteration_started`` to the iteration,
+``ITERATION_COMPLETED`` sets ``batch``, ``output`` and ``n_samples`` and then
+``n_iteration_completed``, ``EPOCH_COMPLETED`` ``n_epoch_completed``,
+``COMPLETED`` ``n_run_completed``, ``EXCEPTION_RAISED`` ``exception``; the
+other built-in events count in variables of their own
+(``n_get_batch_started``, ``n_terminate``, ...), and a custom event counts in
+``events.<engine>_<event>``. Every handler attached with
+``add_event_handler``/``on`` (or by an ignite handler's or metric's
+``attach``) is a subscription to its event's variable, under the handler's
+own name in the graph and the trace; ignite's event filters run as ignite
+runs them. statefire subscribers of the node's variables see the run as they
+see any statefire engine's.
+
+Not here: the ignite face of an existing statefire engine (``engine.ignite``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import types
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ignite.engine import Engine as _IgniteEngine
+from ignite.engine import Events, EventsList, State
+from ignite.engine.events import RemovableEventHandle
+
+from nodes.engine import Engine, batch_size
+from pipeline import Handle, Variable
+from pipeline import State as StatefireState
+
+__all__ = ["IgniteEngine", "IgniteLoop"]
+
+EVENTS_CONTAINER = "events"  # where custom events get their variables
+
+
+class IgniteLoop(Engine):
+    """The statefire engine behind an :class:`IgniteEngine`: its variables are ignite's events.
+
+    The core events write the variables every statefire engine has; the
+    other built-in events count in the variables below. ``run`` runs the
+    ignite engine (on the data of its last run) and ``terminate`` terminates it.
+    """
+
+    n_get_batch_started = Variable(0, doc="GET_BATCH_STARTED events fired")
+    n_get_batch_completed = Variable(0, doc="GET_BATCH_COMPLETED events fired")
+    n_dataloader_stop_iteration = Variable(0, doc="DATALOADER_STOP_ITERATION events fired")
+    n_terminate = Variable(0, doc="TERMINATE events fired")
+    n_terminate_single_epoch = Variable(0, doc="TERMINATE_SINGLE_EPOCH events fired")
+    n_interrupt = Variable(0, doc="INTERRUPT events fired")
+
+    def __init__(self, state: StatefireState, name: str, face: IgniteEngine) -> None:
+        # The data comes with each run of the ignite engine; a placeholder passes the check.
+        super().__init__(state, name, face._process_function, [None])
+        self.dataloader = None  # type: ignore[assignment]
+        self.ignite = face
+
+    def run(self, max_epochs: int | None = None, epoch_length: int | None = None) -> None:
+        """Run the ignite engine on the data of its last run (see ``IgniteEngine.run``)."""
+        self.ignite.run(self.dataloader, max_epochs=max_epochs, epoch_length=epoch_length)
+
+    def terminate(self) -> None:
+        """Terminate the ignite engine's run after the current event."""
+        self.ignite.terminate()
+
+
+class _Dispatch:
+    """One handler of an ignite event as a statefire subscriber: called with no argument,
+    it calls the handler as ignite does, with the arguments of the event being fired.
+
+    It carries the handler's name and code, so the graph and the trace name the handler.
+    """
+
+    def __init__(self, engine: IgniteEngine, entry: tuple[Any, tuple[Any, ...], dict[str, Any]]):
+        self.engine_ref = weakref.ref(engine)
+        self.entry = entry
+        func = entry[0]
+        self.__qualname__ = getattr(func, "__qualname__", None) or type(func).__name__
+        code = getattr(inspect.unwrap(getattr(func, "__func__", func)), "__code__", None)
+        if isinstance(code, types.CodeType):
+            self.__code__ = code
+
+    def __call__(self) -> None:
+        engine = self.engine_ref()
+        if engine is None:
+            raise RuntimeError("Engine reference not resolved. Cannot execute event handler.")
+        event_args, event_kwargs = engine._event_args
+        func, args, kwargs = self.entry
+        kwargs.update(event_kwargs)  # as ignite does: the event's keywords stay with the handler
+        if args and isinstance(args[0], weakref.ref):
+            resolved = args[0]()
+            if resolved is None:
+                raise RuntimeError("Engine reference not resolved. Cannot execute event handler.")
+            func(resolved, *event_args, *args[1:], **kwargs)
+        else:  # a handler that does not take the engine (metrics attach such handlers)
+            func(*event_args, *args, **kwargs)
+
+
+class IgniteEngine(_IgniteEngine):
+    """ignite's ``Engine``, whose events are variables of a statefire state.
+
+    Constructed and used exactly as ``ignite.engine.Engine(process_function)``;
+    ``run``, ``state``, the events and their filters, ``terminate``,
+    ``terminate_epoch``, ``state_dict``/``load_state_dict``, custom events and
+    ``set_data`` behave as ignite's. Behind it, :attr:`statefire_engine` (an
+    :class:`IgniteLoop` on ``state``, a new ``State`` unless given) holds the
+    run's variables, and every handler is a subscription in that state's graph.
+
+    Args:
+        process_function: ``process_function(engine, batch) -> output``, as ignite's.
+        state: the statefire state to join (default: a new ``State``).
+        name: the statefire engine's name in that state.
+
+    Example:
+        >>> from ignite.engine import Events
+        >>> engine = IgniteEngine(lambda engine, batch: batch * 2)
+        >>> seen = []
+        >>> @engine.on(Events.ITERATION_COMPLETED(every=2))
+        ... def keep_output(engine):
+        ...     seen.append(engine.state.output)
+        >>> engine.run([1, 2, 3, 4], max_epochs=1).output, seen
+        (8, [4, 8])
+        >>> engine.statefire_engine.n_iteration_completed, engine.statefire_engine.key
+        (4, 'engines.engine')
+    """
+
+    def __init__(
+        self,
+        process_function: Callable[[Any, Any], Any],
+        *,
+        state: StatefireState | None = None,
+        name: str = "engine",
+    ) -> None:
+        self._event_refs: dict[Any, Any] = {}
+        self._subscriptions: dict[int, tuple[Any, Handle]] = {}
+        self._event_args: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})
+        self._loop: IgniteLoop | None = None
+        super().__init__(process_function)  # checks process_function, registers Events
+        self._loop = IgniteLoop(state if state is not None else StatefireState(), name, self)
+        self._map_events(self._allowed_events)
+
+    @property
+    def statefire_engine(self) -> IgniteLoop:
+        """The statefire engine node behind this engine (``state.engines.<name>``)."""
+        assert self._loop is not None
+        return self._loop
+
+    # Events as variables ------------------------------------------------------------
+    def register_events(
+        self, *event_names: str | Any, event_to_attr: dict[Any, str] | None = None
+    ) -> None:
+        """Register custom events as ignite does; each gets a variable ``events.<engine>_<event>``."""
+        super().register_events(*event_names, event_to_attr=event_to_attr)
+        if self._loop is not None:
+            self._map_events(event_names)
+
+    def _map_events(self, events: Iterable[Any]) -> None:
+        loop = self._loop
+        assert loop is not None
+        for event in events:
+            if event in self._event_refs:
+                continue
+            builtin = _BUILTIN.get(event) if isinstance(event, Events) else None
+            if builtin is not None:
+                self._event_refs[event] = loop.ref(builtin)
+                continue
+            state = loop.state
+            container = (
+                state.containers[EVENTS_CONTAINER]
+                if EVENTS_CONTAINER in state.containers
+                else state.add_container(EVENTS_CONTAINER)
+            )
+            base = f"{loop.name}_{_identifier(event)}"
+            name, n = base, 1
+            while name in container:
+                n += 1
+                name = f"{base}_{n}"
+            self._event_refs[event] = container.add_variable(
+                name, 0, doc=f"{event!r} events fired by {loop.key}", writer=loop
+            )
+
+    def _fire_event(self, event_name: Any, *event_args: Any, **event_kwargs: Any) -> None:
+        """Fire ``event_name``: set its variable, which calls its handlers (its subscribers)."""
+        self.last_event_name = event_name
+        saved, self._event_args = self._event_args, (event_args, event_kwargs)
+        try:
+            setter = _SETTERS.get(event_name)
+            if setter is not None:
+                setter(self, self._loop)
+                return
+            ref = self._event_refs.get(event_name)
+            if ref is None:
+                raise ValueError(
+                    f"Event {event_name} is not a valid event for this {type(self).__name__}."
+                )
+            ref.value = ref.value + 1
+        finally:
+            self._event_args = saved
+
+    def fire_event(self, event_name: Any) -> None:
+        """Fire a registered event (set its variable), as ignite's ``fire_event``."""
+        self._assert_allowed_event(event_name)
+        loop = self._loop
+        assert loop is not None
+        with loop.state.writing_as(loop):
+            self._fire_event(event_name)
+
+    # Handlers as subscriptions ----------------------------------------------------------
+    def add_event_handler(
+        self, event_name: Any, handler: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> RemovableEventHandle:
+        """Attach ``handler`` as ignite does; it becomes a subscription to the event's variable."""
+        if isinstance(event_name, EventsList):
+            return super().add_event_handler(event_name, handler, *args, **kwargs)
+        handle = super().add_event_handler(event_name, handler, *args, **kwargs)
+        entry = self._event_handlers[event_name][-1]
+        # A filtered event (Events.X(every=2)) equals its event: ignite's filter runs in the handler.
+        subscription = self._event_refs[event_name].subscribe(_Dispatch(self, entry))
+        self._subscriptions[id(entry)] = (entry, subscription)
+        return handle
+
+    def remove_event_handler(self, handler: Callable[..., Any], event_name: Any) -> None:
+        """Detach ``handler`` as ignite does, and remove its subscription."""
+        before = list(self._event_handlers.get(event_name, ()))
+        super().remove_event_handler(handler, event_name)
+        kept = {id(entry) for entry in self._event_handlers[event_name]}
+        for entry in before:
+            if id(entry) not in kept:
+                self._subscriptions.pop(id(entry))[1].remove()
+
+    # Runs ------------------------------------------------------------------------------
+    def run(
+        self,
+        data: Iterable[Any] | None = None,
+        max_epochs: int | None = None,
+        max_iters: int | None = None,
+        epoch_length: int | None = None,
+    ) -> State:
+        """Run as ignite's ``Engine.run``; the statefire state is validated before the first run."""
+        loop = self._loop
+        assert loop is not None
+        if not loop._validated:
+            loop.state.validate()
+            loop._validated = True
+        if data is not None:
+            loop.dataloader = data  # type: ignore[assignment]
+        with loop.state.writing_as(loop):
+            return super().run(
+                data, max_epochs=max_epochs, max_iters=max_iters, epoch_length=epoch_length
+            )
+
+    def set_data(self, data: Iterable[Any]) -> None:
+        """Switch the data from the next batch on, as ignite's ``set_data``."""
+        super().set_data(data)
+        assert self._loop is not None
+        self._loop.dataloader = data  # type: ignore[assignment]
+
+    def terminate(self, skip_completed: bool = False) -> None:
+        """Terminate the run after the current event, as ignite's ``terminate``; also sets
+        the statefire engine's ``should_terminate``."""
+        super().terminate(skip_completed)
+        assert self._loop is not None
+        self._loop.should_terminate = True
+
+
+def _identifier(event: Any) -> str:
+    text = event.name if hasattr(event, "name") else str(event)
+    return re.sub(r"\W+", "_", text).strip("_").lower() or "event"
+
+
+def _set_count(loop: IgniteLoop, name: str, value: int) -> None:
+    """Set the counter ``name`` to ``value`` so that its subscribers fire even if it holds it."""
+    if getattr(loop, name) == value:
+        loop.reset_variables(**{name: None})
+    setattr(loop, name, value)
+
+
+def _started(face: IgniteEngine, loop: IgniteLoop) -> None:
+    s = face.state
+    loop.reset_variables(
+        n_epoch_started=s.epoch,
+        n_iteration_started=s.iteration,
+        n_iteration_completed=s.iteration,
+        n_epoch_completed=s.epoch,
+        max_epochs=s.max_epochs,
+        epoch_length=s.epoch_length,
+        should_terminate=False,
+        exception=None,
+    )
+    loop.n_run_started += 1
+
+
+def _iteration_completed(face: IgniteEngine, loop: IgniteLoop) -> None:
+    s = face.state
+    batch = s.batch
+    loop.batch = batch
+    loop.output = s.output
+    loop.n_samples += batch_size(batch)
+    _set_count(loop, "n_iteration_completed", s.iteration)
+
+
+def _epoch_completed(face: IgniteEngine, loop: IgniteLoop) -> None:
+    loop.epoch_time = face.state.times.get("EPOCH_COMPLETED") or 0.0
+    _set_count(loop, "n_epoch_completed", face.state.epoch)
+
+
+def _completed(face: IgniteEngine, loop: IgniteLoop) -> None:
+    loop.run_time = face.state.times.get("COMPLETED") or 0.0
+    loop.n_run_completed += 1
+
+
+def _exception_raised(face: IgniteEngine, loop: IgniteLoop) -> None:
+    loop.exception = face._event_args[0][0]
+
+
+def _counter(name: str) -> Callable[[IgniteEngine, IgniteLoop], None]:
+    def count(face: IgniteEngine, loop: IgniteLoop) -> None:
+        setattr(loop, name, getattr(loop, name) + 1)
+
+    return count
+
+
+# The variable of each built-in event, and how firing it sets that variable.
+_BUILTIN: dict[Any, str] = {
+    Events.STARTED: "n_run_started",
+    Events.EPOCH_STARTED: "n_epoch_started",
+    Events.ITERATION_STARTED: "n_iteration_started",
+    Events.ITERATION_COMPLETED: "n_iteration_completed",
+    Events.EPOCH_COMPLETED: "n_epoch_completed",
+    Events.COMPLETED: "n_run_completed",
+    Events.EXCEPTION_RAISED: "exception",
+    Events.GET_BATCH_STARTED: "n_get_batch_started",
+    Events.GET_BATCH_COMPLETED: "n_get_batch_completed",
+    Events.DATALOADER_STOP_ITERATION: "n_dataloader_stop_iteration",
+    Events.TERMINATE: "n_terminate",
+    Events.TERMINATE_SINGLE_EPOCH: "n_terminate_single_epoch",
+    Events.INTERRUPT: "n_interrupt",
+}
+_SETTERS: dict[Any, Callable[[IgniteEngine, IgniteLoop], None]] = {
+    Events.STARTED: _started,
+    Events.EPOCH_STARTED: lambda face, loop: _set_count(loop, "n_epoch_started", face.state.epoch),
+    Events.ITERATION_STARTED: lambda face, loop: _set_count(
+        loop, "n_iteration_started", face.state.iteration
+    ),
+    Events.ITERATION_COMPLETED: _iteration_completed,
+    Events.EPOCH_COMPLETED: _epoch_completed,
+    Events.COMPLETED: _completed,
+    Events.EXCEPTION_RAISED: _exception_raised,
+}
+for _event, _name in _BUILTIN.items():
+    _SETTERS.setdefault(_event, _counter(_name))
