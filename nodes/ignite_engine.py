@@ -203,10 +203,8 @@ class IgniteEngine(_IgniteEngine):
                 setter(self, self._loop)
                 return
             ref = self._event_refs.get(event_name)
-            if ref is None:
-                raise ValueError(
-                    f"Event {event_name} is not a valid event for this {type(self).__name__}."
-                )
+            if ref is None:  # not registered: ignite fires nothing either
+                return
             ref.value = ref.value + 1
         finally:
             self._event_args = saved
@@ -230,17 +228,18 @@ class IgniteEngine(_IgniteEngine):
         entry = self._event_handlers[event_name][-1]
         # A filtered event (Events.X(every=2)) equals its event: ignite's filter runs in the handler.
         subscription = self._event_refs[event_name].subscribe(_Dispatch(self, entry))
-        self._subscriptions[id(entry)] = (entry, subscription)
+        # ignite rebuilds the list of entries on a removal; an entry's kwargs dict stays the same.
+        self._subscriptions[id(entry[2])] = (entry, subscription)
         return handle
 
     def remove_event_handler(self, handler: Callable[..., Any], event_name: Any) -> None:
         """Detach ``handler`` as ignite does, and remove its subscription."""
         before = list(self._event_handlers.get(event_name, ()))
         super().remove_event_handler(handler, event_name)
-        kept = {id(entry) for entry in self._event_handlers[event_name]}
+        kept = {id(entry[2]) for entry in self._event_handlers[event_name]}
         for entry in before:
-            if id(entry) not in kept:
-                self._subscriptions.pop(id(entry))[1].remove()
+            if id(entry[2]) not in kept:
+                self._subscriptions.pop(id(entry[2]))[1].remove()
 
     # Runs ------------------------------------------------------------------------------
     def run(
