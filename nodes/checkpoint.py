@@ -28,6 +28,7 @@ import torch
 
 from nodes.distributed import is_writer_process, world_size
 from nodes.engine import Engine
+from nodes.ignite_names import speaks_ignite
 from pipeline import Node, Ref, State, StateDictError, Variable
 
 __all__ = ["Checkpoint", "CheckpointError"]
@@ -119,6 +120,7 @@ def _check_records(path: Path, size: int) -> None:
         raise _corrupted(path, size, why)
 
 
+@speaks_ignite
 class Checkpoint(Node):
     """Save the state when a trigger fires; keep the last ``n_saved``, or the best by a score.
 

@@ -7,9 +7,17 @@ It writes its variables in a fixed order (``n_run_started``; per epoch
 metrics, logging and checkpoints are subscribers. The loop never turns a
 tensor into a Python number (no ``.item()``, no host-device synchronisation).
 
-Resume: the engine saves, in its own ``state_dict``, the RNG state its data
-iterator was created with at the start of the current epoch, so a run loaded
-mid-epoch re-creates the same (shuffled) order and skips the batches already done.
+Data, as in ignite: one iterator is carried from epoch to epoch within a run
+and a new one is made only when it is exhausted, so an epoch shorter than the
+data (``run(epoch_length=k)``, or a ``len()`` that says less than the data
+holds) continues where the previous epoch stopped, and a sampler's draw on
+exhaustion happens when ignite's does (the same seed gives the same order).
+A ``len()`` that disagrees with the batches the data yields is reported.
+
+Resume: the engine saves, in its own ``state_dict``, the RNG state its current
+data iterator was created with and how many of its batches completed an
+iteration, so a run loaded anywhere re-creates the same (shuffled) order and
+skips the batches already done.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -75,6 +84,21 @@ def _check_process_fn(process_fn: object, owner: str) -> None:
         ) from None
     except ValueError:  # no signature (a builtin): accept it
         pass
+
+
+def _check_dataloader(owner: str, dataloader: object) -> None:
+    if not isinstance(dataloader, Iterable) or isinstance(dataloader, Iterator):
+        raise TypeError(
+            f"{owner}: dataloader must be re-iterable (a DataLoader, a list, ...), "
+            f"got {type(dataloader).__name__}"
+            + (
+                " (an iterator is exhausted after one epoch; pass the iterable)"
+                if isinstance(dataloader, Iterator)
+                else ""
+            )
+        )
+    if hasattr(dataloader, "__len__") and len(dataloader) == 0:
+        raise ValueError(f"{owner}: the dataloader is empty (len 0); give it at least one batch")
 
 
 class Engine(Node):
@@ -144,20 +168,7 @@ class Engine(Node):
     ) -> None:
         owner = f"{type(self).__name__} '{name}'"
         _check_process_fn(process_fn, owner)
-        if not isinstance(dataloader, Iterable) or isinstance(dataloader, Iterator):
-            raise TypeError(
-                f"{owner}: dataloader must be re-iterable (a DataLoader, a list, ...), "
-                f"got {type(dataloader).__name__}"
-                + (
-                    " (an iterator is exhausted after one epoch; pass the iterable)"
-                    if isinstance(dataloader, Iterator)
-                    else ""
-                )
-            )
-        if hasattr(dataloader, "__len__") and len(dataloader) == 0:  # type: ignore[arg-type]
-            raise ValueError(
-                f"{owner}: the dataloader is empty (len 0); give it at least one batch"
-            )
+        _check_dataloader(owner, dataloader)
         _check_positive("max_epochs", max_epochs, allow_none=False)
         if run_on is not None and not isinstance(run_on, Ref):
             raise TypeError(
@@ -167,10 +178,18 @@ class Engine(Node):
         self.process_fn = process_fn
         self.dataloader = dataloader
         self.default_max_epochs = max_epochs
-        self._epoch_rng: torch.Tensor | None = (
-            None  # RNG state the current epoch's iterator came from
-        )
-        self._epoch_rng_epoch: int | None = None  # the epoch _epoch_rng belongs to
+        self._epoch_rng: torch.Tensor | None = None  # RNG state the current iterator came from
+        self._epoch_rng_epoch: int | None = None  # the epoch that iterator was made in
+        self._data_iter: Iterator[Any] | None = None  # carried from epoch to epoch within a run
+        # Batches of the current iterator that completed an iteration are
+        # _iter_base + n_iteration_completed - _iter_mark; _iter_base None: no current iterator.
+        self._iter_base: int | None = None
+        self._iter_mark: int | None = None
+        self._length_from_len = False  # epoch_length came from len(dataloader)
+        self._len_warned = False
+        self._end_epoch = False  # set by terminate_epoch()
+        self._cut = 0  # iterations that epochs ended by terminate_epoch() did not run
+        self._ignite_face: Any = None  # made by the ignite property on first use
         self._validated = False
         self.metric_publications: dict[str, Any] = {}  # Metric nodes publish values per event
         self.trigger: Any = None
@@ -197,6 +216,13 @@ class Engine(Node):
             ValueError: bad ``max_epochs``/``epoch_length``, or fewer than the epochs done.
             GraphError: before the first iteration, when the state graph is invalid.
         """
+        if isinstance(max_epochs, Iterable) and not isinstance(max_epochs, (str, bytes)):
+            raise TypeError(
+                f"{self.key}.run() takes no data: the engine runs on the dataloader it was "
+                f"made with ({type(self.dataloader).__name__}); give other data with "
+                f"{self.name}.set_dataloader(data), or run it the ignite way: "
+                f"{self.name}.ignite.run(data, max_epochs=...)"
+            )
         _check_positive("max_epochs", max_epochs)
         _check_positive("epoch_length", epoch_length)
         state = self.state
@@ -215,8 +241,14 @@ class Engine(Node):
             self.max_epochs is None or self.n_epoch_completed >= self.max_epochs
         )
         with state.writing_as(self):
+            if finished or (extend and self.n_epoch_completed >= (self.max_epochs or 0)):
+                # A new run, or more epochs for a completed one: a fresh iterator, as ignite.
+                self._iter_base = None
             if finished:
-                if epoch_length is None and hasattr(self.dataloader, "__len__"):
+                self._length_from_len = epoch_length is None and hasattr(self.dataloader, "__len__")
+                self._len_warned = False
+                self._cut = 0
+                if self._length_from_len:
                     epoch_length = len(self.dataloader)  # type: ignore[arg-type]
                 self.reset_variables(
                     n_epoch_started=0,
@@ -250,24 +282,22 @@ class Engine(Node):
                     self._set_sampler_epoch(self.n_epoch_completed)
                     if self.n_epoch_started == self.n_epoch_completed:
                         self.n_epoch_started = self.n_epoch_completed + 1
-                        it = self._new_iterator(None, 0)
                         done_in_epoch = 0
                     else:  # resuming inside an epoch
                         done_in_epoch = self.n_iteration_in_epoch
-                        # Saved before this epoch's iterator existed (stopped in a subscriber
-                        # of n_epoch_started): the RNG then is the epoch's, start it afresh.
-                        # Otherwise re-create the order the epoch started with (loaded from a
-                        # checkpoint, or kept since a terminate() or an exception).
-                        fresh = self._epoch_rng_epoch not in (None, self.n_epoch_started)
-                        rng = None if fresh else self._epoch_rng
-                        it = self._new_iterator(rng, done_in_epoch)
-                    if not self._run_epoch(it, done_in_epoch):
+                    if self._data_iter is None:
+                        self._data_iter = self._open_iterator(done_in_epoch)
+                    if not self._run_epoch(done_in_epoch):
                         break
                     self.epoch_time = time.perf_counter() - epoch_start
                     self.n_epoch_completed += 1
             except BaseException as exc:
+                self._data_iter = None  # a next run re-creates it from the saved position
                 self.exception = exc
                 raise
+            self._data_iter = None
+            if self.n_epoch_completed >= self.max_epochs:
+                self._iter_base = None  # as ignite: the next run starts a new iterator
             self.run_time = time.perf_counter() - started
             self.n_run_completed += 1
 
@@ -275,23 +305,32 @@ class Engine(Node):
     def n_iteration_in_epoch(self) -> int:
         """Iterations done in the current epoch (every epoch but a first one of unknown
         length has ``epoch_length`` iterations)."""
-        return self.n_iteration_completed - self.n_epoch_completed * (self.epoch_length or 0)
+        return (
+            self.n_iteration_completed
+            + self._cut
+            - self.n_epoch_completed * (self.epoch_length or 0)
+        )
 
-    def _run_epoch(self, it: Iterator[Any], done: int) -> bool:
+    def _run_epoch(self, done: int) -> bool:
         """Run the rest of one epoch; False when terminated before its end."""
         process = self.process_fn
         length = self.epoch_length
+        it = self._data_iter
         k = done
         while length is None or k < length:
             try:
-                batch = next(it)
+                batch = next(it)  # type: ignore[arg-type]
             except StopIteration:
+                self._check_len()
                 if length is None:
                     if k == 0:
                         raise ValueError(f"{self.key}: the dataloader yielded no batch") from None
+                    self._data_iter = None
+                    self._iter_base = None
                     self.epoch_length = length = k
                     break
-                it = iter(self.dataloader)  # data shorter than epoch_length: start it again
+                # The data is used up (at an epoch start, or shorter than epoch_length): a new pass.
+                it = self._data_iter = self._open_iterator(0, fresh=True)
                 try:
                     batch = next(it)
                 except StopIteration:
@@ -304,16 +343,66 @@ class Engine(Node):
             k += 1
             if self.should_terminate:
                 return length is not None and k >= length
+            if self._end_epoch:
+                self._end_short_epoch(k)
+                return True
+        if self._length_from_len and not self._len_warned and self.n_batches_drawn > length:
+            self._check_len(exact=False)
         return True
 
-    def _new_iterator(self, rng: torch.Tensor | None, skip: int) -> Iterator[Any]:
-        """A data iterator for the epoch; ``rng`` re-creates a saved order, then ``skip`` batches.
+    def _end_short_epoch(self, done: int) -> None:
+        """An epoch ended by terminate_epoch(): the next one starts a new data iterator (as ignite)."""
+        self._end_epoch = False
+        if self.epoch_length is not None:
+            self._cut += self.epoch_length - done
+        self._data_iter = None
+        self._iter_base = None
 
-        A DataLoader draws its shuffling seed from its generator (or torch's
-        global one) when the iterator is created and on its first batch; both
-        happen under the epoch's saved RNG state, then the global state the
-        run was loaded with is put back.
+    @property
+    def n_batches_drawn(self) -> int:
+        """Batches of the current data iterator that completed an iteration (0: none yet)."""
+        if self._iter_base is None:
+            return 0
+        if self._iter_mark is None:  # loaded, not yet re-created
+            return self._iter_base
+        return self._iter_base + self.n_iteration_completed - self._iter_mark
+
+    def _check_len(self, exact: bool = True) -> None:
+        """Warn once per run when the data yields another number of batches than its len()."""
+        if not self._length_from_len or self._len_warned or self._iter_base is None:
+            return
+        stated, drawn = self.epoch_length, self.n_batches_drawn
+        if drawn == stated:
+            return
+        self._len_warned = True
+        warnings.warn(
+            f"{self.key}: len(dataloader) is {stated} but its iterator yielded "
+            f"{'' if exact else 'at least '}{drawn} batches; epochs are cut "
+            f"every {stated} iterations and the data carries over from one epoch to the next "
+            "(as in ignite). Fix the dataloader's __len__, or pass run(epoch_length=...)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+    def _open_iterator(self, done_in_epoch: int, fresh: bool = False) -> Iterator[Any]:
+        """The data iterator to continue with: the saved one re-created, or a new one.
+
+        A saved position (a run stopped or loaded) re-creates its iterator under the
+        RNG state it was made with and skips the batches that completed an
+        iteration. A DataLoader draws its shuffling seed from its generator (or
+        torch's global one) when the iterator is created and on its first batch;
+        both happen under that saved state, then the global state the run was
+        loaded with is put back.
         """
+        skip = 0 if fresh else (None if self._iter_base is None else self.n_batches_drawn)
+        rng = None if skip is None else self._epoch_rng
+        if skip is None and done_in_epoch and self._epoch_rng_epoch == self.n_epoch_started:
+            # Saved without a batch count (an older checkpoint): the epoch's own iterator.
+            skip, rng = done_in_epoch, self._epoch_rng
+        skip = skip or 0
+        if fresh:
+            rng = None
+        self._iter_base, self._iter_mark = skip, self.n_iteration_completed
         loader = self.dataloader
         if not isinstance(loader, torch.utils.data.DataLoader):
             it = iter(loader)
@@ -321,14 +410,10 @@ class Engine(Node):
                 next(it)
             return it
         gen = loader.generator
-        self._epoch_rng_epoch = self.n_epoch_started
         if rng is None:
+            self._epoch_rng_epoch = self.n_epoch_started
             self._epoch_rng = gen.get_state() if gen is not None else torch.get_rng_state()
-            it = iter(loader)
-            for _ in range(skip):  # no saved order to re-create: skip in a fresh one
-                next(it)
-            return it
-        self._epoch_rng = rng
+            return iter(loader)
         keep = None
         if gen is not None:
             gen.set_state(rng)
@@ -338,7 +423,7 @@ class Engine(Node):
         it = iter(loader)
         for _ in range(skip):
             next(it)
-        if skip == 0:  # the sampler draws on the first batch: draw it under the epoch's RNG too
+        if skip == 0:  # the sampler draws on the first batch: draw it under the saved RNG too
             it = itertools.chain([next(it)], it)
         if keep is not None:
             torch.set_rng_state(keep)
@@ -353,13 +438,56 @@ class Engine(Node):
         """End the run after the current iteration (the run then completes)."""
         self.should_terminate = True
 
+    def terminate_epoch(self) -> None:
+        """End the current epoch after the current iteration; the run goes on with the next
+        epoch, on a new data iterator (as ignite's ``terminate_epoch``)."""
+        self._end_epoch = True
+
+    def set_dataloader(self, dataloader: Iterable[Any]) -> None:
+        """Run on other data from now on (a run in progress starts a new data iterator).
+
+        Raises:
+            TypeError, ValueError: as for the ``dataloader`` argument of the constructor.
+        """
+        _check_dataloader(f"{type(self).__name__} '{self.name}'", dataloader)
+        self.dataloader = dataloader
+        self._data_iter = None
+        self._iter_base = None
+        self._epoch_rng = None
+
+    @property
+    def ignite(self) -> Any:
+        """This engine seen as an ``ignite.engine.Engine``, for ignite's handlers, loggers
+        and ``Metric.attach`` (see :mod:`nodes.ignite_face`); made on first use."""
+        from nodes.ignite_face import face_of
+
+        return face_of(self)
+
+    def add_event_handler(self, *args: Any, **kwargs: Any) -> None:
+        """Not a statefire method: says where ignite's ``add_event_handler`` is.
+
+        Raises:
+            AttributeError: always, pointing to ``engine.ignite`` and the variables.
+        """
+        raise AttributeError(
+            f"{self.key} is a statefire Engine: its events are variables "
+            f"(e.g. {self.name}.n_epoch_completed_ref.subscribe(handler)); for an ignite "
+            f"handler use {self.name}.ignite.add_event_handler(...) (or {self.name}.ignite.on(...))"
+        )
+
     # Persistence ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """The RNG state the current epoch's data order came from (for mid-epoch resume),
-        the epoch it belongs to, and the DataLoader generator's state now (for the next epochs)."""
+        """The data position: the RNG state the current data iterator came from
+        (``epoch_rng``), the epoch it was made in, how many of its batches completed
+        an iteration (``consumed``), and the DataLoader generator's state now."""
+        out: dict[str, Any] = {}
+        if self._iter_base is not None:
+            out["consumed"] = self.n_batches_drawn
+        if self._cut:
+            out["cut"] = self._cut
         if self._epoch_rng is None:
-            return {}
-        out: dict[str, Any] = {"epoch_rng": self._epoch_rng.clone()}
+            return out
+        out["epoch_rng"] = self._epoch_rng.clone()
         if self._epoch_rng_epoch is not None:
             out["epoch"] = self._epoch_rng_epoch
         gen = getattr(self.dataloader, "generator", None)
@@ -368,7 +496,7 @@ class Engine(Node):
         return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`; the next run re-creates the epoch's data order."""
+        """Restore :meth:`state_dict`; the next run re-creates the data iterator's order."""
         rng = state_dict.get("epoch_rng")
         if rng is not None and not isinstance(rng, torch.Tensor):
             raise ValueError(f"{self.key}: epoch_rng must be a tensor, got {type(rng).__name__}")
@@ -378,7 +506,17 @@ class Engine(Node):
             raise ValueError(
                 f"{self.key}: data_rng must be a tensor, got {type(data_rng).__name__}"
             )
+        consumed = state_dict.get("consumed")
+        if consumed is not None and (type(consumed) is not int or consumed < 0):
+            raise ValueError(f"{self.key}: consumed must be a non-negative int, got {consumed!r}")
         self._epoch_rng = rng
         self._epoch_rng_epoch = state_dict.get("epoch")
+        self._data_iter = None
+        cut = state_dict.get("cut", 0)
+        if type(cut) is not int or cut < 0:
+            raise ValueError(f"{self.key}: cut must be a non-negative int, got {cut!r}")
+        self._cut = cut
+        self._iter_base = consumed
+        self._iter_mark = None  # set when the iterator is re-created
         if data_rng is not None and isinstance(gen, torch.Generator):
-            gen.set_state(data_rng)  # a new epoch shuffles as it would have without a stop
+            gen.set_state(data_rng)  # a new iterator shuffles as it would have without a stop

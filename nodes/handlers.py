@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from nodes.engine import Engine
+from nodes.ignite_names import speaks_ignite
 from nodes.metric import USAGES, Metric
 from pipeline import Node, Ref, State, Variable
 from pipeline.subscription import check_filters
@@ -84,6 +85,7 @@ def _as_score(owner: str, path: str, value: Any) -> float:
     return float(value)
 
 
+@speaks_ignite
 class EarlyStopping(Node):
     """Terminate ``trainer`` when a score has not improved for ``patience`` evaluations.
 
@@ -271,6 +273,7 @@ def _ignite_scheduler_kind(scheduler: object) -> str | None:
     return None
 
 
+@speaks_ignite
 class LRScheduler(Node):
     """Step a learning-rate scheduler whenever ``trigger_ref`` fires; the lr is a variable.
 

@@ -19,7 +19,7 @@ from nodes.engine import Engine
 from pipeline import Node, Ref, State
 from pipeline.values import did_you_mean
 
-__all__ = ["USAGES", "Metric"]
+__all__ = ["USAGES", "Metric", "default_usage"]
 
 #: usage -> (reset on, update on, compute on): the engine variables of each usage.
 USAGES: dict[str, tuple[str, str, str]] = {
@@ -31,6 +31,22 @@ USAGES: dict[str, tuple[str, str, str]] = {
     # (a RunningAverage's source metric is still updated every iteration).
     "running_epoch": ("n_run_started", "n_epoch_completed", "n_epoch_completed"),
 }
+
+
+def default_usage(ignite_metric: Any) -> str:
+    """The usage ignite's own ``attach`` gives ``ignite_metric`` by default.
+
+    ``RunningAverage.attach`` defaults to ``RunningBatchWise`` (reset when the run
+    starts, updated and computed every iteration), ``Frequency.attach`` resets
+    each epoch and computes every iteration, every other metric is ``EpochWise``.
+    """
+    from ignite.metrics import Frequency, RunningAverage
+
+    if isinstance(ignite_metric, RunningAverage):
+        return "running"
+    if isinstance(ignite_metric, Frequency):
+        return "single_epoch_running"
+    return "epoch"
 
 
 class _EngineView:
@@ -101,7 +117,10 @@ class Metric(Node):
         name: the metric's name; a metric returning a dict gives one variable per key instead.
         usage: ``"epoch"`` (reset each epoch, computed at its end), ``"batch"``
             (each iteration), ``"running"`` (never reset in a run, computed each
-            iteration, e.g. ``RunningAverage``), ``"single_epoch_running"`` or ``"running_epoch"``.
+            iteration), ``"single_epoch_running"`` or ``"running_epoch"``. None
+            (the default) takes the usage of the metric's own ``attach`` in ignite:
+            ``"running"`` for a ``RunningAverage``, ``"single_epoch_running"`` for a
+            ``Frequency``, ``"epoch"`` for the others.
         state: needed only when ``engine`` is a name.
 
     Values computed every epoch that are 0-d tensors become Python numbers (one
@@ -120,7 +139,7 @@ class Metric(Node):
         engine: Engine | str,
         ignite_metric: Any,
         name: str,
-        usage: str = "epoch",
+        usage: str | None = None,
         *,
         state: State | None = None,
     ) -> None:
@@ -133,6 +152,8 @@ class Metric(Node):
                 f"got {type(ignite_metric).__name__}"
                 + (" (a class: instantiate it)" if isinstance(ignite_metric, type) else "")
             )
+        if usage is None:
+            usage = default_usage(ignite_metric)
         if usage not in USAGES:
             raise ValueError(
                 f"Metric '{name}': usage must be one of {', '.join(USAGES)}, got {usage!r}"

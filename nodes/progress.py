@@ -15,6 +15,7 @@ from typing import IO, Any
 import torch
 
 from nodes.engine import Engine
+from nodes.ignite_names import speaks_ignite
 from pipeline import Node, Ref, Variable
 
 __all__ = ["ProgressBar", "format_value"]
@@ -43,6 +44,7 @@ def format_value(value: Any) -> str:
     return text if len(text) <= 20 else text[:19] + "…"
 
 
+@speaks_ignite
 class ProgressBar(Node):
     """A tqdm progress bar per epoch of ``engine``, showing chosen variables.
 

@@ -60,6 +60,19 @@ def iteration(i: int, size: int, output: int, n_samples: int) -> list[tuple[str,
     ]
 
 
+class LyingLen:
+    """A list of batches whose ``len()`` says ``stated``."""
+
+    def __init__(self, batches: list[torch.Tensor], stated: int) -> None:
+        self.batches, self.stated = batches, stated
+
+    def __len__(self) -> int:
+        return self.stated
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return iter(self.batches)
+
+
 class Countdown:
     """An iterable without ``__len__``: ``__iter__`` is a generator function."""
 
@@ -351,22 +364,69 @@ class TestEpochLength:
     """epoch_length, given or learned from the data."""
 
     def test_shorter_than_data(self, state: State) -> None:
-        """epoch_length=2 over 5 batches: two iterations per epoch, each epoch from the start."""
+        """epoch_length=2 over 5 batches: the iterator carries over to the next epoch, as in ignite."""
         engine = Engine(state, "e", lambda e, b: int(b.shape[0]), ones(1, 2, 3, 4, 5))
         outputs: list[int] = []
         engine.output_ref.subscribe(lambda ev: outputs.append(ev.new))
         engine.run(max_epochs=3, epoch_length=2)
-        # Unlike ignite, which carries its data iterator over to the next epoch.
-        assert outputs == [1, 2, 1, 2, 1, 2]
-        assert (engine.epoch_length, engine.n_iteration_completed, engine.n_samples) == (2, 6, 9)
+        assert outputs == [1, 2, 3, 4, 5, 1]  # ignite's Engine gives the same
+        assert (engine.epoch_length, engine.n_iteration_completed, engine.n_samples) == (2, 6, 16)
 
     def test_longer_than_data(self, state: State) -> None:
-        """Data shorter than epoch_length starts again within the epoch."""
+        """Data shorter than epoch_length starts again within the epoch and carries over."""
         seen: list[int] = []
         engine = Engine(state, "e", lambda e, b: seen.append(int(b.shape[0])), ones(1, 2))
         engine.run(max_epochs=2, epoch_length=3)
-        assert seen == [1, 2, 1, 1, 2, 1]
+        assert seen == [1, 2, 1, 2, 1, 2]  # ignite's Engine gives the same
         assert (engine.n_epoch_completed, engine.n_iteration_completed) == (2, 6)
+
+    def test_carried_iterator_resumes_after_terminate(self, state: State) -> None:
+        """A run stopped between epochs of a carried iterator goes on with the next batch."""
+        seen: list[int] = []
+        engine = Engine(state, "e", lambda e, b: seen.append(int(b.shape[0])), ones(1, 2, 3, 4, 5))
+        engine.n_epoch_completed_ref.subscribe(engine.terminate, once=1)
+        engine.run(max_epochs=3, epoch_length=2)
+        engine.run()
+        assert seen == [1, 2, 3, 4, 5, 1]
+
+    @pytest.mark.parametrize(
+        ("stated", "yielded", "expected", "match"),
+        [
+            (
+                3,
+                5,
+                [1, 2, 3, 4, 5, 1],
+                "len\\(dataloader\\) is 3 but its iterator yielded 5 batches",
+            ),
+            (
+                4,
+                2,
+                [1, 2, 1, 2, 1, 2, 1, 2],
+                "len\\(dataloader\\) is 4 but its iterator yielded 2 batches",
+            ),
+        ],
+    )
+    def test_len_that_lies(
+        self, state: State, stated: int, yielded: int, expected: list[int], match: str
+    ) -> None:
+        """A len() other than the batches yielded is reported; the data carries over as in ignite."""
+        seen: list[int] = []
+        data = LyingLen(ones(*range(1, yielded + 1)), stated)
+        engine = Engine(state, "e", lambda e, b: seen.append(int(b.shape[0])), data)
+        with pytest.warns(RuntimeWarning, match=match) as record:
+            engine.run(max_epochs=2)
+        assert len(record) == 1  # once per run
+        assert seen == expected
+
+    def test_true_len_gives_no_warning(self, state: State) -> None:
+        """A len() that tells the truth, over several epochs, warns of nothing."""
+        import warnings
+
+        engine = Engine(state, "e", echo, LyingLen(ones(1, 2, 3), 3))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            engine.run(max_epochs=3)
+        assert engine.n_iteration_completed == 9
 
     def test_length_from_len(self, state: State) -> None:
         """Without epoch_length, a sized loader's len() is the epoch length before the run."""
@@ -398,7 +458,7 @@ class TestEpochLength:
         outputs: list[int] = []
         engine.output_ref.subscribe(lambda ev: outputs.append(ev.new))
         engine.run(max_epochs=2, epoch_length=2)
-        assert outputs == [3, 2, 3, 2]
+        assert outputs == [3, 2, 1, 3]  # carried over, as in ignite
 
     def test_data_without_len_that_yields_nothing(self, state: State) -> None:
         """An iterable without __len__ that yields no batch fails at run time."""

@@ -232,6 +232,36 @@ class TestUsagesMatchIgnite:
         ignite_evaluator.run(make_loader(4, 256), max_epochs=2)
         assert ours == theirs
 
+    @pytest.mark.parametrize("kind", ["running_average", "accuracy", "frequency"])
+    def test_default_usage_is_ignites_default(
+        self, state: State, kind: str, trained_mlp: nn.Module, make_loader: MakeLoader
+    ) -> None:
+        """Without usage=, each metric updates and computes where its ignite attach() default does."""
+        from ignite.metrics import Frequency
+
+        def make() -> Any:
+            if kind == "running_average":
+                return RunningAverage(src=Accuracy(), alpha=0.5)
+            if kind == "frequency":
+                return Frequency(output_transform=lambda out: out[1].shape[0])
+            return Accuracy()
+
+        evaluator = Evaluator(state, "evaluator", trained_mlp, make_loader(4, 256))
+        Metric(evaluator, make(), "m")
+        ours = record_ours(evaluator, "evaluator_m")
+        evaluator.run(max_epochs=2)
+
+        ignite_evaluator = create_supervised_evaluator(trained_mlp)
+        make().attach(ignite_evaluator, "m")
+        theirs = record_ignite(ignite_evaluator, "m")
+        ignite_evaluator.run(make_loader(4, 256), max_epochs=2)
+        if kind == "frequency":  # a rate of wall-clock time: compare when it has a value
+            assert [(k, v is None) for k, v in ours] == [(k, v is None) for k, v in theirs]
+        else:
+            assert ours == theirs
+        per_iteration = [v for k, v in ours if k == "it"]
+        assert (per_iteration[0] is None) == (kind == "accuracy")
+
     def test_batch_usage_is_per_batch(
         self, state: State, trained_mlp: nn.Module, digits: Any
     ) -> None:

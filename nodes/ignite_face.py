@@ -1,0 +1,602 @@
+"""``engine.ignite``: a statefire engine seen as an ``ignite.engine.Engine``.
+
+The face is an ignite ``Engine`` (``isinstance`` checks pass) that has no loop
+and no event system of its own: each ignite event *is* one of the engine's
+variables (:data:`EVENT_VARIABLES`), a handler added to the face is a
+subscription of that variable (it runs inside the statefire loop, in
+dependency order, and shows in the graph and the trace under its own name),
+an event filter is the subscription's ``when=`` predicate, and a custom
+event is a counter variable of its own (``state.events.<engine>_<event>``).
+``face.state`` reads the engine's variables; its ``metrics`` are the
+``state.metrics.<engine>_<name>`` variables, whichever side wrote them.
+
+This module holds the face and its state mirror only; the loop is the
+engine's (``nodes/engine.py``), ignite's argument names on statefire's own
+classes are ``nodes/ignite_names.py``'s business.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from typing import Any
+
+from ignite.engine import Engine as IgniteEngine
+from ignite.engine import Events, EventsList, State
+from ignite.engine.events import CallableEventWithFilter
+from ignite.engine.utils import _check_signature
+
+from nodes.engine import Engine
+from pipeline import Handle, Node, Ref
+from pipeline.values import did_you_mean
+
+__all__ = ["EVENT_VARIABLES", "FaceState", "IgniteFace", "face_of"]
+
+#: ignite event name -> the engine variable whose change is that event.
+EVENT_VARIABLES: dict[str, str] = {
+    "STARTED": "n_run_started",
+    "EPOCH_STARTED": "n_epoch_started",
+    "GET_BATCH_STARTED": "batch",
+    "GET_BATCH_COMPLETED": "batch",
+    "ITERATION_STARTED": "n_iteration_started",
+    "ITERATION_COMPLETED": "n_iteration_completed",
+    "EPOCH_COMPLETED": "n_epoch_completed",
+    "COMPLETED": "n_run_completed",
+    "EXCEPTION_RAISED": "exception",
+    "TERMINATE": "should_terminate",
+}
+
+#: ignite events that no engine variable stands for, and what to use instead.
+UNSUPPORTED: dict[str, str] = {
+    "DATALOADER_STOP_ITERATION": "a new data iterator is not an event; subscribe to "
+    "n_epoch_started or n_iteration_started instead",
+    "TERMINATE_SINGLE_EPOCH": "attach to EPOCH_COMPLETED, which terminate_epoch() reaches",
+    "INTERRUPT": "statefire does not interrupt runs; stop with terminate() and run() again",
+}
+
+_NOT_NONE = {"exception", "should_terminate"}  # events only when they become set
+
+
+def face_of(engine: Engine) -> IgniteFace:
+    """The ignite face of ``engine``, made on first use and kept."""
+    face: IgniteFace | None = getattr(engine, "_ignite_face", None)
+    if face is None:
+        face = IgniteFace(engine)
+        engine._ignite_face = face
+    return face
+
+
+class _Metrics(MutableMapping[str, Any]):
+    """``face.state.metrics``: the engine's metric variables under their ignite names.
+
+    ``metrics["acc"]`` reads ``state.metrics.<engine>_acc``, whether a statefire
+    ``Metric`` or an ignite metric attached to the face wrote it; a new name
+    creates that variable, so a value written the ignite way is an event too.
+    Names that are not identifiers stay in this mapping only.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._refs: dict[str, Ref] = {}
+        self._plain: dict[str, Any] = {}
+
+    def _all(self) -> dict[str, Ref]:
+        from nodes.metric import Metric
+
+        prefix = len(self._engine.name) + 1
+        refs: dict[str, Ref] = {}
+        for node in self._engine.state.nodes().values():
+            if isinstance(node, Metric) and node.engine is self._engine:
+                for var, ref in node.value_refs.items():
+                    refs[var[prefix:]] = ref
+        refs.update(self._refs)
+        return refs
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._plain:
+            return self._plain[name]
+        refs = self._all()
+        if name not in refs:
+            raise KeyError(
+                f"{name!r} is not a metric of {self._engine.name}"
+                f"{did_you_mean(name, list(refs) + list(self._plain))}"
+            )
+        return refs[name].value
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        ref = self._all().get(name)
+        if ref is None and not name.isidentifier():
+            self._plain[name] = value
+            return
+        if ref is None:
+            var = f"{self._engine.name}_{name}"
+            box = self._engine.state.metrics
+            if var in box:
+                ref = getattr(box, f"{var}_ref")
+            else:
+                ref = box.add_variable(
+                    var, None, doc=f"written through {self._engine.name}.ignite.state.metrics"
+                )
+            self._refs[name] = ref
+        ref.value = value
+
+    def __delitem__(self, name: str) -> None:
+        # ignite's Metric.detach forgets the name; the statefire variable stays.
+        if name in self._plain:
+            del self._plain[name]
+        elif self._refs.pop(name, None) is None:
+            raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._all()
+        yield from self._plain
+
+    def __len__(self) -> int:
+        return len(self._all()) + len(self._plain)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+def _mirror(variable: str, doc: str) -> property:
+    def read(state: FaceState) -> Any:
+        return getattr(state._engine, variable)
+
+    def write(state: FaceState, value: Any) -> None:
+        setattr(state._engine, variable, value)
+
+    return property(read, write, doc=doc)
+
+
+def _counter(variable: str, ignite_name: str) -> property:
+    def read(state: FaceState) -> Any:
+        return getattr(state._engine, variable)
+
+    def write(state: FaceState, value: Any) -> None:
+        engine = state._engine
+        raise AttributeError(
+            f"{engine.name}.ignite.state.{ignite_name} mirrors {engine.key}.{variable}, a counter "
+            f"only the engine's loop writes (got {value!r}); to continue a run, load a state dict "
+            f"(state.load_state_dict) or {engine.name}.ignite.load_state_dict(...)"
+        )
+
+    return property(read, write, doc=f"{variable} of the engine (read-only)")
+
+
+class FaceState(State):
+    """ignite's ``engine.state``, read from the statefire engine's variables.
+
+    ``epoch`` is ``n_epoch_started``, ``iteration`` is ``n_iteration_started``
+    (both read-only), ``max_epochs``, ``epoch_length``, ``output`` and
+    ``batch`` are the variables of the same names, ``dataloader`` the engine's
+    data, ``times`` its ``epoch_time``/``run_time``, ``metrics`` its metric
+    variables. Any other attribute (``param_history``, ``max_iters``, ...)
+    is a plain attribute, as on ignite's State.
+    """
+
+    epoch = _counter("n_epoch_started", "epoch")
+    iteration = _counter("n_iteration_started", "iteration")
+    max_epochs = _mirror("max_epochs", "the engine's max_epochs variable")
+    epoch_length = _mirror("epoch_length", "the engine's epoch_length variable")
+    output = _mirror("output", "the engine's output variable")
+    batch = _mirror("batch", "the engine's batch variable")
+
+    def __init__(self, engine: Engine) -> None:  # no super().__init__: nothing is copied
+        self._engine = engine
+        self._metrics = _Metrics(engine)
+        self.max_iters: int | None = None
+        self.seed: int | None = None
+        self._update_attrs()
+
+    @property
+    def dataloader(self) -> Any:
+        """The engine's data."""
+        return self._engine.dataloader
+
+    @dataloader.setter
+    def dataloader(self, data: Any) -> None:
+        self._engine.dataloader = data
+
+    @property
+    def metrics(self) -> _Metrics:  # type: ignore[override]
+        """The engine's metrics by name, read from (and written to) ``state.metrics``."""
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, value: Any) -> None:
+        raise AttributeError(
+            f"{self._engine.name}.ignite.state.metrics is the engine's metric variables; "
+            "set one metric with state.metrics[name] = value"
+        )
+
+    @property
+    def times(self) -> dict[str, float | None]:  # type: ignore[override]
+        """ignite's timings: the last epoch's and run's seconds."""
+        return {
+            Events.EPOCH_COMPLETED.name: self._engine.epoch_time,
+            Events.COMPLETED.name: self._engine.run_time,
+        }
+
+    @times.setter
+    def times(self, value: Any) -> None:
+        pass  # ignite resets them at a run's start; here they are the engine's variables
+
+    def __repr__(self) -> str:
+        keys = ("epoch", "iteration", "max_epochs", "epoch_length", "output", "batch")
+        fields = "".join(f"\t{k}: {getattr(self, k)!r:.60}\n" for k in keys)
+        return f"State (of {self._engine.key}):\n{fields}\tmetrics: {dict(self.metrics)!r:.200}\n"
+
+
+def _filter_label(event: Any) -> str:
+    """An ignite event filter as text: ``every=10``, ``once=[3]``, or the function's name."""
+    fn = getattr(event, "filter", None)
+    if fn is None:
+        return ""
+    try:
+        found = inspect.getclosurevars(fn).nonlocals
+    except (TypeError, ValueError):
+        found = {}
+    parts = [
+        f"{key.rstrip('_')}={value}"
+        for key, value in found.items()
+        if key in ("every", "once", "before_", "after_")
+        and value not in (0, float("inf"))
+        and not callable(value)
+    ]
+    return ", ".join(parts) or getattr(fn, "__name__", "event_filter")
+
+
+class _Handler:
+    """One ignite handler subscribed to one variable: calls it the way ignite would."""
+
+    def __init__(
+        self,
+        face: IgniteFace,
+        event: Any,
+        handler: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        with_engine: bool,
+    ) -> None:
+        self.face, self.event, self.handler = face, event, handler
+        self.args, self.kwargs, self.with_engine = args, kwargs, with_engine
+        self.passes_exception = event == Events.EXCEPTION_RAISED
+        # The graph and the trace name the handler, not this wrapper.
+        self.__qualname__ = getattr(handler, "__qualname__", None) or type(handler).__qualname__
+        self.__module__ = getattr(handler, "__module__", None) or type(handler).__module__
+        self.__wrapped__ = handler  # for the label's file:line
+        self.__signature__ = inspect.Signature()  # called with no argument
+
+    def __call__(self) -> None:
+        face = self.face
+        face.last_event_name = self.event
+        first = (face,) if self.with_engine else ()
+        if self.passes_exception:
+            first += (face._sf.exception,)
+        self.handler(*first, *self.args, **self.kwargs)
+
+
+class FaceHandle:
+    """What ``add_event_handler`` returns: ``remove()`` (or ``with``) detaches the handler."""
+
+    def __init__(self, handles: list[Handle]) -> None:
+        self._handles = handles
+
+    def remove(self) -> None:
+        """Detach the handler from every event it was added to."""
+        for handle in self._handles:
+            handle.remove()
+
+    def __enter__(self) -> FaceHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+class _FaceHandlers(Node):
+    """Saves and restores, with the state, the handlers of a face that have a ``state_dict``."""
+
+    def __init__(self, face: IgniteFace) -> None:
+        self.objects: dict[str, Any] = {}
+        super().__init__(face._sf.state, f"{face._sf.name}_ignite", container="handlers")
+
+    def add(self, obj: Any) -> None:
+        if any(o is obj for o in self.objects.values()):
+            return
+        base, n = type(obj).__name__, 1
+        key = base
+        while key in self.objects:
+            n += 1
+            key = f"{base}_{n}"
+        self.objects[key] = obj
+
+    def state_dict(self) -> dict[str, Any]:
+        """Each stateful handler's ``state_dict()``, by class name (and attach order)."""
+        return {key: dict(obj.state_dict()) for key, obj in self.objects.items()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the handlers that :meth:`state_dict` saved."""
+        unknown = sorted(set(state_dict) - set(self.objects))
+        if unknown:
+            raise ValueError(
+                f"{self.key}: saved handlers {unknown} are not attached now "
+                f"(attached: {sorted(self.objects) or 'none'}); attach them before loading"
+            )
+        for key, saved in state_dict.items():
+            self.objects[key].load_state_dict(saved)
+
+
+def _stateful(handler: Any) -> Any:
+    """The object whose state a handler carries (itself, or a bound method's owner), or None."""
+    for obj in (handler, getattr(handler, "__self__", None)):
+        if callable(getattr(obj, "state_dict", None)) and callable(
+            getattr(obj, "load_state_dict", None)
+        ):
+            return obj
+    return None
+
+
+class IgniteFace(IgniteEngine):
+    """A statefire engine as an ``ignite.engine.Engine``: ``engine.ignite``.
+
+    Every ignite handler, logger and ``Metric.attach`` works on it unchanged.
+    ``add_event_handler(event, handler, *args)`` subscribes ``handler`` to the
+    variable of ``event`` (see :data:`EVENT_VARIABLES`), with the event's
+    filter as the subscription's predicate; ``run``, ``terminate`` and
+    ``terminate_epoch`` act on the statefire engine.
+
+    Differences from an ignite Engine, on purpose: ``GET_BATCH_STARTED`` and
+    ``GET_BATCH_COMPLETED`` fire when the ``batch`` variable changes (after
+    ``ITERATION_STARTED``, the batch already drawn); ``TERMINATE`` fires when
+    ``terminate()`` is called; ``EXCEPTION_RAISED`` handlers run and the
+    exception still propagates.
+
+    Example:
+        >>> from ignite.engine import Events  # doctest: +SKIP
+        >>> @trainer.ignite.on(Events.EPOCH_COMPLETED(every=2))  # doctest: +SKIP
+        ... def log(engine):
+        ...     print(engine.state.epoch, engine.state.metrics)
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        if not isinstance(engine, Engine):
+            raise TypeError(f"an ignite face needs a statefire Engine, got {type(engine).__name__}")
+        self._sf = engine
+        self._registered: list[tuple[Any, Callable[..., Any], Handle]] = []
+        self._custom: dict[Any, Ref] = {}
+        self._persisted: _FaceHandlers | None = None
+        super().__init__(lambda face, batch: engine.process_fn(engine, batch))
+        self.state = FaceState(engine)
+
+    @property
+    def engine(self) -> Engine:
+        """The statefire engine behind this face."""
+        return self._sf
+
+    # Events ------------------------------------------------------------------------------
+    def _ref_of(self, event: Any) -> Ref:
+        name = getattr(event, "name", event)
+        if event in self._custom:
+            return self._custom[event]
+        if isinstance(event, CallableEventWithFilter) and name in EVENT_VARIABLES:
+            return self._sf.ref(EVENT_VARIABLES[name])
+        if name in UNSUPPORTED:
+            raise ValueError(
+                f"{self._sf.name}.ignite: Events.{name} is not supported: {UNSUPPORTED[name]}"
+            )
+        known = list(EVENT_VARIABLES) + [getattr(e, "name", str(e)) for e in self._custom]
+        raise ValueError(
+            f"{self._sf.name}.ignite: {event!r} is not an event of this engine"
+            f"{did_you_mean(str(name), known)}; register a custom event first with "
+            f"{self._sf.name}.ignite.register_events(...)"
+        )
+
+    def register_events(
+        self, *event_names: Any, event_to_attr: dict[Any, str] | None = None
+    ) -> None:
+        """Register custom events; each becomes the counter ``state.events.<engine>_<event>``.
+
+        ``fire_event(event)`` adds one to it, so its handlers run as its subscribers.
+        """
+        super().register_events(*event_names, event_to_attr=event_to_attr)
+        if not hasattr(self, "_sf"):  # ignite's own __init__ registering Events
+            return
+        state = self._sf.state
+        for event in event_names:
+            if isinstance(event, Events) or event in self._custom:
+                continue
+            box = state.events if "events" in state.containers else state.add_container("events")
+            raw = str(getattr(event, "name", event)).lower()
+            var = f"{self._sf.name}_{''.join(c if c.isalnum() else '_' for c in raw)}"
+            self._custom[event] = (
+                getattr(box, f"{var}_ref")
+                if var in box
+                else box.add_variable(var, 0, doc=f"times {self._sf.name}.ignite fired {event}")
+            )
+
+    def fire_event(self, event_name: Any) -> None:
+        """Fire a custom event: its counter variable goes up by one."""
+        if event_name not in self._custom:
+            if getattr(event_name, "name", None) in EVENT_VARIABLES:
+                variable = EVENT_VARIABLES[event_name.name]
+                raise ValueError(
+                    f"{self._sf.name}.ignite: Events.{event_name.name} is the variable "
+                    f"{self._sf.key}.{variable}; it changes when the engine's loop does, "
+                    "it cannot be fired by hand"
+                )
+            self._ref_of(event_name)  # raises with the known events
+        ref = self._custom[event_name]
+        ref.value = ref.value + 1
+
+    def _fire_event(self, event_name: Any, *event_args: Any, **event_kwargs: Any) -> None:
+        self.fire_event(event_name)
+
+    def _predicate(self, event: Any, ref: Ref) -> Callable[[Any], bool] | None:
+        flt = getattr(event, "filter", None)
+        needs_set = ref.name in _NOT_NONE and ref.owner is self._sf
+        if flt is None and not needs_set:
+            return None
+        state, custom = self.state, event in self._custom
+        # ignite fetches a batch before counting its iteration; here the batch variable
+        # changes after n_iteration_started, so a GET_BATCH_* filter sees one less.
+        lag = 1 if getattr(event, "name", "") in ("GET_BATCH_STARTED", "GET_BATCH_COMPLETED") else 0
+
+        def passes(new: Any) -> bool:
+            if needs_set and (new is None or new is False):
+                return False
+            if flt is None:
+                return True
+            if custom and event not in State.event_to_attr:
+                return bool(flt(self, new))  # a custom event counts its own firings
+            return bool(flt(self, state.get_event_attrib_value(event) - lag))
+
+        passes.__name__ = _filter_label(event) or ("set" if needs_set else "passes")
+        return passes
+
+    def add_event_handler(
+        self, event_name: Any, handler: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> FaceHandle:
+        """Subscribe ``handler`` to the variable of ``event_name`` (filters included).
+
+        Raises:
+            ValueError: the event is not one of this engine's, or ``handler``
+                cannot be called with the engine (or without it) and ``args``.
+        """
+        if isinstance(event_name, EventsList):
+            handles: list[Handle] = []
+            for event in event_name:
+                handles += self.add_event_handler(event, handler, *args, **kwargs)._handles
+            return FaceHandle(handles)
+        ref = self._ref_of(event_name)
+        extra: tuple[Any, ...] = (Exception(),) if event_name == Events.EXCEPTION_RAISED else ()
+        try:
+            _check_signature(handler, "handler", self, *extra, *args, **kwargs)
+            with_engine = True
+        except ValueError:
+            _check_signature(handler, "handler", *extra, *args, **kwargs)
+            with_engine = False
+        base = self._custom_key(event_name)
+        wrapper = _Handler(self, base, handler, args, kwargs, with_engine)
+        handle = ref.subscribe(wrapper, when=self._predicate(event_name, ref))
+        self._registered.append((base, handler, handle))
+        obj = _stateful(handler)
+        if obj is not None:
+            if self._persisted is None:
+                self._persisted = _FaceHandlers(self)
+            self._persisted.add(obj)
+        return FaceHandle([handle])
+
+    def _custom_key(self, event: Any) -> Any:
+        for key in self._custom:
+            if key == event:
+                return key
+        return event
+
+    def has_event_handler(self, handler: Callable[..., Any], event_name: Any | None = None) -> bool:
+        """Whether ``handler`` is attached (to ``event_name``, or to any event)."""
+        return any(
+            h == handler and (event_name is None or e == event_name) and handle.active
+            for e, h, handle in self._registered
+        )
+
+    def remove_event_handler(self, handler: Callable[..., Any], event_name: Any) -> None:
+        """Detach ``handler`` from ``event_name``.
+
+        Raises:
+            ValueError: it is not attached to that event.
+        """
+        found = [r for r in self._registered if r[1] == handler and r[0] == event_name]
+        if not found:
+            raise ValueError(
+                f"{self._sf.name}.ignite: handler {handler!r} is not attached to {event_name!r}"
+            )
+        for registration in found:
+            registration[2].remove()
+            self._registered.remove(registration)
+
+    # The run --------------------------------------------------------------------------
+    def run(
+        self,
+        data: Iterable[Any] | None = None,
+        max_epochs: int | None = None,
+        epoch_length: int | None = None,
+        **kwargs: Any,
+    ) -> State:
+        """Run the statefire engine (on ``data`` when given); return this face's state.
+
+        Raises:
+            TypeError: ignite-only arguments (``max_iters``).
+        """
+        if kwargs:
+            raise TypeError(
+                f"{self._sf.name}.ignite.run() takes data, max_epochs and epoch_length; "
+                f"got {sorted(kwargs)} (stop early with terminate() from a handler)"
+            )
+        if data is not None and data is not self._sf.dataloader:
+            self._sf.set_dataloader(data)
+        self._sf.run(max_epochs=max_epochs, epoch_length=epoch_length)
+        return self.state
+
+    def terminate(self, skip_completed: bool = False) -> None:
+        """End the statefire engine's run after the current iteration."""
+        if skip_completed:
+            raise ValueError(
+                f"{self._sf.name}.ignite.terminate(skip_completed=True) is not supported: a "
+                "terminated statefire run completes (n_run_completed); filter that handler instead"
+            )
+        self._sf.terminate()
+
+    def terminate_epoch(self, skip_epoch_completed: bool = False) -> None:
+        """End the statefire engine's current epoch after the current iteration."""
+        if skip_epoch_completed:
+            raise ValueError(
+                f"{self._sf.name}.ignite.terminate_epoch(skip_epoch_completed=True) is not "
+                "supported: the epoch completes (n_epoch_completed)"
+            )
+        self._sf.terminate_epoch()
+
+    def load_state_dict(self, state_dict: Any) -> None:
+        """Put the engine at the position of an ignite ``Engine.state_dict()``.
+
+        The counters are set without events (``iteration``, and ``epoch`` from it
+        unless given), as ignite does; the next run continues from there on a
+        new data iterator.
+
+        Raises:
+            ValueError: neither ``iteration`` nor ``epoch`` is given, or no epoch length is known.
+        """
+        sf = self._sf
+        iteration, epoch = state_dict.get("iteration"), state_dict.get("epoch")
+        length = state_dict.get("epoch_length") or sf.epoch_length
+        if (iteration is None and epoch is None) or not length:
+            raise ValueError(
+                f"{sf.name}.ignite.load_state_dict needs 'iteration' or 'epoch' and an epoch "
+                f"length, got keys {sorted(state_dict)} (engine epoch_length={sf.epoch_length})"
+            )
+        if iteration is None:
+            iteration = epoch * length
+        if epoch is None:
+            epoch = iteration // length
+        sf.set_dataloader(sf.dataloader)  # drop the data position: a new iterator, as ignite
+        sf.reset_variables(
+            n_iteration_started=iteration,
+            n_iteration_completed=iteration,
+            n_epoch_completed=epoch,
+            n_epoch_started=epoch + (1 if iteration % length else 0),
+            epoch_length=length,
+            max_epochs=state_dict.get("max_epochs", sf.max_epochs),
+        )
+
+    @property
+    def should_terminate(self) -> bool:  # type: ignore[override]
+        """The engine's ``should_terminate`` variable."""
+        return getattr(self, "_sf", None) is not None and bool(self._sf.should_terminate)
+
+    @should_terminate.setter
+    def should_terminate(self, value: Any) -> None:
+        if getattr(self, "_sf", None) is not None and value:
+            self._sf.terminate()
+
+    def __repr__(self) -> str:
+        return f"<IgniteFace of {self._sf.key}: {len(self._registered)} handlers>"
