@@ -40,6 +40,7 @@ from ignite.engine import Events, EventsList, State
 from ignite.engine.events import RemovableEventHandle
 
 from nodes.engine import Engine, batch_size
+from nodes.ignite_face import _filter_label
 from pipeline import Handle, Variable
 from pipeline import State as StatefireState
 
@@ -67,7 +68,7 @@ class IgniteLoop(Engine):
         # The data comes with each run of the ignite engine; a placeholder passes the check.
         super().__init__(state, name, face._process_function, [None])
         self.dataloader = None  # type: ignore[assignment]
-        self.ignite = face
+        self._ignite_face = face  # what the engine's ``ignite`` property returns
 
     def run(self, max_epochs: int | None = None, epoch_length: int | None = None) -> None:
         """Run the ignite engine on the data of its last run (see ``IgniteEngine.run``)."""
@@ -85,12 +86,19 @@ class _Dispatch:
     It carries the handler's name and code, so the graph and the trace name the handler.
     """
 
-    def __init__(self, engine: IgniteEngine, entry: tuple[Any, tuple[Any, ...], dict[str, Any]]):
+    def __init__(
+        self,
+        engine: IgniteEngine,
+        entry: tuple[Any, tuple[Any, ...], dict[str, Any]],
+        handler: Callable[..., Any],
+    ) -> None:
         self.engine_ref = weakref.ref(engine)
-        self.entry = entry
-        func = entry[0]
-        self.__qualname__ = getattr(func, "__qualname__", None) or type(func).__name__
-        code = getattr(inspect.unwrap(getattr(func, "__func__", func)), "__code__", None)
+        self.handler = handler  # the entry's function, or the handler inside ignite's filter
+        _, args, self.kwargs = entry
+        self.with_engine = bool(args) and isinstance(args[0], weakref.ref)
+        self.args = args[1:] if self.with_engine else args
+        self.__qualname__ = getattr(handler, "__qualname__", None) or type(handler).__name__
+        code = getattr(inspect.unwrap(getattr(handler, "__func__", handler)), "__code__", None)
         if isinstance(code, types.CodeType):
             self.__code__ = code
 
@@ -99,15 +107,12 @@ class _Dispatch:
         if engine is None:
             raise RuntimeError("Engine reference not resolved. Cannot execute event handler.")
         event_args, event_kwargs = engine._event_args
-        func, args, kwargs = self.entry
-        kwargs.update(event_kwargs)  # as ignite does: the event's keywords stay with the handler
-        if args and isinstance(args[0], weakref.ref):
-            resolved = args[0]()
-            if resolved is None:
-                raise RuntimeError("Engine reference not resolved. Cannot execute event handler.")
-            func(resolved, *event_args, *args[1:], **kwargs)
+        if event_kwargs:
+            self.kwargs.update(event_kwargs)  # as ignite: the event's keywords stay with it
+        if self.with_engine:
+            self.handler(engine, *event_args, *self.args, **self.kwargs)
         else:  # a handler that does not take the engine (metrics attach such handlers)
-            func(*event_args, *args, **kwargs)
+            self.handler(*event_args, *self.args, **self.kwargs)
 
 
 class IgniteEngine(_IgniteEngine):
@@ -226,11 +231,33 @@ class IgniteEngine(_IgniteEngine):
             return super().add_event_handler(event_name, handler, *args, **kwargs)
         handle = super().add_event_handler(event_name, handler, *args, **kwargs)
         entry = self._event_handlers[event_name][-1]
-        # A filtered event (Events.X(every=2)) equals its event: ignite's filter runs in the handler.
-        subscription = self._event_refs[event_name].subscribe(_Dispatch(self, entry))
+        ref = self._event_refs[event_name]  # a filtered event (X(every=2)) equals its event
+        flt = getattr(event_name, "filter", None)
+        if flt is None:
+            subscription = ref.subscribe(_Dispatch(self, entry, entry[0]))
+        else:  # the filter goes on the subscription, around the handler ignite wrapped
+            dispatch = _Dispatch(self, entry, entry[0].__wrapped__)
+            every = _every(flt)
+            if every is not None and ref.name in _POSITIONS:
+                subscription = ref.subscribe(dispatch, every=every)
+            else:
+                subscription = ref.subscribe(dispatch, when=self._predicate(event_name, flt))
         # ignite rebuilds the list of entries on a removal; an entry's kwargs dict stays the same.
         self._subscriptions[id(entry[2])] = (entry, subscription)
         return handle
+
+    def _predicate(self, event: Any, flt: Callable[..., Any]) -> Callable[[Any], bool]:
+        """ignite's filter as a statefire ``when=``: it sees the event's state attribute."""
+        engine_ref = weakref.ref(self)
+
+        def passes(new: Any) -> bool:
+            engine = engine_ref()
+            return engine is not None and bool(
+                flt(engine, engine.state.get_event_attrib_value(event))
+            )
+
+        passes.__name__ = _filter_label(event)
+        return passes
 
     def remove_event_handler(self, handler: Callable[..., Any], event_name: Any) -> None:
         """Detach ``handler`` as ignite does, and remove its subscription."""
@@ -274,6 +301,27 @@ class IgniteEngine(_IgniteEngine):
         super().terminate(skip_completed)
         assert self._loop is not None
         self._loop.should_terminate = True
+
+
+# The counters that hold ignite's iteration or epoch when their event fires: ignite's
+# ``every`` filter on them is statefire's ``every`` filter.
+_POSITIONS = {
+    "n_epoch_started",
+    "n_iteration_started",
+    "n_iteration_completed",
+    "n_epoch_completed",
+}
+
+
+def _every(flt: Callable[..., Any]) -> int | None:
+    """The ``n`` of ignite's ``every=n`` filter (its own function only), else None."""
+    if (
+        getattr(flt, "__qualname__", "")
+        != "CallableEventWithFilter.every_event_filter.<locals>.wrapper"
+    ):
+        return None
+    every = inspect.getclosurevars(flt).nonlocals.get("every")
+    return every if type(every) is int else None
 
 
 def _identifier(event: Any) -> str:

@@ -53,7 +53,7 @@ class TestConstruction:
 
         assert nodes.IgniteEngine is ignite_engine.IgniteEngine
         with pytest.raises(AttributeError, match="IgniteEngin"):
-            nodes.IgniteEngin  # noqa: B018
+            nodes.IgniteEngin
 
 
 class TestEventsAreVariables:
@@ -158,6 +158,31 @@ class TestHandlersAreSubscriptions:
         assert state.subscribers_of("engines.engine.n_iteration_completed") == []
         engine.run([1, 2, 3, 4, 5])
         assert outputs == [2, 4]
+
+    def test_ignite_filters_label_the_subscriptions(self) -> None:
+        """``every`` on an iteration or epoch event is statefire's ``every``; other filters
+        are a ``when=`` predicate named after them; each runs the handler when ignite would."""
+        engine = IgniteEngine(echo)
+        calls: dict[str, list[int]] = {"every": [], "once": [], "batch": []}
+        for key, event in (
+            ("every", Events.ITERATION_COMPLETED(every=2)),
+            ("once", Events.ITERATION_COMPLETED(once=3)),
+            ("batch", Events.GET_BATCH_STARTED(every=3)),
+        ):
+            engine.add_event_handler(event, lambda e, key=key: calls[key].append(e.state.iteration))
+        labels = sorted(
+            (source, data["label"])
+            for source, _, data in engine.statefire_engine.state.graph.edges(data=True)
+            if data["kind"] == "triggers"
+        )
+        assert labels == [
+            ("engines.engine.n_get_batch_started", "when=every=3"),
+            ("engines.engine.n_iteration_completed", "every=2"),
+            ("engines.engine.n_iteration_completed", "when=once=[3]"),
+        ]
+        engine.run(range(7))
+        # as ignite: GET_BATCH_STARTED sees the iteration before it starts (0, 3 and 6)
+        assert calls == {"every": [2, 4, 6], "once": [3], "batch": [0, 3, 6]}
 
     def test_removing_one_handler_keeps_the_others(self) -> None:
         """remove_event_handler removes only that handler's subscription."""

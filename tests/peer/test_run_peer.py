@@ -71,7 +71,9 @@ class TestCompare:
         n_fail = 10 - int(share * 10) + 1
         plain = many("engine/test_engine.py", 10)
         statefire = dict(plain) | many("engine/test_engine.py", n_fail, "failed")
-        listed = [Difference("on purpose", [f"engine/test_engine.py::test_{i}" for i in range(n_fail)])]
+        listed = [
+            Difference("on purpose", [f"engine/test_engine.py::test_{i}" for i in range(n_fail)])
+        ]
         (problem,) = compare(plain, statefire, listed).problems
         assert problem.startswith(f"engine: {10 - n_fail}/10 = ")
         assert f"below {share:.0%}" in problem
