@@ -41,7 +41,7 @@ from ignite.engine.events import RemovableEventHandle
 
 from nodes.engine import Engine, batch_size
 from nodes.ignite_face import _filter_label
-from pipeline import Handle, Variable
+from pipeline import Handle, Ref, Variable
 from pipeline import State as StatefireState
 
 __all__ = ["IgniteEngine", "IgniteLoop"]
@@ -77,6 +77,23 @@ class IgniteLoop(Engine):
     def terminate(self) -> None:
         """Terminate the ignite engine's run after the current event."""
         self.ignite.terminate()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The ignite engine's ``state_dict()`` (its position in the run and its user keys)."""
+        return {"ignite": dict(self.ignite.state_dict())}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Put the ignite engine where :meth:`state_dict` saved it (its next run resumes there).
+
+        Raises:
+            ValueError: ``state_dict`` has no ``ignite`` entry.
+        """
+        if "ignite" not in state_dict:
+            raise ValueError(
+                f"{self.key}: expected the ignite engine's state under 'ignite', got keys "
+                f"{sorted(state_dict)}; save it with state.state_dict() from an IgniteEngine's state"
+            )
+        self.ignite.load_state_dict(state_dict["ignite"])
 
 
 class _Dispatch:
@@ -152,7 +169,8 @@ class IgniteEngine(_IgniteEngine):
     ) -> None:
         self._event_refs: dict[Any, Any] = {}
         self._subscriptions: dict[int, tuple[Any, Handle]] = {}
-        self._event_args: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})
+        self._event_args: tuple[tuple[Any, ...], dict[str, Any]] = _NO_ARGS
+        self._firers: dict[int, Callable[[IgniteEngine, IgniteLoop], None]] = {}
         self._loop: IgniteLoop | None = None
         super().__init__(process_function)  # checks process_function, registers Events
         self._loop = IgniteLoop(state if state is not None else StatefireState(), name, self)
@@ -182,6 +200,7 @@ class IgniteEngine(_IgniteEngine):
             builtin = _BUILTIN.get(event) if isinstance(event, Events) else None
             if builtin is not None:
                 self._event_refs[event] = loop.ref(builtin)
+                self._firers[id(event)] = _SETTERS[event]
                 continue
             state = loop.state
             container = (
@@ -194,25 +213,31 @@ class IgniteEngine(_IgniteEngine):
             while name in container:
                 n += 1
                 name = f"{base}_{n}"
-            self._event_refs[event] = container.add_variable(
+            ref = container.add_variable(
                 name, 0, doc=f"{event!r} events fired by {loop.key}", writer=loop
             )
+            self._event_refs[event] = ref
+            self._firers[id(event)] = _count_in(ref)
 
     def _fire_event(self, event_name: Any, *event_args: Any, **event_kwargs: Any) -> None:
         """Fire ``event_name``: set its variable, which calls its handlers (its subscribers)."""
         self.last_event_name = event_name
-        saved, self._event_args = self._event_args, (event_args, event_kwargs)
-        try:
-            setter = _SETTERS.get(event_name)
-            if setter is not None:
-                setter(self, self._loop)
-                return
+        # By identity first: an event's own __hash__ and __eq__ are Python code, and
+        # four events fire per iteration. An equal event (a name string) is looked up.
+        fire = self._firers.get(id(event_name))
+        if fire is None:
             ref = self._event_refs.get(event_name)
             if ref is None:  # not registered: ignite fires nothing either
                 return
-            ref.value = ref.value + 1
-        finally:
-            self._event_args = saved
+            fire = _SETTERS_BY_VARIABLE[ref.name] if ref.owner is self._loop else _count_in(ref)
+        if event_args or event_kwargs or self._event_args is not _NO_ARGS:
+            saved, self._event_args = self._event_args, (event_args, event_kwargs)
+            try:
+                fire(self, self._loop)
+            finally:
+                self._event_args = saved
+        else:  # the common case: no arguments, and none to restore for an enclosing event
+            fire(self, self._loop)
 
     def fire_event(self, event_name: Any) -> None:
         """Fire a registered event (set its variable), as ignite's ``fire_event``."""
@@ -336,6 +361,13 @@ def _set_count(loop: IgniteLoop, name: str, value: int) -> None:
     setattr(loop, name, value)
 
 
+def _iteration_started(face: IgniteEngine, loop: IgniteLoop) -> None:
+    iteration = face.state.iteration
+    if loop.n_iteration_started == iteration:
+        loop.reset_variables(n_iteration_started=None)
+    loop.n_iteration_started = iteration
+
+
 def _started(face: IgniteEngine, loop: IgniteLoop) -> None:
     s = face.state
     loop.reset_variables(
@@ -357,7 +389,10 @@ def _iteration_completed(face: IgniteEngine, loop: IgniteLoop) -> None:
     loop.batch = batch
     loop.output = s.output
     loop.n_samples += batch_size(batch)
-    _set_count(loop, "n_iteration_completed", s.iteration)
+    iteration = s.iteration
+    if loop.n_iteration_completed == iteration:
+        loop.reset_variables(n_iteration_completed=None)
+    loop.n_iteration_completed = iteration
 
 
 def _epoch_completed(face: IgniteEngine, loop: IgniteLoop) -> None:
@@ -374,11 +409,31 @@ def _exception_raised(face: IgniteEngine, loop: IgniteLoop) -> None:
     loop.exception = face._event_args[0][0]
 
 
+def _get_batch_started(face: IgniteEngine, loop: IgniteLoop) -> None:
+    loop.n_get_batch_started += 1
+
+
+def _get_batch_completed(face: IgniteEngine, loop: IgniteLoop) -> None:
+    loop.n_get_batch_completed += 1
+
+
 def _counter(name: str) -> Callable[[IgniteEngine, IgniteLoop], None]:
     def count(face: IgniteEngine, loop: IgniteLoop) -> None:
         setattr(loop, name, getattr(loop, name) + 1)
 
     return count
+
+
+def _count_in(ref: Ref) -> Callable[[IgniteEngine, IgniteLoop], None]:
+    """Firing a custom event: its counter goes up by one."""
+
+    def count(face: IgniteEngine, loop: IgniteLoop) -> None:
+        ref.value = ref.value + 1
+
+    return count
+
+
+_NO_ARGS: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})  # the arguments of most events
 
 
 # The variable of each built-in event, and how firing it sets that variable.
@@ -400,9 +455,9 @@ _BUILTIN: dict[Any, str] = {
 _SETTERS: dict[Any, Callable[[IgniteEngine, IgniteLoop], None]] = {
     Events.STARTED: _started,
     Events.EPOCH_STARTED: lambda face, loop: _set_count(loop, "n_epoch_started", face.state.epoch),
-    Events.ITERATION_STARTED: lambda face, loop: _set_count(
-        loop, "n_iteration_started", face.state.iteration
-    ),
+    Events.ITERATION_STARTED: _iteration_started,
+    Events.GET_BATCH_STARTED: _get_batch_started,
+    Events.GET_BATCH_COMPLETED: _get_batch_completed,
     Events.ITERATION_COMPLETED: _iteration_completed,
     Events.EPOCH_COMPLETED: _epoch_completed,
     Events.COMPLETED: _completed,
@@ -410,3 +465,4 @@ _SETTERS: dict[Any, Callable[[IgniteEngine, IgniteLoop], None]] = {
 }
 for _event, _name in _BUILTIN.items():
     _SETTERS.setdefault(_event, _counter(_name))
+_SETTERS_BY_VARIABLE = {_BUILTIN[event]: setter for event, setter in _SETTERS.items()}

@@ -124,6 +124,31 @@ class TestEventsAreVariables:
         assert calls == [1, 2]
         assert "engines.trainer" in engine.statefire_engine.state.writers_of(ref)
 
+    def test_an_equal_event_fires_the_registered_one(self) -> None:
+        """A string event fired through an equal, not identical, string counts in its variable."""
+        engine = IgniteEngine(echo)
+        engine.register_events("my_event")
+        calls: list[str] = []
+        engine.add_event_handler("my_event", lambda: calls.append("called"))
+        engine.fire_event("".join(["my_", "event"]))
+        assert calls == ["called"]
+        assert engine.statefire_engine.state.events.engine_my_event == 1
+
+    def test_an_event_fired_inside_a_handler_gets_its_own_arguments(self) -> None:
+        """A custom event fired by an EXCEPTION_RAISED handler does not pass the exception on."""
+        engine = IgniteEngine(lambda e, b: 1 / 0)
+        engine.register_events(*Custom)
+        got: list[tuple[Any, ...]] = []
+        engine.add_event_handler(Custom.BACKWARD_DONE, lambda e, *args: got.append(args))
+
+        @engine.on(Events.EXCEPTION_RAISED)
+        def on_error(e: Any, exc: BaseException) -> None:
+            e.fire_event(Custom.BACKWARD_DONE)
+            got.append((type(exc).__name__,))
+
+        engine.run([1])
+        assert got == [(), ("ZeroDivisionError",)]
+
     def test_exception_raised_passes_the_exception_and_sets_the_variable(self) -> None:
         """EXCEPTION_RAISED handlers get the exception, and ``exception`` holds it."""
 
@@ -235,3 +260,27 @@ class TestControl:
         """Before any run there is no data: ignite's message says what to give."""
         with pytest.raises(ValueError, match="epoch_length should be provided if data is None"):
             IgniteEngine(echo).statefire_engine.run()
+
+
+class TestPersistence:
+    def test_the_state_dict_resumes_the_ignite_run(self, tmp_path: Any) -> None:
+        """A statefire checkpoint of an IgniteEngine's state resumes its run as ignite would."""
+        data = [torch.ones(2)] * 5
+        engine = IgniteEngine(echo)
+        engine.run(data, max_epochs=2)
+        path = tmp_path / "state.pt"
+        torch.save(engine.statefire_engine.state.state_dict(), path)
+        again = IgniteEngine(echo)
+        again.statefire_engine.state.load_state_dict(torch.load(path, weights_only=True))
+        assert (again.state.epoch, again.state.iteration, again.state.max_epochs) == (2, 10, 2)
+        seen: list[int] = []
+        again.add_event_handler(
+            Events.ITERATION_COMPLETED, lambda e: seen.append(e.state.iteration)
+        )
+        again.run(data, max_epochs=3)
+        assert seen == [11, 12, 13, 14, 15]
+
+    def test_loading_without_the_ignite_entry_is_refused(self) -> None:
+        """A node state without the ignite engine's entry says what it expected."""
+        with pytest.raises(ValueError, match="expected the ignite engine's state under 'ignite'"):
+            IgniteEngine(echo).statefire_engine.load_state_dict({"epoch_rng": None})
