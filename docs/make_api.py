@@ -20,6 +20,7 @@ from pathlib import Path
 from nodes import EarlyStopping, Engine, LRScheduler, ProgressBar, TerminateOnNan
 from nodes.checkpoint import Checkpoint
 from nodes.distributed import Distributed
+from nodes.ignite_engine import IgniteLoop
 from nodes.rng import RandomStates
 from nodes.tensorboard import (
     EnginesMetricsCharts,
@@ -36,6 +37,7 @@ CLASSES: dict[str, type[Node]] = {
     cls.__name__: cls
     for cls in (
         Engine,
+        IgniteLoop,
         EarlyStopping,
         LRScheduler,
         TerminateOnNan,

@@ -24,6 +24,7 @@ import importlib.metadata
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -62,44 +63,45 @@ DESELECT = "not distributed and not multinode_distributed and not tpu"
 PREFIX = "tests/ignite/"
 
 
+def _sdist(cache: Path, version: str) -> Path | None:
+    """The source distribution of pytorch-ignite ``version`` in ``cache``, if there."""
+    name = re.compile(rf"pytorch[-_]ignite-{re.escape(version)}\.tar\.gz")
+    return next((p for p in sorted(cache.glob("*.tar.gz")) if name.fullmatch(p.name)), None)
+
+
 def ignite_tests(cache: Path) -> Path:
-    """The extracted source tree of the installed pytorch-ignite; downloaded once into ``cache``."""
+    """The extracted source tree of the installed pytorch-ignite; downloaded once into ``cache``.
+
+    Raises:
+        RuntimeError: pip could not download it, or it holds no tests.
+    """
     version = importlib.metadata.version("pytorch-ignite")
     root = cache / f"pytorch_ignite-{version}"
     if (root / "pytest.ini").exists():
         return root
     cache.mkdir(parents=True, exist_ok=True)
-    sdists = [
-        p
-        for p in cache.glob("*.tar.gz")
-        if re.fullmatch(rf"pytorch[-_]ignite-{re.escape(version)}\.tar\.gz", p.name)
-    ]
-    if not sdists:
+    sdist = _sdist(cache, version)
+    if sdist is None:
         print(f"peer: downloading the source distribution of pytorch-ignite {version} into {cache}")
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                f"pytorch-ignite=={version}",
-                "-d",
-                str(cache),
-            ],
-            check=True,
-        )
-        sdists = [p for p in cache.glob("*.tar.gz") if version in p.name]
-    with tarfile.open(sdists[0]) as tar:
+        pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:"]
+        done = subprocess.run([*pip, f"pytorch-ignite=={version}", "-d", str(cache)])
+        sdist = _sdist(cache, version)
+        if done.returncode or sdist is None:
+            raise RuntimeError(
+                f"pip could not download the source distribution of pytorch-ignite {version} "
+                f"(exit code {done.returncode}); with no network, put pytorch_ignite-{version}.tar.gz "
+                f"(from PyPI) in {cache}"
+            )
+    with tarfile.open(sdist) as tar:
         members = [m for m in tar.getmembers() if m.name.split("/")[1:2] == ["tests"]]
         if not members:
-            raise RuntimeError(f"{sdists[0]} holds no tests/ folder; cannot run ignite's tests")
+            raise RuntimeError(f"{sdist} holds no tests/ folder; cannot run ignite's tests")
         top = members[0].name.split("/")[0]
-        tar.extractall(cache, members=members, filter="data")
+        # The "data" filter refuses links out of the folder (Python >= 3.11.4 has it).
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(cache, members=members, **safe)
     if top != root.name:
+        shutil.rmtree(root, ignore_errors=True)
         (cache / top).rename(root)
     # A config file of our own makes this folder pytest's rootdir, whatever ignite ships.
     (root / "pytest.ini").write_text("[pytest]\n")

@@ -3,6 +3,9 @@ counted, on made-up outcomes; the list of known differences is well formed and d
 
 from __future__ import annotations
 
+import importlib.metadata
+import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -103,3 +106,49 @@ class TestDifferences:
             assert " ".join(d.reason.split()) in page
             for test in d.tests:
                 assert test in page
+
+
+def fake_sdist(cache: Path, files: dict[str, str]) -> None:
+    """A source distribution of the installed pytorch-ignite version holding ``files``."""
+    top = f"pytorch_ignite-{importlib.metadata.version('pytorch-ignite')}"
+    cache.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(cache / f"{top}.tar.gz", "w:gz") as tar:
+        for name, text in files.items():
+            path = cache / "src" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            tar.add(path, arcname=f"{top}/{name}")
+
+
+class TestSources:
+    def test_a_cached_sdist_is_extracted_once_without_pip(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The tests come out of the cached sdist; pip is not called, a second call reuses them."""
+        fake_sdist(tmp_path, {"tests/ignite/test_x.py": "def test_x(): pass\n", "setup.py": ""})
+        monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("pip was called"))
+        root = run_peer.ignite_tests(tmp_path)
+        assert (root / "tests/ignite/test_x.py").read_text() == "def test_x(): pass\n"
+        assert (root / "pytest.ini").exists() and not (root / "setup.py").exists()
+        (root / "tests/ignite/test_x.py").unlink()
+        assert run_peer.ignite_tests(tmp_path) == root
+        assert not (root / "tests/ignite/test_x.py").exists()
+
+    def test_an_sdist_without_tests_is_refused(self, tmp_path: Path) -> None:
+        """A source distribution without tests/ says so."""
+        fake_sdist(tmp_path, {"setup.py": ""})
+        with pytest.raises(RuntimeError, match="holds no tests/ folder"):
+            run_peer.ignite_tests(tmp_path)
+
+    def test_a_failed_download_says_where_to_put_the_file(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without network, the message names the file to put in the cache."""
+        monkeypatch.setattr(
+            subprocess, "run", lambda args, **k: subprocess.CompletedProcess(args, 1)
+        )
+        with pytest.raises(
+            RuntimeError,
+            match=r"pip could not download .* \(exit code 1\); with no network, put pytorch_ignite-",
+        ):
+            run_peer.ignite_tests(tmp_path)
