@@ -1,6 +1,6 @@
 """Per-iteration cost of statefire's ``Engine`` next to a hand-written loop and ignite's.
 
-Four loops over the same data, in one run:
+Four loops over the same data, in one run (for (d), see below):
 
   raw           a hand-written Python ``for`` loop calling the same process function;
   ignite        ``ignite.engine.Engine(process_fn).run(data)``;
@@ -9,7 +9,7 @@ Four loops over the same data, in one run:
                 events are the variables of a statefire engine (target: an overhead
                 at most ignite's);
 
-on three workloads:
+on four workloads:
 
   (a) a no-op process function (``return batch``) over ``--iterations`` batches;
   (b) the same with five handlers, three every iteration and two every 10
@@ -18,6 +18,13 @@ on three workloads:
       ``subscribe(h, every=10)`` x2; IgniteEngine: as ignite; raw: the five calls,
       the last two under ``if i % 10 == 0``). Each handler is a no-argument function that counts
       its calls; the counts are checked to be equal across the four loops;
+  (d) the no-op process function with one handler every iteration written the
+      ignite way (``def h(engine)``): on ignite's engine, on statefire's
+      ``engine.ignite`` face (a subscription of ``n_iteration_completed``), and,
+      for comparison, as a plain statefire subscription (``def h()``); raw calls
+      it in the loop. It prints the cost of one ignite handler through the face;
+      (a) is the face's cost when nothing is attached to it (none: it adds no
+      subscription until a handler is attached);
   (c) a training step of a tiny MLP (Linear(32, 64)-ReLU-Linear(64, 10),
       cross-entropy, SGD lr 0.01, batches of 64x32 floats) over
       ``--mlp-iterations`` batches; every loop starts from the same weights and
@@ -214,6 +221,51 @@ def loops_handlers(data: list[Any]) -> tuple[list[Loop], list[list[int]]]:
     return loops, [raw_counts, ignite_counts, sf_counts, both_counts]
 
 
+def loops_face(data: list[Any]) -> tuple[list[Loop], list[list[int]]]:
+    """One handler every iteration: raw, on ignite, through engine.ignite, as a subscription."""
+    process = noop_process
+
+    def counter() -> tuple[list[int], Callable[[Any], None], Callable[[], None]]:
+        counts = [0]
+
+        def h_engine(engine: Any) -> None:
+            counts[0] += 1
+
+        def h() -> None:
+            counts[0] += 1
+
+        return counts, h_engine, h
+
+    raw_counts, _, r0 = counter()
+
+    def raw() -> Any:
+        output = None
+        for batch in data:
+            output = process(None, batch)
+            r0()
+        return output
+
+    ignite_counts, h_engine, _ = counter()
+    ignite = IgniteEngine(process)
+    ignite.add_event_handler(Events.ITERATION_COMPLETED, h_engine)
+
+    face_counts, h_engine, _ = counter()
+    face_engine = Engine(State(), "engine", process, data)
+    face_engine.ignite.add_event_handler(Events.ITERATION_COMPLETED, h_engine)
+
+    sub_counts, _, h = counter()
+    sub_engine = Engine(State(), "engine", process, data)
+    sub_engine.n_iteration_completed_ref.subscribe(h)
+
+    loops = [
+        Loop("raw", raw),
+        Loop("ignite", lambda: ignite.run(data, max_epochs=1)),
+        Loop("statefire", sub_engine.run),
+        Loop("statefire.ignite", face_engine.run),
+    ]
+    return loops, [raw_counts, ignite_counts, sub_counts, face_counts]
+
+
 def loops_mlp(n: int, seed: int = 0) -> tuple[list[Loop], list[torch.nn.Module]]:
     """Four loops training four copies of one MLP; each run starts from the same weights."""
     g = torch.Generator().manual_seed(seed)
@@ -349,6 +401,16 @@ def main() -> None:
         loops,
     )
 
+    loops, counts = loops_face(data)
+    measure(loops, n, repeats)
+    if not counts[0] == counts[1] == counts[2] == counts[3]:
+        raise AssertionError(f"the handler was called differently: {counts}")
+    over_d = report(
+        f"(d) no-op process function and one ignite-style handler every iteration, {n:,} batches "
+        "(statefire: a subscription; statefire.ignite: attached to engine.ignite)",
+        loops,
+    )
+
     loops, models = loops_mlp(n_mlp)
     measure(loops, n_mlp, repeats)
     for model, loop in zip(models[1:], loops[1:], strict=True):
@@ -366,6 +428,17 @@ def main() -> None:
     overhead_ratio("(b)", over_b, 0.25)
     overhead_ratio("(a)", over_a, 1, "IgniteEngine")
     overhead_ratio("(b)", over_b, 1, "IgniteEngine")
+    print(
+        "(a): nothing attached to engine.ignite adds no subscription: (a)'s statefire loop is "
+        "the cost of the face unused"
+    )
+    print(
+        f"(d): an ignite handler through engine.ignite costs "
+        f"{over_d['statefire.ignite'] - over_d['statefire']:+.3f} us/iter more than the same "
+        f"handler as a plain subscription; with it, statefire's overhead / ignite's = "
+        f"{over_d['statefire.ignite']:.3f} / {over_d['ignite']:.3f} us = "
+        f"{over_d['statefire.ignite'] / over_d['ignite']:.3f}"
+    )
     raw, ign, sf = loops[:3]
     for loop, target in ((sf, 0.02), (ign, None)):
         rel = loop.median / raw.median - 1

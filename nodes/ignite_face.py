@@ -312,8 +312,18 @@ class _FaceHandlers(Node):
         self.objects[key] = obj
 
     def state_dict(self) -> dict[str, Any]:
-        """Each stateful handler's ``state_dict()``, by class name (and attach order)."""
-        return {key: dict(obj.state_dict()) for key, obj in self.objects.items()}
+        """Each stateful handler's ``state_dict()``, by class name (and attach order).
+
+        A handler that cannot serialise itself (an ignite metric without
+        ``_state_dict_all_req_keys`` raises) is left out, as ``Metric`` does.
+        """
+        out = {}
+        for key, obj in self.objects.items():
+            try:
+                out[key] = dict(obj.state_dict())
+            except (NotImplementedError, AttributeError, TypeError):
+                continue
+        return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the handlers that :meth:`state_dict` saved."""

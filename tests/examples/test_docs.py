@@ -23,7 +23,7 @@ DOCS = ROOT / "docs"
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 
-@pytest.mark.parametrize("page", ["concepts.md", "tutorial.md", "api.md"])
+@pytest.mark.parametrize("page", ["concepts.md", "tutorial.md", "api.md", "from-ignite.md"])
 def test_snippets_run(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every runnable snippet of the page executes without error."""
     monkeypatch.chdir(tmp_path)

@@ -375,6 +375,38 @@ class TestHandlers:
             handler.best_score,
         )
 
+    def test_metrics_saved_with_the_state(self) -> None:
+        """ignite metrics attached to the face save their accumulators; one that cannot is left out."""
+        from ignite.metrics import Accuracy, RunningAverage
+
+        pair = statefire_pair()
+        Accuracy().attach(pair.evaluator, "acc2")
+        RunningAverage(output_transform=lambda loss: loss).attach(pair.trainer, "loss")
+        pair.run(1)
+        assert pair.state is not None
+        nodes = pair.state.state_dict()["nodes"]
+        saved = nodes["handlers.val_ignite"]["Accuracy"]["__metric_state_per_rank"]
+        assert saved[0]["_num_examples"] == 48
+        assert list(nodes["handlers.trainer_ignite"]) == ["RunningAverage"]
+
+    def test_handler_that_cannot_save_is_left_out(self) -> None:
+        """A handler whose state_dict() raises NotImplementedError does not break state_dict()."""
+
+        class Opaque:
+            def __call__(self, engine: Any) -> None:
+                pass
+
+            def state_dict(self) -> dict[str, Any]:
+                raise NotImplementedError
+
+            def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+                pass
+
+        pair = statefire_pair()
+        pair.trainer.add_event_handler(Events.EPOCH_COMPLETED, Opaque())
+        assert pair.state is not None
+        assert "handlers.trainer_ignite" not in pair.state.state_dict()["nodes"]
+
     def test_timer(self) -> None:
         """Timer counts the same steps and measures time through the face."""
         from ignite.handlers import Timer

@@ -107,3 +107,54 @@ def test_mlflow_logger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert our_metrics == their_metrics
     assert set(our_metrics) == {"training loss", "lr group_0", "validation acc"}
     assert len(our_metrics["training loss"]) == 9
+
+
+def wandb_history(path: Path) -> list[dict[str, Any]]:
+    """The history rows of an offline W&B run file (a log of 32 KiB blocks of protobuf records)."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    data, pos, block, pending = path.read_bytes(), 7, 32768, b""  # after the 7-byte file header
+    rows: list[dict[str, Any]] = []
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # a block's tail too short for a header is padding
+            pos += block - pos % block
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        pending += data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # a whole record, or the last piece of one
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            pending = b""
+            if record.WhichOneof("record_type") == "history":
+                items = {i.key or "/".join(i.nested_key): i.value_json for i in record.history.item}
+                rows.append({k: v for k, v in items.items() if k not in ("_timestamp", "_runtime")})
+    return rows
+
+
+def test_wandb_logger_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """WandBLogger in offline mode records the same history rows."""
+    wandb = pytest.importorskip("wandb", reason="the trackers extra installs wandb")
+    from ignite.handlers import wandb_logger
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+
+    def attach(pair: Pair) -> Path:
+        side = tmp_path / ("ours" if pair.state is not None else "theirs")
+        side.mkdir()
+        logger = wandb_logger.WandBLogger(mode="offline", dir=str(side), project="statefire")
+        attach_loggers(logger, pair, wandb_logger)
+        pair.trainer.add_event_handler(Events.COMPLETED, logger.close)
+        return side
+
+    (_, ours), (_, theirs) = both(attach)
+    wandb.teardown()  # offline runs are written by a service process: wait for it
+    (our_file,) = ours.glob("wandb/offline-run-*/run-*.wandb")
+    (their_file,) = theirs.glob("wandb/offline-run-*/run-*.wandb")
+    our_rows = wandb_history(our_file)
+    assert our_rows == wandb_history(their_file)
+    assert sum("training/loss" in row for row in our_rows) == 9
+    assert sum("lr/group_0" in row for row in our_rows) == 9
+    # W&B drops rows whose step goes back (the trainer's epoch after its iterations): on both sides.
