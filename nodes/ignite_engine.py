@@ -40,8 +40,8 @@ from ignite.engine import Events, EventsList, State
 from ignite.engine.events import RemovableEventHandle
 
 from nodes.engine import Engine, batch_size
-from nodes.ignite_face import _filter_label
-from pipeline import Handle, Ref, Variable
+from nodes.ignite_face import _FaceHandlers, _filter_label, _stateful
+from pipeline import Handle, Node, Ref, Variable
 from pipeline import State as StatefireState
 
 __all__ = ["IgniteEngine", "IgniteLoop"]
@@ -94,6 +94,15 @@ class IgniteLoop(Engine):
                 f"{sorted(state_dict)}; save it with state.state_dict() from an IgniteEngine's state"
             )
         self.ignite.load_state_dict(state_dict["ignite"])
+
+
+class _Handlers(_FaceHandlers):
+    """The handlers of an :class:`IgniteEngine` that have a ``state_dict``, saved and
+    restored with the state as ``engine.ignite``'s are (``handlers.<engine>_ignite``)."""
+
+    def __init__(self, loop: IgniteLoop) -> None:  # the face's own __init__ takes a face
+        self.objects: dict[str, Any] = {}
+        Node.__init__(self, loop.state, f"{loop.name}_ignite", container="handlers")
 
 
 class _Dispatch:
@@ -171,6 +180,7 @@ class IgniteEngine(_IgniteEngine):
         self._subscriptions: dict[int, tuple[Any, Handle]] = {}
         self._event_args: tuple[tuple[Any, ...], dict[str, Any]] = _NO_ARGS
         self._firers: dict[int, Callable[[IgniteEngine, IgniteLoop], None]] = {}
+        self._persisted: _Handlers | None = None
         self._loop: IgniteLoop | None = None
         super().__init__(process_function)  # checks process_function, registers Events
         self._loop = IgniteLoop(state if state is not None else StatefireState(), name, self)
@@ -269,6 +279,11 @@ class IgniteEngine(_IgniteEngine):
                 subscription = ref.subscribe(dispatch, when=self._predicate(event_name, flt))
         # ignite rebuilds the list of entries on a removal; an entry's kwargs dict stays the same.
         self._subscriptions[id(entry[2])] = (entry, subscription)
+        stateful = _stateful(handler)
+        if stateful is not None:
+            if self._persisted is None:
+                self._persisted = _Handlers(self.statefire_engine)
+            self._persisted.add(stateful)
         return handle
 
     def _predicate(self, event: Any, flt: Callable[..., Any]) -> Callable[[Any], bool]:

@@ -280,6 +280,33 @@ class TestPersistence:
         again.run(data, max_epochs=3)
         assert seen == [11, 12, 13, 14, 15]
 
+    def test_a_handler_with_a_state_dict_is_saved_with_the_state(self) -> None:
+        """A stateful handler is saved under handlers.<engine>_ignite and loaded back."""
+
+        class Count:
+            def __init__(self) -> None:
+                self.n = 0
+
+            def __call__(self, engine: Any) -> None:
+                self.n += 1
+
+            def state_dict(self) -> dict[str, int]:
+                return {"n": self.n}
+
+            def load_state_dict(self, state_dict: dict[str, int]) -> None:
+                self.n = state_dict["n"]
+
+        engine = IgniteEngine(echo)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, Count())
+        engine.run([1, 2, 3])
+        saved = engine.statefire_engine.state.state_dict()
+        assert saved["nodes"]["handlers.engine_ignite"] == {"Count": {"n": 3}}
+        again = IgniteEngine(echo)
+        count = Count()
+        again.add_event_handler(Events.ITERATION_COMPLETED, count)
+        again.statefire_engine.state.load_state_dict(saved)
+        assert count.n == 3
+
     def test_loading_without_the_ignite_entry_is_refused(self) -> None:
         """A node state without the ignite engine's entry says what it expected."""
         with pytest.raises(ValueError, match="expected the ignite engine's state under 'ignite'"):
