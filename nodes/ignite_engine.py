@@ -78,6 +78,14 @@ class IgniteLoop(Engine):
         """Terminate the ignite engine's run after the current event."""
         self.ignite.terminate()
 
+    def terminate_epoch(self) -> None:
+        """End the ignite engine's current epoch after the current event."""
+        self.ignite.terminate_epoch()
+
+    def set_dataloader(self, dataloader: Iterable[Any]) -> None:
+        """Give the ignite engine other data from the next batch on (its ``set_data``)."""
+        self.ignite.set_data(dataloader)
+
     def state_dict(self) -> dict[str, Any]:
         """The ignite engine's ``state_dict()`` (its position in the run and its user keys)."""
         return {"ignite": dict(self.ignite.state_dict())}

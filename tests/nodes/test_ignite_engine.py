@@ -256,6 +256,22 @@ class TestControl:
         loop.run()  # as ignite: the terminated run goes on from the next epoch, to its 4 epochs
         assert (engine.state.iteration, engine.state.epoch, loop.n_run_completed) == (7, 4, 2)
 
+    def test_the_statefire_engine_ends_epochs_and_switches_data_of_the_ignite_engine(
+        self,
+    ) -> None:
+        """terminate_epoch() and set_dataloader() on the statefire engine act on the ignite one."""
+        engine = IgniteEngine(echo)
+        loop = engine.statefire_engine
+        batches: list[int] = []
+        engine.add_event_handler(
+            Events.ITERATION_COMPLETED, lambda e: batches.append(e.state.batch)
+        )
+        loop.n_iteration_completed_ref.subscribe(loop.terminate_epoch, once=2)
+        loop.n_iteration_completed_ref.subscribe(lambda: loop.set_dataloader([7, 8, 9]), once=4)
+        engine.run([1, 2, 3], max_epochs=2)
+        assert batches == [1, 2, 1, 2, 7]  # as ignite: the new data, from its start, next
+        assert loop.dataloader == [7, 8, 9]
+
     def test_statefire_engine_run_without_data_refuses_as_ignite(self) -> None:
         """Before any run there is no data: ignite's message says what to give."""
         with pytest.raises(ValueError, match="epoch_length should be provided if data is None"):
