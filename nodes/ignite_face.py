@@ -246,34 +246,45 @@ def _filter_label(event: Any) -> str:
     return ", ".join(parts) or getattr(fn, "__name__", "event_filter")
 
 
-class _Handler:
-    """One ignite handler subscribed to one variable: calls it the way ignite would."""
+def _caller(
+    face: IgniteFace,
+    event: Any,
+    handler: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    with_engine: bool,
+) -> Callable[[], None]:
+    """The subscriber of one ignite handler: calls it the way ignite would.
 
-    def __init__(
-        self,
-        face: IgniteFace,
-        event: Any,
-        handler: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        with_engine: bool,
-    ) -> None:
-        self.face, self.event, self.handler = face, event, handler
-        self.args, self.kwargs, self.with_engine = args, kwargs, with_engine
-        self.passes_exception = event == Events.EXCEPTION_RAISED
-        # The graph and the trace name the handler, not this wrapper.
-        self.__qualname__ = getattr(handler, "__qualname__", None) or type(handler).__qualname__
-        self.__module__ = getattr(handler, "__module__", None) or type(handler).__module__
-        self.__wrapped__ = handler  # for the label's file:line
-        self.__signature__ = inspect.Signature()  # called with no argument
+    A closure (cheaper to call than an object's ``__call__``) that carries the
+    handler's name, so the graph and the trace show the handler, not this.
+    """
+    first = (face,) if with_engine else ()
+    call_args = first + args
 
-    def __call__(self) -> None:
-        face = self.face
-        face.last_event_name = self.event
-        first = (face,) if self.with_engine else ()
-        if self.passes_exception:
-            first += (face._sf.exception,)
-        self.handler(*first, *self.args, **self.kwargs)
+    if event == Events.EXCEPTION_RAISED:
+
+        def fire() -> None:
+            face.last_event_name = event
+            handler(*first, face._sf.exception, *args, **kwargs)
+
+    elif kwargs:
+
+        def fire() -> None:
+            face.last_event_name = event
+            handler(*call_args, **kwargs)
+
+    else:
+
+        def fire() -> None:
+            face.last_event_name = event
+            handler(*call_args)
+
+    fire.__qualname__ = getattr(handler, "__qualname__", None) or type(handler).__qualname__
+    fire.__module__ = getattr(handler, "__module__", None) or type(handler).__module__
+    fire.__wrapped__ = handler  # type: ignore[attr-defined]  # for the label's file:line
+    fire.__signature__ = inspect.Signature()  # type: ignore[attr-defined]  # called with nothing
+    return fire
 
 
 class FaceHandle:
@@ -487,7 +498,7 @@ class IgniteFace(IgniteEngine):
             _check_signature(handler, "handler", *extra, *args, **kwargs)
             with_engine = False
         base = self._custom_key(event_name)
-        wrapper = _Handler(self, base, handler, args, kwargs, with_engine)
+        wrapper = _caller(self, base, handler, args, kwargs, with_engine)
         handle = ref.subscribe(wrapper, when=self._predicate(event_name, ref))
         self._registered.append((base, handler, handle))
         obj = _stateful(handler)
