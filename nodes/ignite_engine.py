@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import types
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -113,40 +112,47 @@ class _Handlers(_FaceHandlers):
         Node.__init__(self, loop.state, f"{loop.name}_ignite", container="handlers")
 
 
-class _Dispatch:
-    """One handler of an ignite event as a statefire subscriber: called with no argument,
-    it calls the handler as ignite does, with the arguments of the event being fired.
+def _dispatcher(
+    engine: IgniteEngine,
+    entry: tuple[Any, tuple[Any, ...], dict[str, Any]],
+    handler: Callable[..., Any],
+) -> Callable[[], None]:
+    """One handler of an ignite event as a statefire subscriber (called with no argument):
+    it calls ``handler`` as ignite calls the entry, with the arguments of the event fired.
 
-    It carries the handler's name and code, so the graph and the trace name the handler.
+    ``handler`` is the entry's function, or the one inside ignite's filter wrapper when
+    the subscription filters. A closure (cheaper to call than an object's ``__call__``)
+    that carries the handler's name, so the graph and the trace show the handler.
     """
+    engine_ref = weakref.ref(engine)  # as ignite's entries: a handler keeps no engine alive
+    _, args, kwargs = entry
+    with_engine = bool(args) and isinstance(args[0], weakref.ref)
+    if with_engine:
+        args = args[1:]
 
-    def __init__(
-        self,
-        engine: IgniteEngine,
-        entry: tuple[Any, tuple[Any, ...], dict[str, Any]],
-        handler: Callable[..., Any],
-    ) -> None:
-        self.engine_ref = weakref.ref(engine)
-        self.handler = handler  # the entry's function, or the handler inside ignite's filter
-        _, args, self.kwargs = entry
-        self.with_engine = bool(args) and isinstance(args[0], weakref.ref)
-        self.args = args[1:] if self.with_engine else args
-        self.__qualname__ = getattr(handler, "__qualname__", None) or type(handler).__name__
-        code = getattr(inspect.unwrap(getattr(handler, "__func__", handler)), "__code__", None)
-        if isinstance(code, types.CodeType):
-            self.__code__ = code
-
-    def __call__(self) -> None:
-        engine = self.engine_ref()
-        if engine is None:
+    def dispatch() -> None:
+        face = engine_ref()
+        if face is None:
             raise RuntimeError("Engine reference not resolved. Cannot execute event handler.")
-        event_args, event_kwargs = engine._event_args
-        if event_kwargs:
-            self.kwargs.update(event_kwargs)  # as ignite: the event's keywords stay with it
-        if self.with_engine:
-            self.handler(engine, *event_args, *self.args, **self.kwargs)
-        else:  # a handler that does not take the engine (metrics attach such handlers)
-            self.handler(*event_args, *self.args, **self.kwargs)
+        fired = face._event_args
+        if fired is _NO_ARGS:
+            if with_engine:
+                handler(face, *args, **kwargs)
+            else:  # a handler that does not take the engine (metrics attach such handlers)
+                handler(*args, **kwargs)
+            return
+        event_args, event_kwargs = fired
+        kwargs.update(event_kwargs)  # as ignite: the event's keywords stay with the entry
+        if with_engine:
+            handler(face, *event_args, *args, **kwargs)
+        else:
+            handler(*event_args, *args, **kwargs)
+
+    dispatch.__qualname__ = getattr(handler, "__qualname__", None) or type(handler).__qualname__
+    dispatch.__module__ = getattr(handler, "__module__", None) or type(handler).__module__
+    dispatch.__wrapped__ = handler  # type: ignore[attr-defined]  # for the label's file:line
+    dispatch.__signature__ = inspect.Signature()  # type: ignore[attr-defined]  # called bare
+    return dispatch
 
 
 class IgniteEngine(_IgniteEngine):
@@ -277,9 +283,9 @@ class IgniteEngine(_IgniteEngine):
         ref = self._event_refs[event_name]  # a filtered event (X(every=2)) equals its event
         flt = getattr(event_name, "filter", None)
         if flt is None:
-            subscription = ref.subscribe(_Dispatch(self, entry, entry[0]))
+            subscription = ref.subscribe(_dispatcher(self, entry, entry[0]))
         else:  # the filter goes on the subscription, around the handler ignite wrapped
-            dispatch = _Dispatch(self, entry, entry[0].__wrapped__)
+            dispatch = _dispatcher(self, entry, entry[0].__wrapped__)
             every = _every(flt)
             if every is not None and ref.name in _POSITIONS:
                 subscription = ref.subscribe(dispatch, every=every)
