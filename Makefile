@@ -56,6 +56,10 @@ bench: setup
 docs: setup
 	$(PY) docs/make_graphs.py
 	$(PY) docs/make_api.py
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "note: Chromium is not installed; the TensorBoard screenshots need it (apt-get install chromium)"; }
+	$(PY) docs/make_tensorboard_screenshot.py
 
 clean:
 	rm -rf $(VENV) outputs .cache .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -379,7 +379,7 @@ def main() -> None:
         f"pytorch-ignite {ignite.__version__}"
     )
     print(
-        f"{repeats} repeats, the four loops interleaved in a rotating order; one timing = one "
+        f"{repeats} repeats, the loops interleaved in a rotating order; one timing = one "
         "run over all batches, gc disabled; us/iter are medians"
     )
     sys.stdout.flush()

@@ -25,9 +25,11 @@ from nodes.rng import RandomStates
 from nodes.tensorboard import (
     EnginesMetricsCharts,
     EnginesMetricsComparisonCharts,
+    Histograms,
     ScalarChart,
     TensorBoard,
 )
+from nodes.tensorboard_charts import Series
 from pipeline import Node, State
 
 API = Path(__file__).resolve().parent / "api.md"
@@ -44,7 +46,9 @@ CLASSES: dict[str, type[Node]] = {
         ProgressBar,
         TensorBoard,
         ScalarChart,
+        Histograms,
         EnginesMetricsComparisonCharts,
+        Series,
         EnginesMetricsCharts,
         Checkpoint,
         RandomStates,
@@ -59,8 +63,9 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def table(rows: list[tuple[str, object, str, bool, bool]]) -> str:
-    """A markdown table of (name, default, doc, persistent, shared) rows."""
+def table(rows: list[tuple[str, object, str, bool, bool | str]]) -> str:
+    """A markdown table of (name, default, doc, persistent, shared) rows; shared is a bool
+    or ``"owner only"`` (a variable that refuses every other writer at once)."""
     if not rows:
         return "No variables of its own (its state is its `state_dict()`).\n"
     lines = [
@@ -70,12 +75,13 @@ def table(rows: list[tuple[str, object, str, bool, bool]]) -> str:
     for name, default, doc, persistent, shared in rows:
         lines.append(
             f"| `{name}` | `{default!r}` | {'yes' if persistent else 'no'} "
-            f"| {'yes' if shared else 'no'} | {_cell(doc)} |"
+            f"| {shared if isinstance(shared, str) else 'yes' if shared else 'no'} "
+            f"| {_cell(doc)} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def rows_of(name: str) -> list[tuple[str, object, str, bool, bool]]:
+def rows_of(name: str) -> list[tuple[str, object, str, bool, bool | str]]:
     """The rows of the table named ``name`` in a marker."""
     if name == "structure":
         box = State().structure
@@ -89,7 +95,10 @@ def rows_of(name: str) -> list[tuple[str, object, str, bool, bool]]:
         raise SystemExit(
             f"docs/api.md names an unknown class {name!r}; known: {sorted(CLASSES)}"
         ) from None
-    return [(v.name, v.default, v.doc, v.persistent, v.shared) for v in cls._declared.values()]
+    return [
+        (v.name, v.default, v.doc, v.persistent, "owner only" if v.owner_only else v.shared)
+        for v in cls._declared.values()
+    ]
 
 
 def render(text: str) -> str:

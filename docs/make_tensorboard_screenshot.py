@@ -1,190 +1,97 @@
 """Screenshots of the example's charts in a real TensorBoard, for docs/tensorboard.md.
 
 Runs ``examples/mnist_with_tensorboard.py``, starts TensorBoard on its log dir on a free
-localhost port, and photographs the custom-scalars page and the scalars page with
-headless Chromium (Debian: ``apt-get install chromium``) into ``docs/images/``.
+localhost port, and photographs the Custom Scalars, Scalars and Text pages with headless
+Chromium (Debian: ``apt-get install chromium``) into ``docs/images/``. The browser starts
+with a fresh profile and the URLs carry no setting: the pictures show TensorBoard's
+defaults ("ignore outliers in chart scaling" on, smoothing 0.6), what a user gets. For
+each chart it prints how many points lie outside the y range TensorBoard chose.
 
-TensorBoard keeps "ignore outliers in chart scaling" in the browser's localStorage, not
-in the URL, and with it on the evaluators' losses leave the chart. So Chromium talks to
-TensorBoard through a small same-origin proxy that serves one extra page, which turns
-that setting off and then opens the dashboard.
-
-    python docs/make_tensorboard_screenshot.py [--epochs 4] [--keep DIR]
+    python docs/make_tensorboard_screenshot.py [--epochs 12] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import http.server
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from tensorboard_browser import CHROMIUM, CHROMIUM_FLAGS, clipped, read_charts, tensorboard_server
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
-PREPARE = "/__prepare_screenshot"
-PAGES = {  # file name -> dashboard fragment (smoothing off: the values as logged)
-    "tensorboard_custom_scalars.png": "custom_scalars&_smoothingWeight=0",
-    "tensorboard_scalars.png": "scalars&_smoothingWeight=0",
+COMPARISON = "engines comparison"
+# file name -> (dashboard, the charts to wait for: (category, title))
+PAGES = {
+    "tensorboard_custom_scalars.png": (
+        "custom_scalars",
+        {(COMPARISON, "accuracy"), (COMPARISON, "loss"), (COMPARISON, "loss (every iteration)")},
+    ),
+    "tensorboard_scalars.png": (
+        "scalars",
+        {("epoch", "epoch/accuracy"), ("epoch", "epoch/loss")},
+    ),
+    "tensorboard_text.png": ("text", set()),
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def run_example(output_dir: Path, epochs: int) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "mnist_with_tensorboard.py"),
+            "--epochs",
+            str(epochs),
+            "--no-progress",
+            "--output-dir",
+            str(output_dir),
+        ],
+        check=True,
+        cwd=ROOT,
+    )
 
 
-def wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    """Poll ``url`` until it answers 200 and lists the custom-scalars plugin as active."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"tensorboard exited with code {server.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/data/plugins_listing", timeout=2) as answer:
-                if b'"custom_scalars"' in answer.read():
-                    with urllib.request.urlopen(url + "/data/runs", timeout=2) as runs:
-                        if runs.read().strip() not in (b"", b"[]"):
-                            return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    sys.exit(f"tensorboard did not answer at {url} within {timeout:.0f} s")
+def photograph(url: str) -> None:
+    """Each page of PAGES in a fresh browser context (no stored setting), once drawn."""
+    from playwright.sync_api import sync_playwright
 
-
-def start_proxy(target: str) -> tuple[http.server.ThreadingHTTPServer, str]:
-    """A localhost proxy to ``target`` that also serves ``PREPARE?next=<fragment>``."""
-
-    class Proxy(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:  # quiet
-            pass
-
-        def do_GET(self) -> None:
-            if self.path.startswith(PREPARE):
-                fragment = self.path.partition("next=")[2]
-                page = (
-                    "<script>localStorage.setItem('_ignoreYOutliers', 'false');"
-                    f"location.replace('/#{fragment}');</script>"
-                ).encode()
-                self._answer(200, {"Content-Type": "text/html"}, page)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        for name, (dashboard, wanted) in PAGES.items():
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
+            page.goto(f"{url}/#{dashboard}")
+            if wanted:
+                for chart in read_charts(page, wanted):
+                    outside, total = clipped(chart)
+                    print(
+                        f"  {dashboard}: {chart['category']} / {chart['title']}: "
+                        f"{len(chart['series'])} series, y range {chart['domain']}, "
+                        f"{outside} of {total} points outside it"
+                    )
             else:
-                self._forward(None)
-
-        def do_POST(self) -> None:
-            self._forward(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-
-        def _forward(self, body: bytes | None) -> None:
-            headers = {
-                k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
-            }
-            request = urllib.request.Request(
-                target + self.path, data=body, headers=headers, method=self.command
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=30) as answer:
-                    self._answer(answer.status, dict(answer.headers.items()), answer.read())
-            except urllib.error.HTTPError as error:
-                self._answer(error.code, dict(error.headers.items()), error.read())
-
-        def _answer(self, code: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(code)
-            for key, value in headers.items():
-                if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Proxy)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    return proxy, f"http://127.0.0.1:{proxy.server_address[1]}"
-
-
-def screenshot(chromium: str, url: str, png: Path, budget_ms: int) -> None:
-    with tempfile.TemporaryDirectory() as profile:
-        subprocess.run(
-            [
-                chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={profile}",
-                "--window-size=1400,1000",
-                f"--virtual-time-budget={budget_ms}",
-                f"--screenshot={png}",
-                url,
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=120,
-        )
-    if not png.exists() or png.stat().st_size == 0:
-        sys.exit(f"chromium wrote no screenshot for {url}")
+                page.wait_for_timeout(5000)
+            page.screenshot(path=str(IMAGES / name))
+            print(IMAGES / name)
+            context.close()
+        browser.close()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--budget-ms", type=int, default=15000, help="Chromium's virtual time")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=12, help="as `make run`")
     parser.add_argument("--keep", type=Path, help="run the example into DIR and keep it")
-    parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args()
-    if not Path(args.chromium).exists():
+    if not Path(CHROMIUM).exists():
         sys.exit("no chromium: apt-get update && apt-get install -y chromium")
-    python = sys.executable
-    tensorboard = str(Path(python).with_name("tensorboard"))
-
+    IMAGES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         output_dir = args.keep or Path(tmp) / "digits"
-        subprocess.run(
-            [
-                python,
-                str(ROOT / "examples" / "mnist_with_tensorboard.py"),
-                "--epochs",
-                str(args.epochs),
-                "--no-progress",
-                "--output-dir",
-                str(output_dir),
-            ],
-            check=True,
-            cwd=ROOT,
-        )
-        port = free_port()
-        command = [tensorboard, "--logdir", str(output_dir / "tb"), "--host", "127.0.0.1"]
-        server = subprocess.Popen(
-            [*command, "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        proxy = None
-        try:
-            wait_until_up(f"http://127.0.0.1:{port}", server)
-            proxy, url = start_proxy(f"http://127.0.0.1:{port}")
-            IMAGES.mkdir(parents=True, exist_ok=True)
-            for name, fragment in PAGES.items():
-                screenshot(
-                    args.chromium, f"{url}{PREPARE}?next={fragment}", IMAGES / name, args.budget_ms
-                )
-                print(IMAGES / name)
-        finally:
-            if proxy is not None:
-                proxy.shutdown()
-            server.terminate()
-            server.wait(timeout=10)
+        run_example(output_dir, args.epochs)
+        with tensorboard_server(output_dir / "tb") as url:
+            photograph(url)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from nodes.handlers import LRScheduler
 from nodes.tensorboard import (
     EnginesMetricsCharts,
     EnginesMetricsComparisonCharts,
+    Histograms,
     ScalarChart,
     TensorBoard,
 )
@@ -99,29 +100,28 @@ def build_state(args: argparse.Namespace) -> State:
     )
     trainer = state.trainer
 
+    # A run per engine in tb/ (tb/trainer, tb/val_evaluator, ...), one x axis for every chart.
     TensorBoard(state, log_dir=args.output_dir / "tb")  # writes on rank 0 only
     EnginesMetricsComparisonCharts(
         x_axis_ref=trainer.n_samples_ref, n_identical_metric_name_suffixes=1
     )
     EnginesMetricsCharts(x_axes_refs=trainer.n_samples_ref, n_identical_metric_name_suffixes=1)
-    # The learning rate is a variable of the scheduler node; a step of 1.0 keeps it constant.
-    lr = LRScheduler(
+    # The learning rate is a variable of the scheduler node, charted as lr/lr_scheduler;
+    # a step of 1.0 keeps it constant.
+    LRScheduler(
         state,
         torch.optim.lr_scheduler.StepLR(optimizer, step_size=args.lr_step, gamma=args.lr_gamma),
         trainer.n_epoch_completed_ref,
     )
     ScalarChart(
-        trainer.n_epoch_completed_ref,
-        [lr.lr_ref],
-        x_axis_ref=trainer.n_samples_ref,
-        tags=["training/lr"],
-    )
-    ScalarChart(
         trainer.n_iteration_completed_ref,
         [trainer.output_ref],
+        x_axis_ref=trainer.n_samples_ref,
         every=args.log_interval,
-        tags=["training/batch_loss"],
+        tags=["iteration/batch_loss"],
     )
+    if args.histograms:
+        Histograms(trainer.n_epoch_completed_ref, model, x_axis_ref=trainer.n_samples_ref)
 
     @state.on(
         state.val_evaluator.n_run_completed_ref,
@@ -194,6 +194,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--log-interval", type=int, default=10, help="iterations between logged losses"
+    )
+    parser.add_argument(
+        "--histograms", action="store_true", help="parameter and gradient histograms each epoch"
     )
     parser.add_argument("--patience", type=int, default=None, help="early stopping on val accuracy")
     parser.add_argument("--seed", type=int, default=0)

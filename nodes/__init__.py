@@ -14,11 +14,13 @@ from nodes.engine import Engine, batch_size
 from nodes.handlers import EarlyStopping, LRScheduler, TerminateOnNan
 from nodes.metric import Metric
 from nodes.progress import ProgressBar
+from nodes.resume import ResumeWarning
 from nodes.rng import RandomStates
 from nodes.supervised import Evaluator, Trainer, prepare_batch, to_device, unwrap_model
 from nodes.tensorboard import (
     EnginesMetricsCharts,
     EnginesMetricsComparisonCharts,
+    Histograms,
     ScalarChart,
     TensorBoard,
 )
@@ -32,11 +34,13 @@ __all__ = [
     "EnginesMetricsCharts",
     "EnginesMetricsComparisonCharts",
     "Evaluator",
+    "Histograms",
     "IgniteEngine",
     "LRScheduler",
     "Metric",
     "ProgressBar",
     "RandomStates",
+    "ResumeWarning",
     "ScalarChart",
     "TensorBoard",
     "TerminateOnNan",

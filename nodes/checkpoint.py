@@ -12,11 +12,14 @@ pickled code is refused before anything runs.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import math
+import numbers
 import os
 import platform
 import re
+import socket
 import sys
 import time
 import zipfile
@@ -24,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from nodes.distributed import is_writer_process, world_size
@@ -36,6 +40,7 @@ __all__ = ["Checkpoint", "CheckpointError"]
 FORMAT = "statefire.checkpoint/1"
 SUFFIX = ".pt"
 _TMP_MARK = ".tmp-"
+_HOST = re.sub(r"[^A-Za-z0-9.]+", ".", socket.gethostname()) or "host"  # no "-": it ends the host
 
 
 class CheckpointError(RuntimeError):
@@ -118,6 +123,54 @@ def _check_records(path: Path, size: int) -> None:
         why = f"the checksum of its record {bad} does not match" if bad else ""
     if why:
         raise _corrupted(path, size, why)
+
+
+def _head(prefix: str, engine: str) -> str:
+    return f"{_sanitise(prefix)}_{_sanitise(engine)}_"
+
+
+def _is_checkpoint(path: Path) -> bool:
+    """Whether ``path`` is a statefire checkpoint, judged without unpickling it: a torch
+    zip file whose pickle names the format (exported weights and other files are not)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next((n for n in archive.namelist() if n.endswith("/data.pkl")), None)
+            return name is not None and FORMAT.encode() in archive.read(name)
+    except (OSError, zipfile.BadZipFile, RuntimeError, ValueError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _file_size_limit() -> int | None:
+    """This process's file-size limit (RLIMIT_FSIZE, ``ulimit -f``) in bytes, None when unlimited."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def _as_number(value: Any) -> float | None:
+    """A score as a float: Python, NumPy (what scikit-learn-backed metrics return) and
+    one-element tensor or array numbers; None for anything else (None, NaN, bool, text)."""
+    if isinstance(value, torch.Tensor):
+        value = value.item() if value.numel() == 1 else None
+    elif isinstance(value, (np.ndarray, np.generic)):
+        value = value.item() if value.size == 1 else None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
 
 
 @speaks_ignite
@@ -214,6 +267,11 @@ class Checkpoint(Node):
         self.is_writer = is_writer_process()
         self.world_size = world_size()
         if self.is_writer:
+            if self.dirname.exists() and not self.dirname.is_dir():
+                raise ValueError(
+                    f"{owner}: dirname {self.dirname} is a file, not a directory; pass the "
+                    "directory the checkpoints go to"
+                )
             self.dirname.mkdir(parents=True, exist_ok=True)
         self.trigger = trigger
         self.n_saved = n_saved
@@ -236,7 +294,7 @@ class Checkpoint(Node):
 
     def _adopt_existing(self) -> None:
         """Count files this node wrote in an earlier run of the same script (for retention)."""
-        head = f"{self.prefix}_{_sanitise(self.engine.name)}_"
+        head = self._head
         found = sorted(
             (p for p in self.dirname.glob(f"{head}*{SUFFIX}") if "_exception" not in p.stem),
             key=lambda p: p.stat().st_mtime_ns,
@@ -251,16 +309,16 @@ class Checkpoint(Node):
                 self._kept.append((value if self.mode == "max" else -value, path))
         self._kept.sort(key=lambda item: item[0])
 
+    @property
+    def _head(self) -> str:
+        """How the names of this node's files start."""
+        return _head(self.prefix, self.engine.name)
+
     # Saving ----------------------------------------------------------------------------
     def _score_value(self) -> float | None:
         if self.score is None:
             return None
-        value = self.score.value
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        if type(value) not in (int, float) or math.isnan(value):
-            return None
-        return float(value)
+        return _as_number(self.score.value)
 
     def filename(self, tag: str = "", counter: Ref | None = None) -> str:
         """The name the next file gets: engine, counter and score, sanitised."""
@@ -320,13 +378,19 @@ class Checkpoint(Node):
         name = self.filename("exception", counter=self.engine.n_iteration_completed_ref)
         try:
             self.write(self.dirname / name)
-        except CheckpointError as failed:
-            # The exception that ended the run goes on to the caller; a failed save
-            # must not replace it (an interrupt would become a disk error).
+        except Exception as failed:
+            # The exception that ended the run goes on to the caller; a failed save,
+            # of the file or of the state dict before it, must not replace it (an
+            # interrupt would become a disk error or a TypeError).
             exc = self.engine.exception
             if exc is None:
                 raise
-            exc.add_note(f"and saving it on exception failed: {failed}")
+            why = (
+                str(failed)
+                if isinstance(failed, CheckpointError)
+                else (f"{type(failed).__name__}: {failed}")
+            )
+            exc.add_note(f"and saving it on exception failed: {why}")
 
     def write(self, path: Path) -> Path:
         """Write the state to ``path`` atomically.
@@ -349,7 +413,8 @@ class Checkpoint(Node):
         }
         if not self.is_writer:
             return path
-        tmp = path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}")
+        self._remove_orphans()
+        tmp = path.with_name(f".{path.name}{_TMP_MARK}{_HOST}-{os.getpid()}")
         try:
             with open(tmp, "wb") as f:
                 torch.save(payload, f)
@@ -357,17 +422,28 @@ class Checkpoint(Node):
                 os.fsync(f.fileno())
             os.replace(tmp, path)
         except BaseException as exc:
+            written = tmp.stat().st_size if tmp.is_file() else 0
             with contextlib.suppress(OSError):
                 tmp.unlink()
             if not isinstance(exc, (OSError, RuntimeError)):
                 raise
-            previous = Checkpoint.latest(self.dirname)
+            previous = Checkpoint.latest(self.dirname, prefix=self.prefix, engine=self.engine.name)
             kept = (
                 f"the newest complete checkpoint is still {previous}"
                 if previous
                 else "no earlier checkpoint exists"
             )
             why = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else str(exc)
+            limit = _file_size_limit()
+            # torch's writer turns EFBIG into a RuntimeError without errno: the size tells.
+            if (isinstance(exc, OSError) and exc.errno == errno.EFBIG) or (
+                limit is not None and written >= limit
+            ):
+                why = (
+                    f"File too large (EFBIG): the file-size limit of this process "
+                    f"(RLIMIT_FSIZE, ulimit -f) is {limit} bytes and the checkpoint needs "
+                    "more; raise the limit (ulimit -f unlimited)"
+                )
             raise CheckpointError(
                 f"could not write checkpoint {path}: {why}; no partial file was left and {kept}",
                 path,
@@ -377,15 +453,43 @@ class Checkpoint(Node):
         self.last_saved = str(path)
         return path
 
+    def _remove_orphans(self) -> None:
+        """Delete the temporary files a killed save of this node left: written on this host
+        (``.name.pt.tmp-<host>-<pid>``) by a process that no longer runs. Files of other hosts
+        (a shared file system) are left alone: their processes cannot be seen from here."""
+        for tmp in self.dirname.glob(f".{self._head}*{SUFFIX}{_TMP_MARK}*"):
+            host, _, pid = tmp.name.rpartition(_TMP_MARK)[2].rpartition("-")
+            if host not in ("", _HOST) or not pid.isdigit():
+                continue
+            if int(pid) == os.getpid() or not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
     # Loading -----------------------------------------------------------------------------
     @staticmethod
-    def latest(dirname: str | Path) -> Path | None:
-        """The newest complete checkpoint file in ``dirname`` (None when there is none)."""
+    def latest(
+        dirname: str | Path, *, prefix: str | None = None, engine: str | None = None
+    ) -> Path | None:
+        """The newest statefire checkpoint in ``dirname`` (None when there is none).
+
+        Other ``.pt`` files (exported weights, files of other programs) and temporary
+        files are never returned. ``prefix`` and ``engine`` (the ``prefix=`` and engine
+        name of a :class:`Checkpoint` node) keep only that node's files.
+        """
         folder = Path(dirname)
         if not folder.is_dir():
             return None
-        files = [p for p in folder.glob(f"*{SUFFIX}") if not p.name.startswith(".") and p.is_file()]
-        return max(files, key=lambda p: (p.stat().st_mtime_ns, p.name), default=None)
+        start = f"{_sanitise(prefix)}_" if prefix is not None else ""
+        middle = f"_{_sanitise(engine)}_" if engine is not None else ""
+        files = [
+            p
+            for p in folder.glob(f"{start}*{SUFFIX}")
+            if not p.name.startswith(".")
+            and middle in p.name[max(len(start) - 1, 0) :]
+            and p.is_file()
+        ]
+        files.sort(key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
+        return next((p for p in files if _is_checkpoint(p)), None)
 
     @staticmethod
     def read(path: str | Path) -> dict[str, Any]:
@@ -397,6 +501,14 @@ class Checkpoint(Node):
                 or is not a statefire checkpoint.
         """
         path = Path(path)
+        if path.is_dir():
+            newest = Checkpoint.latest(path)
+            hint = f"its newest checkpoint is {newest}" if newest else "it holds no checkpoint"
+            raise CheckpointError(
+                f"checkpoint {path} is a directory, not a file; pass a checkpoint file ({hint}, "
+                "Checkpoint.latest(directory) finds it)",
+                path,
+            )
         if not path.is_file():
             raise CheckpointError(f"checkpoint {path} does not exist", path)
         size = path.stat().st_size

@@ -33,6 +33,7 @@ def supervised_training(
     train_eval_loader: Iterable[Any] | None = None,
     device: torch.device | str | None = None,
     eval_every: int = 1,
+    train_loss: bool = True,
     running_loss: bool = True,
     patience: int | None = None,
     score: str = "accuracy",
@@ -47,8 +48,11 @@ def supervised_training(
     and ``state.val_evaluator`` (:class:`Evaluator`\\ s run every ``eval_every``
     trainer epochs), one :class:`Metric` per entry of ``metrics`` on each
     evaluator (``state.metrics.val_evaluator_accuracy``, ...), the trainer's
-    running average loss (``state.metrics.trainer_loss``), early stopping on
-    the validation ``score`` and a progress bar, as asked.
+    mean loss of each epoch (``state.metrics.trainer_loss``, the series to
+    compare with the evaluators' losses) and its running average loss
+    (``state.metrics.trainer_running_loss``, updated every iteration and shown
+    by the progress bar), early stopping on the validation ``score`` and a
+    progress bar, as asked.
 
     Args:
         state: the state to build on.
@@ -60,7 +64,9 @@ def supervised_training(
             pass an empty tuple ``()`` to have no train evaluator.
         device: where batches go.
         eval_every: evaluate every n trainer epochs.
-        running_loss: add ``state.metrics.trainer_loss``, a running average of the loss.
+        train_loss: add ``state.metrics.trainer_loss``, the mean batch loss of each epoch.
+        running_loss: add ``state.metrics.trainer_running_loss``, a running average of
+            the loss, computed every iteration.
         patience: early stopping after that many evaluations without improvement (None: off).
         score: the validation metric early stopping watches.
         score_mode: ``"max"`` or ``"min"``.
@@ -79,7 +85,7 @@ def supervised_training(
         ...                             train_loader, val_loader, patience=3)
         >>> state.trainer.run(max_epochs=10)  # doctest: +SKIP
     """
-    from ignite.metrics import Accuracy, Loss, RunningAverage
+    from ignite.metrics import Accuracy, Average, Loss, RunningAverage
 
     if metrics is None:
         metrics = {"accuracy": Accuracy(), "loss": Loss(loss_fn)}
@@ -96,8 +102,15 @@ def supervised_training(
     trainer = Trainer(
         state, "trainer", model, optimizer, loss_fn, train_loader, device, **(trainer_kwargs or {})
     )
+    if train_loss:
+        Metric(trainer, Average(output_transform=lambda loss: loss), "loss")
     if running_loss:
-        Metric(trainer, RunningAverage(output_transform=lambda loss: loss), "loss", usage="running")
+        Metric(
+            trainer,
+            RunningAverage(output_transform=lambda loss: loss),
+            "running_loss",
+            usage="running",
+        )
     loaders = {"val_evaluator": val_loader}
     if train_eval_loader != ():
         loaders = {"train_evaluator": train_eval_loader or train_loader, **loaders}
@@ -122,6 +135,6 @@ def supervised_training(
             mode=score_mode,
         )
     if progress:
-        shown = [state.metrics.trainer_loss_ref] if running_loss else []
+        shown = [state.metrics.trainer_running_loss_ref] if running_loss else []
         ProgressBar(trainer, shown, file=progress_file)
     return state

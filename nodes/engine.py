@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from nodes import resume
 from pipeline import Node, Ref, State, Variable
 
 __all__ = ["Engine", "batch_size"]
@@ -130,15 +131,21 @@ class Engine(Node):
 
     default_container = "engines"
 
-    n_run_started = Variable(0, doc="runs started")
-    n_epoch_started = Variable(0, doc="the epoch being run (1-based); reset by a new run")
-    n_iteration_started = Variable(0, doc="the iteration being run (1-based); reset by a new run")
+    n_run_started = Variable(0, doc="runs started", owner_only=True)
+    n_epoch_started = Variable(
+        0, doc="the epoch being run (1-based); reset by a new run", owner_only=True
+    )
+    n_iteration_started = Variable(
+        0, doc="the iteration being run (1-based); reset by a new run", owner_only=True
+    )
     batch = Variable(None, doc="the current batch", persistent=False)
     output = Variable(None, doc="what process_fn returned for the current batch", persistent=False)
-    n_samples = Variable(0, doc="samples processed since the first run (never reset)")
-    n_iteration_completed = Variable(0, doc="iterations done in this run")
-    n_epoch_completed = Variable(0, doc="epochs done in this run")
-    n_run_completed = Variable(0, doc="runs completed")
+    n_samples = Variable(
+        0, doc="samples processed since the first run (never reset)", owner_only=True
+    )
+    n_iteration_completed = Variable(0, doc="iterations done in this run", owner_only=True)
+    n_epoch_completed = Variable(0, doc="epochs done in this run", owner_only=True)
+    n_run_completed = Variable(0, doc="runs completed", owner_only=True)
     max_epochs = Variable(None, doc="epochs of the current run")
     epoch_length = Variable(None, doc="iterations per epoch")
     should_terminate = Variable(
@@ -190,17 +197,24 @@ class Engine(Node):
         self._end_epoch = False  # set by terminate_epoch()
         self._cut = 0  # iterations that epochs ended by terminate_epoch() did not run
         self._ignite_face: Any = None  # made by the ignite property on first use
-        self._validated = False
+        self._validated_at: int | None = None  # the graph version last validated
+        self._running = False
+        self._pending: list[Any] = []  # calls a loaded state had still to make (nodes.resume)
+        self._replaying: list[Any] | None = None  # those after the one being made now
         self.metric_publications: dict[str, Any] = {}  # Metric nodes publish values per event
         self.trigger: Any = None
+        self.run_on = run_on
         if run_on is not None:
             self.trigger = run_on.subscribe(self._run_triggered, every=every, once=once, when=when)
 
     def _run_triggered(self) -> None:
+        self._check_not_running(triggered=True)  # before the reset below touches the run
         # A trigger asks for a new run (an evaluation of the new weights): a run
         # interrupted earlier (and saved so) is not continued with stale batches.
         if self.max_epochs is not None and self.n_epoch_completed < self.max_epochs:
             self.reset_variables(max_epochs=None)
+            if self.n_epoch_started == 0:  # it ended before its first epoch: this run retries it
+                self.reset_variables(n_run_started=self.n_run_started - 1)
         self.run()
 
     # The loop ------------------------------------------------------------------------
@@ -214,7 +228,11 @@ class Engine(Node):
 
         Raises:
             ValueError: bad ``max_epochs``/``epoch_length``, or fewer than the epochs done.
-            GraphError: before the first iteration, when the state graph is invalid.
+            RuntimeError: the engine is already running (``run`` called from its own
+                subscriber, its own ``run_on`` trigger, or a step of another engine that
+                it runs), or a ``state.hold()`` block is open.
+            GraphError: when the state graph is invalid; checked before the first run
+                and again before a run whenever the graph changed since.
         """
         if isinstance(max_epochs, Iterable) and not isinstance(max_epochs, (str, bytes)):
             raise TypeError(
@@ -225,10 +243,60 @@ class Engine(Node):
             )
         _check_positive("max_epochs", max_epochs)
         _check_positive("epoch_length", epoch_length)
+        self._check_can_run()
+        self._running = True
+        try:
+            if self._pending:
+                self._call_pending()
+            self._run(max_epochs, epoch_length)
+        finally:
+            self._running = False
+            self._replaying = None
+
+    def _call_pending(self) -> None:
+        """Make the calls a state saved mid-propagation had still to make (nodes.resume); a
+        state saved during one of them carries the calls after it."""
+        pending, self._pending = self._pending, []
+        with self.state.writing_as(self):
+            for i, call in enumerate(pending):
+                self._replaying = pending[i + 1 :]
+                self.state.call_pending(call)
+        self._replaying = None
+
+    def _check_not_running(self, triggered: bool = False) -> None:
+        if not self._running:
+            return
+        caller = self.state.current_writer
+        if triggered and self.run_on is not None:
+            how = f"its run_on trigger {self.run_on.path}, which changed during its own run"
+        elif caller is self:
+            how = f"{self.label}'s own step"
+        else:
+            how = caller.label if caller is not None else "code outside any node or callback"
+        raise RuntimeError(
+            f"{self.key}.run() was called by {how}, while {self.name} is running "
+            f"(epoch {self.n_epoch_started}, iteration {self.n_iteration_started}); a run "
+            "inside its own run would repeat its batches. Run it after the current run "
+            "returns, or give the inner loop an Engine of its own"
+        )
+
+    def _check_can_run(self) -> None:
+        self._check_not_running()
         state = self.state
-        if not self._validated:
+        if state.holding:
+            raise RuntimeError(
+                f"{self.key}.run() was called inside a state.hold() block: every event of its "
+                "loop would be deferred to the end of the block (a subscriber of "
+                "n_iteration_completed would fire once, metrics would be wrong). Call run() "
+                "after the block"
+            )
+        if self._validated_at != state.graph_version:
             state.validate()
-            self._validated = True
+            self._validated_at = state.graph_version
+
+    def _run(self, max_epochs: int | None, epoch_length: int | None) -> None:
+        """The loop of :meth:`run`, once its arguments and the state are checked."""
+        state = self.state
         # As in ignite: asking for more epochs than a finished run did continues it
         # (a run loaded from a checkpoint of its last epoch goes on); asking for
         # no more, or for nothing, starts a new run.
@@ -479,8 +547,13 @@ class Engine(Node):
     def state_dict(self) -> dict[str, Any]:
         """The data position: the RNG state the current data iterator came from
         (``epoch_rng``), the epoch it was made in, how many of its batches completed
-        an iteration (``consumed``), and the DataLoader generator's state now."""
+        an iteration (``consumed``), the DataLoader generator's state now, and, saved in
+        the middle of a propagation this engine started, the subscribers still to run
+        (``pending``, made at the start of the next :meth:`run`; see ``nodes.resume``)."""
         out: dict[str, Any] = {}
+        pending = resume.pending_calls(self) if self._running else self._pending
+        if pending:
+            out["pending"] = resume.encode(pending)
         if self._iter_base is not None:
             out["consumed"] = self.n_batches_drawn
         if self._cut:
@@ -509,12 +582,14 @@ class Engine(Node):
         consumed = state_dict.get("consumed")
         if consumed is not None and (type(consumed) is not int or consumed < 0):
             raise ValueError(f"{self.key}: consumed must be a non-negative int, got {consumed!r}")
-        self._epoch_rng = rng
-        self._epoch_rng_epoch = state_dict.get("epoch")
-        self._data_iter = None
         cut = state_dict.get("cut", 0)
         if type(cut) is not int or cut < 0:
             raise ValueError(f"{self.key}: cut must be a non-negative int, got {cut!r}")
+        pending = resume.decode(self.key, state_dict.get("pending", []))
+        self._epoch_rng = rng
+        self._epoch_rng_epoch = state_dict.get("epoch")
+        self._pending = pending
+        self._data_iter = None
         self._cut = cut
         self._iter_base = consumed
         self._iter_mark = None  # set when the iterator is re-created

@@ -114,8 +114,13 @@ class _Metrics(MutableMapping[str, Any]):
             if var in box:
                 ref = getattr(box, f"{var}_ref")
             else:
+                # Not saved, as ignite's state.metrics: it appears only when first written,
+                # so a fresh state (before its run) would not match a saved one.
                 ref = box.add_variable(
-                    var, None, doc=f"written through {self._engine.name}.ignite.state.metrics"
+                    var,
+                    None,
+                    doc=f"written through {self._engine.name}.ignite.state.metrics",
+                    persistent=False,
                 )
             self._refs[name] = ref
         ref.value = value
@@ -433,7 +438,12 @@ class IgniteFace(IgniteEngine):
             self._custom[event] = (
                 getattr(box, f"{var}_ref")
                 if var in box
-                else box.add_variable(var, 0, doc=f"times {self._sf.name}.ignite fired {event}")
+                else box.add_variable(
+                    var,
+                    0,
+                    doc=f"times {self._sf.name}.ignite fired {event}",
+                    persistent=False,  # handlers register their events lazily (Checkpoint)
+                )
             )
 
     def fire_event(self, event_name: Any) -> None:

@@ -269,4 +269,22 @@ class Metric(Node):
                 world = idist.get_world_size()
                 if len(per_rank) != world:
                     saved = {key: [per_rank[r % len(per_rank)] for r in range(world)]}
+                self._fit_lists(saved[key][idist.get_rank()])
         self.metric.load_state_dict(saved)
+
+    def _fit_lists(self, saved: Any) -> None:
+        """Give the metric's list attributes the length of the saved ones.
+
+        ignite loads a list element by element into the list the metric holds
+        now and refuses another length ("Size of y: 3 does not match the size
+        of x: '0'"): an ``EpochMetric`` (ROC_AUC, AveragePrecision, ...) keeps one
+        tensor per batch seen, so a freshly built one (empty lists) could not
+        load a checkpoint taken after any batch.
+        """
+        if not isinstance(saved, Mapping):
+            return
+        attributes = vars(self.metric)
+        for name in getattr(self.metric, "_state_dict_all_req_keys", ()):
+            have, given = attributes.get(name), saved.get(name)
+            if isinstance(have, list) and isinstance(given, list) and len(have) != len(given):
+                attributes[name] = [None] * len(given)  # each slot takes the saved element

@@ -1,5 +1,10 @@
-"""TensorBoard on the state: the writer node, scalar charts, and the two calls
-that chart every metric of every engine.
+"""TensorBoard on the state: the writer node and the charts of chosen variables.
+
+The writer gives every engine a run of its own (a subdirectory of the log
+dir named after the engine), so TensorBoard draws each engine in its own
+colour and names it in the tooltip; what belongs to the whole state (the
+custom-scalars layout, the state graph and its overview) goes to the log dir
+itself. Each (run, tag) is written by one node only.
 
 Values are queued as they are (tensors stay tensors) and turned into numbers
 only when they are written, all pending tensors in one transfer: logging adds
@@ -9,36 +14,58 @@ engine completes an epoch or a run, when it grows past ``max_pending``, and on
 
 The comparison layout (TensorBoard's custom scalars) is rewritten whenever a
 new metric appears; TensorBoard shows the newest layout of a run.
+
+The two calls that chart every metric of every engine live in
+``nodes/tensorboard_charts.py`` and are importable from here too.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 import re
 import struct
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Sequence
-from functools import partial
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from nodes.distributed import is_writer_process
 from nodes.engine import Engine, _check_positive
 from pipeline import Event, Node, Ref, State, Variable
-from pipeline.values import did_you_mean, short_repr
+from pipeline.values import short_repr
 
 __all__ = [
     "EnginesMetricsCharts",
     "EnginesMetricsComparisonCharts",
+    "Histograms",
     "ScalarChart",
     "TensorBoard",
     "metric_groups",
 ]
+
+if TYPE_CHECKING:
+    from nodes.tensorboard_charts import (
+        EnginesMetricsCharts,
+        EnginesMetricsComparisonCharts,
+        metric_groups,
+    )
+
+_CHART_CALLS = ("EnginesMetricsCharts", "EnginesMetricsComparisonCharts", "metric_groups")
+
+
+def __getattr__(name: str) -> Any:
+    # The chart calls import this module (the writer); importing them here at the top
+    # would be circular, so ``from nodes.tensorboard import EnginesMetricsCharts`` is
+    # resolved on first use.
+    if name in _CHART_CALLS:
+        from nodes import tensorboard_charts
+
+        return getattr(tensorboard_charts, name)
+    raise AttributeError(f"module 'nodes.tensorboard' has no attribute {name!r}")
 
 
 def _writer_of(state: State, who: str) -> TensorBoard:
@@ -65,38 +92,11 @@ def _check_x_axis(ref: object, who: str) -> Ref:
     return ref
 
 
-def _check_suffixes(n: object, who: str) -> int:
-    if type(n) is not int or n < 1:
-        raise ValueError(
-            f"{who}: n_identical_metric_name_suffixes must be a positive integer (1 groups "
-            f"'val_evaluator_accuracy' with 'train_evaluator_accuracy'), got {n!r}"
-        )
-    return n
-
-
-def metric_groups(
-    names: Iterable[str], engine_names: Iterable[str], n_suffixes: int = 1
-) -> dict[str, tuple[str, str]]:
-    """Split metric variable names into ``(engine, group)``.
-
-    The engine is the longest engine name the variable starts with (else the
-    tokens before the group); the group is the last ``n_suffixes``
-    ``_``-separated tokens.
-
-    Example:
-        >>> metric_groups(["val_evaluator_accuracy", "trainer_loss"], ["val_evaluator", "trainer"])
-        {'val_evaluator_accuracy': ('val_evaluator', 'accuracy'), 'trainer_loss': ('trainer', 'loss')}
-    """
-    engines = sorted(engine_names, key=len, reverse=True)
-    out = {}
-    for name in names:
-        tokens = name.split("_")
-        group = "_".join(tokens[-n_suffixes:])
-        engine = next((e for e in engines if name.startswith(e + "_")), None)
-        if engine is None:
-            engine = "_".join(tokens[:-n_suffixes]) or name
-        out[name] = (engine, group)
-    return out
+def engine_run(ref: Ref) -> str:
+    """The run of a variable's values: its engine's name, or ``""`` (the log dir itself)
+    for a variable that no engine owns."""
+    owner = ref.owner
+    return owner.name if isinstance(owner, Engine) else ""
 
 
 def _to_numbers(values: Sequence[Any]) -> list[float]:
@@ -141,6 +141,9 @@ class _NullWriter:
 class TensorBoard(Node):
     """The state's TensorBoard writer (``state.writers.tensorboard``).
 
+    Each engine's values go to a run of their own, ``log_dir/<engine>``; the
+    custom-scalars layout, the state graph and the overview to ``log_dir``.
+
     Args:
         state: the state.
         log_dir: where event files go; None: ``runs/<date-time>_<host>`` as ``SummaryWriter`` does.
@@ -153,7 +156,9 @@ class TensorBoard(Node):
 
     Example:
         >>> tb = TensorBoard(state, "runs/digits")  # doctest: +SKIP
-        >>> ScalarChart(state.trainer.n_iteration_completed_ref, [state.metrics.trainer_loss_ref], every=10)  # doctest: +SKIP
+        >>> EnginesMetricsComparisonCharts(state.trainer.n_samples_ref)  # doctest: +SKIP
+        >>> tb.log_dir / "val_evaluator"  # the validation evaluator's run  # doctest: +SKIP
+        PosixPath('runs/digits/val_evaluator')
     """
 
     default_container = "writers"
@@ -190,8 +195,11 @@ class TensorBoard(Node):
         self.log_dir = Path(self.writer.log_dir)
         self.max_pending = max_pending
         self.log_graph = log_graph
-        self._pending: list[tuple[str, Any, int, float]] = []
+        self._writers: dict[str, Any] = {"": self.writer}  # run -> its writer
+        self._owners: dict[tuple[str, str], str] = {}  # (run, tag) -> the node writing it
+        self._pending: list[tuple[str, str, Any, int, float]] = []
         self._layout: dict[str, dict[str, list[str]]] = {}
+        self._chart_rank: dict[tuple[str, str], int] = {}
         self._layout_version = 0
         self._layout_written = 0
         self._graph_logged = False
@@ -217,9 +225,36 @@ class TensorBoard(Node):
             self._graph_logged = True
             self.log_state(step=0)
 
+    # Runs and tags --------------------------------------------------------------
+    def run_writer(self, run: str) -> Any:
+        """The ``SummaryWriter`` of ``run`` (``log_dir/run``; ``""``: the log dir itself),
+        created at its first use."""
+        writer = self._writers.get(run)
+        if writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            path = str(self.log_dir / run)
+            writer = SummaryWriter(log_dir=path) if self.is_writer else _NullWriter(path)
+            self._writers[run] = writer
+        return writer
+
+    def claim(self, run: str, tag: str, owner: str) -> None:
+        """Record that ``owner`` writes ``tag`` in ``run``.
+
+        Raises:
+            ValueError: another node already writes that tag in that run.
+        """
+        other = self._owners.setdefault((run, tag), owner)
+        if other != owner:
+            raise ValueError(
+                f"{owner}: the tag {tag!r} of run {run or '.'!r} is already written by {other}; "
+                "a scalar is written once: chart the existing tag (set_chart) instead of "
+                "writing it again, or give this one another tag"
+            )
+
     # Writing --------------------------------------------------------------------
-    def add_scalar(self, tag: str, value: Any, step: int) -> None:
-        """Queue one scalar; tensors are converted when the queue is written.
+    def add_scalar(self, tag: str, value: Any, step: int, run: str = "") -> None:
+        """Queue one scalar of ``run``; tensors are converted when the queue is written.
 
         Raises:
             ValueError: the value is a tensor with more than one element.
@@ -242,15 +277,22 @@ class TensorBoard(Node):
             )
         if not self.is_writer:
             return
-        self._pending.append((tag, value, step, time.time()))
+        self._pending.append((run, tag, value, step, time.time()))
         if len(self._pending) >= self.max_pending:
             self.flush()
 
-    def set_chart(self, category: str, title: str, tags: Sequence[str]) -> None:
-        """Declare a multi-line chart of the custom-scalars layout (written at the next flush)."""
+    def set_chart(self, category: str, title: str, tags: Sequence[str], *, rank: int = 0) -> None:
+        """Declare a multi-line chart of the custom-scalars layout (written at the next flush).
+
+        TensorBoard draws a tag of the chart in every run that holds it, each run in
+        its own colour: one tag shared by the engines' runs makes a line per engine.
+        A category shows its charts by ``rank``, then in the order they were declared.
+        """
         charts = self._layout.setdefault(category, {})
-        if charts.get(title) != list(tags):
-            charts[title] = list(tags)
+        unique = list(dict.fromkeys(tags))
+        if charts.get(title) != unique:
+            charts[title] = unique
+            self._chart_rank[category, title] = rank
             self._layout_version += 1
 
     def flush(self) -> None:
@@ -261,15 +303,16 @@ class TensorBoard(Node):
         if self.closed:
             return
         pending, self._pending = self._pending, []
-        numbers = _to_numbers([value for _, value, _, _ in pending])
-        for (tag, _, step, wall), number in zip(pending, numbers, strict=True):
-            self.writer.add_scalar(tag, number, global_step=step, walltime=wall)
+        numbers = _to_numbers([value for _, _, value, _, _ in pending])
+        for (run, tag, _, step, wall), number in zip(pending, numbers, strict=True):
+            self.run_writer(run).add_scalar(tag, number, global_step=step, walltime=wall)
         if pending:
-            self._last_step = max(self._last_step, max(step for _, _, step, _ in pending))
+            self._last_step = max(self._last_step, max(p[3] for p in pending))
             self.n_scalars_written += len(pending)
         if self._layout_version != self._layout_written:
             self._write_layout()
-        self.writer.flush()
+        for writer in self._writers.values():
+            writer.flush()
         self.n_flushes += 1
 
     def _write_layout(self) -> None:
@@ -277,8 +320,8 @@ class TensorBoard(Node):
 
         layout = {
             category: {
-                title: ["Multiline", [f"^{re.escape(t)}$" for t in tags]]
-                for title, tags in charts.items()
+                title: ["Multiline", [f"^{re.escape(t)}$" for t in charts[title]]]
+                for title in sorted(charts, key=lambda t, c=category: self._chart_rank[c, t])
             }
             for category, charts in self._layout.items()
         }
@@ -312,7 +355,8 @@ class TensorBoard(Node):
         self.flush()
         if self.log_graph:
             self.log_state(step=self._last_step)
-        self.writer.close()
+        for writer in self._writers.values():
+            writer.close()
         self.closed = True
 
     def __enter__(self) -> TensorBoard:
@@ -331,11 +375,19 @@ class ScalarChart(Node):
         x_axis_ref: an int variable giving the step; default: the trigger itself.
         every, once, when: filters of the trigger subscription.
         tags: one tag per variable; default: the path with ``/`` for ``.``.
+        run: the run the values go to (a subdirectory of the log dir); default: the
+            engine that owns the trigger, else the log dir itself.
         name: the node's name in ``state.writers``.
+
+    Raises:
+        TypeError: the trigger or the x axis is not a Ref (the x axis holding an int).
+        ValueError: no variable, a tag count other than one per variable, no
+            TensorBoard writer, or a tag another node already writes in that run.
 
     Example:
         >>> ScalarChart(state.trainer.n_iteration_completed_ref,  # doctest: +SKIP
-        ...             [state.metrics.trainer_loss_ref], every=10)
+        ...             [state.trainer.output_ref], state.trainer.n_samples_ref,
+        ...             every=10, tags=["iteration/batch_loss"])
     """
 
     default_container = "writers"
@@ -351,6 +403,7 @@ class ScalarChart(Node):
         once: int | None = None,
         when: Any = None,
         tags: Sequence[str] | None = None,
+        run: str | None = None,
         name: str | None = None,
     ) -> None:
         if not isinstance(trigger_ref, Ref):
@@ -368,10 +421,13 @@ class ScalarChart(Node):
                 f"ScalarChart: {len(self.tags)} tags for {len(self.refs)} variables; give one tag each"
             )
         self.tb = _writer_of(state, "ScalarChart")
+        self.run = engine_run(trigger_ref) if run is None else run
         base = name or "chart_" + "_".join(r.name for r in self.refs)[:60]
         name, n = base, 2
         while name in state.writers:
             name, n = f"{base}_{n}", n + 1
+        for tag in self.tags:
+            self.tb.claim(self.run, tag, f"state.writers.{name}")
         super().__init__(state, name)
         trigger_ref.subscribe(
             self.log, every=every, once=once, when=when, reads=[*self.refs, self.x_ref]
@@ -383,198 +439,80 @@ class ScalarChart(Node):
         for tag, ref in zip(self.tags, self.refs, strict=True):
             value = ref.value
             if value is not None:
-                self.tb.add_scalar(tag, value, step)
+                self.tb.add_scalar(tag, value, step, self.run)
         self.n_points += 1
 
 
-class _MetricCharts(Node):
-    """What both chart calls share: find metrics, now and later, and log their changes."""
+class Histograms(Node):
+    """Opt-in histograms of a model's parameters and gradients when a trigger fires.
+
+    Tags ``parameters/<name>`` and ``gradients/<name>`` (TensorBoard's
+    Histograms and Distributions pages), in the run of the engine that owns the
+    trigger. Unlike scalars, a histogram is computed on the host when it is
+    logged: one copy of every parameter (and gradient) per trigger, so log on
+    a sparse trigger (``trainer.n_epoch_completed_ref``, or ``every=``).
+
+    Args:
+        trigger_ref: the variable whose changes log (with ``every``/``once``/``when``).
+        model: the module whose named parameters are logged (a DDP wrapper is unwrapped).
+        x_axis_ref: an int variable giving the step; default: the trigger itself.
+        every, once, when: filters of the trigger subscription.
+        gradients: also log each parameter's gradient (when it has one).
+        run: the run; default: the engine that owns the trigger, else the log dir itself.
+        name: the node's name in ``state.writers``.
+
+    Raises:
+        TypeError: the trigger or the x axis is not a Ref, or ``model`` is not a module.
+        ValueError: no TensorBoard writer, or another node writes these tags in that run.
+
+    Example:
+        >>> Histograms(state.trainer.n_epoch_completed_ref, model,  # doctest: +SKIP
+        ...            x_axis_ref=state.trainer.n_samples_ref)
+    """
 
     default_container = "writers"
-    n_metrics = Variable(0, doc="metric variables charted")
-    n_points = Variable(0, doc="values logged")
+    n_points = Variable(0, doc="times it logged")
 
-    def __init__(self, state: State, name: str, n_suffixes: int, who: str) -> None:
-        self.n_suffixes = _check_suffixes(n_suffixes, who)
-        self.tb = _writer_of(state, who)
-        self.who = who
-        self._warned = False
-        super().__init__(state, name)
-        self._tags: dict[str, str] = {}
-        self._charted: set[str] = set()  # variables that logged a value: in the layout
-        for var in state.metrics.variables():
-            self._add(var)
-        state.structure.last_variable_ref.subscribe(
-            self._on_new_variable, when=lambda path: path.startswith("metrics.")
-        )
-        for node in state.engines.nodes().values():
-            self._watch(node)
-        state.structure.last_node_ref.subscribe(self._on_new_node)
+    def __init__(
+        self,
+        trigger_ref: Ref,
+        model: torch.nn.Module,
+        x_axis_ref: Ref | None = None,
+        *,
+        every: int | None = None,
+        once: int | None = None,
+        when: Any = None,
+        gradients: bool = True,
+        run: str | None = None,
+        name: str = "histograms",
+    ) -> None:
+        from nodes.supervised import unwrap_model
 
-    def _on_new_variable(self, event: Event) -> None:
-        self._add(event.new.split(".", 1)[1])
-
-    def _on_new_node(self, event: Event) -> None:
-        self._watch(self.state.nodes().get(event.new))
-
-    def _watch(self, node: Node | None) -> None:
-        if isinstance(node, Engine):
-            node.n_run_completed_ref.subscribe(self._check_metrics)
-
-    def _check_metrics(self) -> None:
-        if not self._tags and not self._warned:
-            self._warned = True
-            warnings.warn(
-                f"{self.who} found no metric under state.metrics after an engine run; "
-                "add Metric(engine, ignite_metric, name) nodes (before or after this call) "
-                "or remove the chart call",
-                UserWarning,
-                stacklevel=2,
+        if not isinstance(trigger_ref, Ref):
+            raise TypeError(f"Histograms: trigger_ref must be a Ref, got {trigger_ref!r}")
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(
+                f"Histograms: model must be a torch.nn.Module, got {type(model).__name__}"
             )
+        state = trigger_ref.state
+        self.x_ref = _check_x_axis(x_axis_ref or trigger_ref, "Histograms")
+        self.tb = _writer_of(state, "Histograms")
+        self.model = unwrap_model(model)
+        self.gradients = gradients
+        self.run = engine_run(trigger_ref) if run is None else run
+        for param_name, _ in self.model.named_parameters():
+            for kind in ("parameters", "gradients") if gradients else ("parameters",):
+                self.tb.claim(self.run, f"{kind}/{param_name}", f"state.writers.{name}")
+        super().__init__(state, name)
+        trigger_ref.subscribe(self.log, every=every, once=once, when=when, reads=[self.x_ref])
 
-    def _add(self, var: str) -> None:
-        engines = self.state.engines.nodes()
-        engine, group = metric_groups([var], engines, self.n_suffixes)[var]
-        ref = getattr(self.state.metrics, f"{var}_ref")
-        tag = self._place(var, engine, group)
-        self._tags[var] = tag
-        ref.subscribe(partial(self._log, var))
-        self.n_metrics += 1
-
-    def _place(self, var: str, engine: str, group: str) -> str:
-        """The variable's tag."""
-        raise NotImplementedError
-
-    def _chart(self, var: str) -> None:
-        """Put the variable's tag in the layout (at its first value: a placeholder that
-        never holds a scalar, a dict metric's or a confusion matrix's, gets no chart)."""
-        raise NotImplementedError
-
-    def _x(self, var: str) -> Ref:
-        raise NotImplementedError
-
-    def _log(self, var: str, event: Event) -> None:
-        value = event.new
-        if value is None or (isinstance(value, torch.Tensor) and value.numel() != 1):
-            return  # not a scalar (a confusion matrix, say): nothing to chart
-        if isinstance(value, float) and math.isnan(value):
+    def log(self) -> None:
+        """Write the histograms at the current x (a copy to the host of each tensor)."""
+        if not self.tb.is_writer or self.tb.closed:
             return
-        if not isinstance(value, (int, float, torch.Tensor)):
-            return
-        self.tb.add_scalar(self._tags[var], value, self._x(var).value)
-        if var not in self._charted:
-            self._charted.add(var)
-            self._chart(var)
+        step, writer = self.x_ref.value, self.tb.run_writer(self.run)
+        for param_name, param in self.model.named_parameters():
+            writer.add_histogram(f"parameters/{param_name}", param.detach(), step)
+            if self.gradients and param.grad is not None:
+                writer.add_histogram(f"gradients/{param_name}", param.grad.detach(), step)
         self.n_points += 1
-
-
-class EnginesMetricsComparisonCharts(_MetricCharts):
-    """One multi-line chart per metric group, with a line per engine.
-
-    Every variable of ``state.metrics`` (now and later) is logged as
-    ``<group>/<engine>`` when it changes, at x = ``x_axis_ref``'s value, and the
-    custom-scalars layout gets a chart ``<group>`` listing each engine's tag.
-    ``val_evaluator_accuracy`` and ``train_evaluator_accuracy`` share the group
-    ``accuracy`` with ``n_identical_metric_name_suffixes=1``. Two metrics of one
-    engine in a group keep a line each, named by the rest of their name
-    (``accuracy/val_evaluator_top_1`` and ``accuracy/val_evaluator_top_5``).
-
-    Args:
-        x_axis_ref: an int variable (``state.trainer.n_samples_ref``); the state comes from it.
-        n_identical_metric_name_suffixes: how many trailing ``_`` tokens name a group.
-        category: the layout category.
-        name: the node's name in ``state.writers``.
-
-    Raises:
-        TypeError: the x axis is not a Ref holding an int.
-        ValueError: a suffix count below 1, or no TensorBoard writer on the state.
-
-    Warns:
-        UserWarning: an engine run completed and there was still no metric to chart.
-    """
-
-    def __init__(
-        self,
-        x_axis_ref: Ref,
-        n_identical_metric_name_suffixes: int = 1,
-        *,
-        category: str = "engines comparison",
-        name: str = "engines_metrics_comparison",
-    ) -> None:
-        who = "EnginesMetricsComparisonCharts"
-        self.x_ref = _check_x_axis(x_axis_ref, who)
-        self.category = category
-        self._groups: dict[str, list[str]] = {}  # group -> its variables, in creation order
-        self._group_of: dict[str, str] = {}
-        super().__init__(x_axis_ref.state, name, n_identical_metric_name_suffixes, who)
-
-    def _place(self, var: str, engine: str, group: str) -> str:
-        # The line is named by what precedes the group: the engine, or more when one
-        # engine has several metrics of the group (val_evaluator_top_1_accuracy and
-        # val_evaluator_top_5_accuracy); a tag per variable, never two sharing one.
-        tag = f"{group}/{var[: -len(group) - 1] or engine}"
-        self._group_of[var] = group
-        self._groups.setdefault(group, []).append(var)
-        return tag
-
-    def _chart(self, var: str) -> None:
-        group = self._group_of[var]
-        tags = [self._tags[v] for v in self._groups[group] if v in self._charted]
-        self.tb.set_chart(self.category, group, tags)
-
-    def _x(self, var: str) -> Ref:
-        return self.x_ref
-
-
-class EnginesMetricsCharts(_MetricCharts):
-    """One layout category per engine with a chart per metric (tag ``<engine>/<metric>``).
-
-    Args:
-        x_axes_refs: one int Ref for every engine, or a dict engine name -> Ref
-            (engines not in the dict use the first Ref given).
-        n_identical_metric_name_suffixes: how many trailing ``_`` tokens name a metric.
-        name: the node's name in ``state.writers``.
-
-    Raises:
-        TypeError: an x axis is not a Ref holding an int.
-        ValueError: a suffix count below 1, an unknown engine in the dict, or no TensorBoard writer.
-    """
-
-    def __init__(
-        self,
-        x_axes_refs: Ref | dict[str, Ref],
-        n_identical_metric_name_suffixes: int = 1,
-        *,
-        name: str = "engines_metrics",
-    ) -> None:
-        who = "EnginesMetricsCharts"
-        if isinstance(x_axes_refs, dict):
-            if not x_axes_refs:
-                raise ValueError(f"{who}: x_axes_refs is an empty dict; give at least one Ref")
-            self.x_refs = {k: _check_x_axis(v, who) for k, v in x_axes_refs.items()}
-            first = next(iter(self.x_refs.values()))
-            engines = first.state.engines.nodes()
-            unknown = [k for k in self.x_refs if k not in engines]
-            if unknown:
-                raise ValueError(
-                    f"{who}: x_axes_refs names engines that do not exist: {unknown}"
-                    f"{did_you_mean(unknown[0], engines)}"
-                )
-        else:
-            first = _check_x_axis(x_axes_refs, who)
-            self.x_refs = {}
-        self.default_x = first
-        self._chart_of: dict[str, tuple[str, str]] = {}
-        super().__init__(first.state, name, n_identical_metric_name_suffixes, who)
-
-    def _place(self, var: str, engine: str, group: str) -> str:
-        metric = var[len(engine) + 1 :] if var.startswith(engine + "_") else group
-        self._chart_of[var] = (engine, metric)
-        return f"{engine}/{metric}"
-
-    def _chart(self, var: str) -> None:
-        engine, metric = self._chart_of[var]
-        self.tb.set_chart(engine, metric, [self._tags[var]])
-
-    def _x(self, var: str) -> Ref:
-        return self.x_refs.get(self._chart_of[var][0], self.default_x)

@@ -10,8 +10,9 @@ when the graph changed.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipeline._hooks import RuntimeBase
 from pipeline.subscription import callback_key
@@ -22,9 +23,9 @@ if TYPE_CHECKING:
     from pipeline.state import State
     from pipeline.subscription import Subscription
     from pipeline.trace import Trace
-    from pipeline.variable import Slot
+    from pipeline.variable import Ref, Slot
 
-__all__ = ["Runtime"]
+__all__ = ["InProgress", "PendingCall", "Runtime"]
 
 _CHAIN_ATTR = "_statefire_chain"
 
@@ -68,6 +69,43 @@ def _engine_state_habit(exc: BaseException, slot: Slot) -> str:
     )
 
 
+class PendingCall(NamedTuple):
+    """A subscriber that a notification in progress has still to call.
+
+    ``key`` and ``nth`` name the subscription in any state built the same way
+    (the ``nth`` of the variable's subscriptions with that key); ``filtered``
+    says its filter already passed (a deferred ``hold()`` notification).
+    """
+
+    path: str
+    key: str
+    nth: int
+    old: Any
+    new: Any
+    filtered: bool
+    label: str
+
+
+class InProgress(NamedTuple):
+    """One notification running now: ``setter`` set ``ref`` from ``old`` to ``new``;
+    ``subscriber`` is the one running (``running`` its call, to make it again), ``pending``
+    those still to run after it."""
+
+    ref: Ref
+    old: Any
+    new: Any
+    setter: Any
+    subscriber: Any
+    running: PendingCall | None
+    pending: list[PendingCall]
+
+
+def _pending_call(slot: Slot, old: Any, new: Any, sub: Subscription, filtered: bool) -> PendingCall:
+    key = sub.key
+    nth = sum(1 for s in slot.subs[: slot.subs.index(sub)] if s.key == key)
+    return PendingCall(slot.path, key, nth, old, new, filtered, sub.subscriber.label)
+
+
 class Runtime(RuntimeBase):
     """The mutable propagation state of one :class:`~pipeline.State` (framework internal).
 
@@ -95,6 +133,8 @@ class Runtime(RuntimeBase):
         """Called by an owner's ``__setattr__`` when a set needs more than storing."""
         writer = self.writer
         if writer is not slot.last_writer:
+            if slot.owner_only and writer is not slot.owner:
+                self._refuse_foreign_write(slot, old, new, writer)
             slot.last_writer = writer
             if writer is not None and writer.key not in slot.writer_keys:
                 self.state._observe_write(writer, slot)
@@ -109,6 +149,20 @@ class Runtime(RuntimeBase):
             return
         if slot.subs:
             self.notify(slot, old, new, None)
+
+    def _refuse_foreign_write(self, slot: Slot, old: Any, new: Any, writer: Any) -> None:
+        """Put back the value of an owner-only variable that another writer set, and say so."""
+        slot.store_quietly(old)
+        from pipeline.trace import _caller
+
+        who = writer.label if writer is not None else f"code at {_caller()}"
+        owner = getattr(slot.owner, "label", slot.owner)
+        raise AttributeError(
+            f"{slot.path} is written only by {owner} itself; {who} set it to "
+            f"{summarize(new)}, refused (it keeps {summarize(old)}). Change it through its "
+            "owner's methods (an engine's counters move by running it), or restore a saved "
+            "position with state.load_state_dict()"
+        )
 
     def notify(self, slot: Slot, old: Any, new: Any, only: Iterable[Subscription] | None) -> None:
         """Call the subscribers of ``slot`` (or just ``only``, already filtered)."""
@@ -139,6 +193,76 @@ class Runtime(RuntimeBase):
         finally:
             self.writer = prev
             self.depth -= 1
+
+    def in_progress(self) -> list[InProgress]:
+        """The notifications running now, outermost first (read from the call stack, so that
+        propagation itself pays nothing for it)."""
+        frames = []
+        frame = sys._getframe(1)
+        while frame is not None:
+            frames.append(frame)
+            frame = frame.f_back  # type: ignore[assignment]
+        frames.reverse()
+        return self._levels(frames)
+
+    def interrupted(self, exc: BaseException) -> list[InProgress]:
+        """The notifications ``exc`` came out of, outermost first; at each level
+        ``subscriber`` is the one it came from (read from its traceback)."""
+        frames = []
+        tb = exc.__traceback__
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        return self._levels(frames)
+
+    def _levels(self, frames: list[Any]) -> list[InProgress]:
+        found = []
+        for i, frame in enumerate(frames):
+            if frame.f_code is not _NOTIFY or frame.f_locals.get("self") is not self:
+                continue
+            local = frame.f_locals
+            slot, old, new, sub = local["slot"], local["old"], local["new"], local.get("sub")
+            if local["only"] is None:
+                subs = list(local["subs"])
+                after = next((k + 1 for k, s in enumerate(subs) if s is sub), len(subs))
+                pending = [
+                    _pending_call(slot, old, new, s, False) for s in subs[after:] if not s.removed
+                ]
+            else:  # a call of flush_held: the rest of its plan is still to run
+                outer = frames[i - 1].f_locals if i and frames[i - 1].f_code is _FLUSH else {}
+                plan = list(outer.get("plan", {}).values())
+                after = next((k + 1 for k, e in enumerate(plan) if e[2] is sub), len(plan))
+                pending = [
+                    _pending_call(p_slot, p_old, p_slot.value, p_sub, True)
+                    for p_slot, p_old, p_sub in plan[after:]
+                    if not p_sub.removed
+                ]
+            running = _pending_call(slot, old, new, sub, True) if sub is not None else None
+            subscriber = sub.subscriber if sub is not None else None
+            found.append(
+                InProgress(slot.ref, old, new, local["prev"], subscriber, running, pending)
+            )
+        return found
+
+    def call_pending(self, call: PendingCall) -> bool:
+        """Call a subscriber a notification had still to call (resuming from a checkpoint);
+        False when its filter does not pass now.
+
+        Raises:
+            LookupError: no such subscription in this state.
+        """
+        slot = self.state._resolve(call.path)
+        same = [s for s in slot.subs if s.key == call.key]
+        if call.nth >= len(same):
+            raise LookupError(
+                f"{call.path} has no subscription {call.key} (#{call.nth + 1}) to resume; "
+                "build the state as the one that saved the checkpoint"
+            )
+        sub = same[call.nth]
+        if not call.filtered and sub.filtered and not sub.passes(call.new):
+            return False
+        self.notify(slot, call.old, call.new, (sub,))
+        return True
 
     def _annotate(self, exc: BaseException, slot: Slot, new: Any, sub: Subscription | None) -> None:
         """Prepend this level to the exception's chain; the outermost level writes the note."""
@@ -184,3 +308,7 @@ class Runtime(RuntimeBase):
         for slot, old, sub in plan.values():
             if not sub.removed:
                 self.notify(slot, old, slot.value, (sub,))
+
+
+_NOTIFY = Runtime.notify.__code__
+_FLUSH = Runtime.flush_held.__code__

@@ -22,7 +22,7 @@ from pipeline import graph as graph_ops
 from pipeline._hooks import generic_setattr
 from pipeline.errors import GraphError
 from pipeline.node import Container, Node
-from pipeline.propagation import Runtime
+from pipeline.propagation import InProgress, PendingCall, Runtime
 from pipeline.subscription import (
     CallbackNode,
     Handle,
@@ -229,6 +229,7 @@ class State:
                 doc=decl.doc,
                 persistent=decl.persistent,
                 shared=decl.shared,
+                owner_only=decl.owner_only,
             )
             generic_setattr(node, vname, value)
             generic_setattr(node, f"{vname}_ref", slots[vname].ref)
@@ -605,6 +606,43 @@ class State:
                     rt.flush_held()
                 else:
                     rt.held.clear()
+
+    @property
+    def holding(self) -> bool:
+        """Whether a :meth:`hold` block is open (notifications are being deferred)."""
+        return self._rt.hold_depth > 0
+
+    @property
+    def current_writer(self) -> Node | CallbackNode | None:
+        """The node or callback whose code runs now (None: code outside any of them)."""
+        return self._rt.writer  # type: ignore[no-any-return]
+
+    @property
+    def graph_version(self) -> int:
+        """A number that changes whenever the graph does (a node, variable, subscription or
+        edge added or removed, a new writer observed): what was validated at one version
+        holds until it changes."""
+        return self._rt.version
+
+    def in_progress(self) -> list[InProgress]:
+        """The notifications running now, outermost first: who set which variable, the
+        subscriber running, and those still to run after it (what a checkpoint taken
+        here must carry to resume exactly)."""
+        return self._rt.in_progress()
+
+    def interrupted(self, exc: BaseException) -> list[InProgress]:
+        """The notifications an exception came out of, outermost first, as
+        :meth:`in_progress` gives them; ``subscriber`` is the one it came from."""
+        return self._rt.interrupted(exc)
+
+    def call_pending(self, call: PendingCall) -> bool:
+        """Call a subscriber that a saved notification had still to call (see
+        :meth:`in_progress`); False when its filter does not pass.
+
+        Raises:
+            LookupError: the state has no such subscription.
+        """
+        return self._rt.call_pending(call)
 
     @contextmanager
     def writing_as(self, writer: Node) -> Iterator[None]:

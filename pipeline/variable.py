@@ -36,6 +36,9 @@ class Variable:
         persistent: whether ``state_dict()`` saves it.
         shared: allow writers other than the owning node (a single-writer
             variable written by two nodes or callbacks is a ``GraphError``).
+        owner_only: refuse, at the line that writes it, a set made by anyone
+            but the owning node's own code (an engine's counters); the value is
+            kept and ``AttributeError`` raised. Loads and resets are not sets.
 
     Example:
         >>> from pipeline import Node, State, Variable
@@ -45,21 +48,32 @@ class Variable:
         0
     """
 
-    __slots__ = ("default", "doc", "name", "persistent", "shared")
+    __slots__ = ("default", "doc", "name", "owner_only", "persistent", "shared")
 
     def __init__(
-        self, default: Any = None, *, doc: str = "", persistent: bool = True, shared: bool = False
+        self,
+        default: Any = None,
+        *,
+        doc: str = "",
+        persistent: bool = True,
+        shared: bool = False,
+        owner_only: bool = False,
     ) -> None:
         if not isinstance(doc, str):
             raise TypeError(f"Variable doc must be a str, got {type(doc).__name__}")
-        if not isinstance(persistent, bool) or not isinstance(shared, bool):
+        flags = (persistent, shared, owner_only)
+        if not all(isinstance(flag, bool) for flag in flags):
             raise TypeError(
-                f"Variable persistent and shared must be bools, got {persistent!r} and {shared!r}"
+                "Variable persistent, shared and owner_only must be bools, got "
+                f"{persistent!r}, {shared!r} and {owner_only!r}"
             )
+        if shared and owner_only:
+            raise ValueError("a Variable cannot be both shared and owner_only")
         self.default = default
         self.doc = doc
         self.persistent = persistent
         self.shared = shared
+        self.owner_only = owner_only
         self.name = ""
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -91,6 +105,7 @@ class Slot(SlotBase):
         "order",
         "order_version",
         "owner",
+        "owner_only",
         "path",
         "persistent",
         "ref",
@@ -111,6 +126,7 @@ class Slot(SlotBase):
         doc: str = "",
         persistent: bool | None = None,
         shared: bool = True,
+        owner_only: bool = False,
     ) -> None:
         self.state = state
         self.rt: Runtime = state._rt
@@ -126,7 +142,10 @@ class Slot(SlotBase):
         self.order_version = -1
         self.watch = False
         self.needs_event = False
-        self.last_writer: object = None
+        self.owner_only = owner_only
+        # An owner-only variable starts as written by its owner, so that the set
+        # hook hands any other writer's first set to Runtime.on_set, which refuses it.
+        self.last_writer: object = owner if owner_only else None
         self.writer_keys: set[str] = set()
         self.ref = Ref(self)
 

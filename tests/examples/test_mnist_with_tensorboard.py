@@ -64,19 +64,29 @@ class TestMainJob:
         names = sorted(p.name for p in (out / "checkpoints").glob("*.pt"))
         assert len(names) == 2 and names[0].startswith("best_") and names[1].startswith("last_")
         assert "n_epoch_completed=2" in names[1]
-        accumulator = EventAccumulator(str(out / "tb"))
-        accumulator.Reload()
-        scalars = set(accumulator.Tags()["scalars"])
-        assert {
-            "accuracy/val_evaluator",
-            "accuracy/train_evaluator",
-            "loss/trainer",
-            "training/lr",
-            "training/batch_loss",
-        } <= scalars
-        assert "state/graph" in accumulator.Tags()["images"]
-        steps = [e.step for e in accumulator.Scalars("accuracy/val_evaluator")]
-        assert steps == [1437, 2874]  # trainer.n_samples after each epoch of 1,437 digits
+        runs = {}
+        for run in ("trainer", "train_evaluator", "val_evaluator", "."):
+            runs[run] = EventAccumulator(str(out / "tb" / run))
+            runs[run].Reload()
+        scalars = {run: set(acc.Tags()["scalars"]) for run, acc in runs.items()}
+        assert scalars["trainer"] == {
+            "epoch/loss",
+            "iteration/running_loss",
+            "iteration/batch_loss",
+            "lr/lr_scheduler",
+            "time/epoch",
+        }
+        for evaluator in ("train_evaluator", "val_evaluator"):
+            assert scalars[evaluator] == {"epoch/accuracy", "epoch/loss", "time/epoch"}
+        assert "state/graph" in runs["."].Tags()["images"]
+        # one x axis, trainer.n_samples: 1,437 digits per epoch
+        steps = [e.step for e in runs["val_evaluator"].Scalars("epoch/accuracy")]
+        assert steps == [1437, 2874]
+        batch_steps = [e.step for e in runs["trainer"].Scalars("iteration/batch_loss")]
+        assert batch_steps[0] == 640 and batch_steps == sorted(
+            batch_steps
+        )  # every 10 batches of 64
+        assert batch_steps[-1] <= 2874
 
     def test_resume_continues_from_the_last_checkpoint(
         self, first_run: tuple[Path, str], tmp_path: Path

@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nodes.checkpoint
+import nodes.resume
 from nodes import EarlyStopping, Engine, LRScheduler, Trainer
 from nodes.checkpoint import FORMAT, Checkpoint, CheckpointError
 from pipeline import State, StateDictError
@@ -643,10 +644,20 @@ def test_interrupted_evaluation_is_not_continued(tmp_path: Path) -> None:
         if run.trainer.n_epoch_completed == 2 and evaluator.n_iteration_completed == 2:
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
+    with (
+        pytest.raises(KeyboardInterrupt),
+        pytest.warns(
+            nodes.resume.ResumeWarning,
+            match=r"saved on KeyboardInterrupt will not resume exactly: the run of val "
+            r"\(Evaluator\) was interrupted in epoch 1, iteration 2, and a triggered run is "
+            r"started afresh",
+        ),
+    ):
         run.trainer.run(max_epochs=4)
     saved = Checkpoint.latest(tmp_path / "ck")
     assert saved is not None and saved.stem.endswith("_exception")
+    # Here nothing the skipped iterations would do changes the training (the unshuffled
+    # loader drew its seed when its iterator was made, before the interrupt).
     resumed, resumed_eval = make(tmp_path / "resumed")
     scramble()
     Checkpoint.load(resumed.state, saved)
@@ -669,3 +680,390 @@ class TestSharedDirectory:
             state, tmp_path, trigger=engine.n_epoch_completed_ref, name="best", prefix="best"
         )
         assert "handlers.again" not in state.nodes()
+
+
+class TestScoreTypes:
+    """A score is a number whatever its type: Python, NumPy, or a 0-d tensor or array."""
+
+    @pytest.mark.parametrize(
+        "convert",
+        [np.float64, np.float32, lambda v: torch.tensor(v), lambda v: np.array(v)],
+        ids=["numpy.float64", "numpy.float32", "0-d tensor", "0-d ndarray"],
+    )
+    def test_best_n_with_numbers_of_other_types(
+        self, tmp_path: Path, convert: Callable[[float], Any]
+    ) -> None:
+        """The best two by a NumPy or tensor score are kept, as with Python floats."""
+        files = _scored_run(tmp_path, [convert(v) for v in (0.5, 0.7, 0.6, 0.9, 0.1)], n_saved=2)
+        assert files == [
+            "checkpoint_trainer_n_epoch_completed=2_accuracy=0.7000.pt",
+            "checkpoint_trainer_n_epoch_completed=4_accuracy=0.9000.pt",
+        ]
+
+    @pytest.mark.parametrize("value", [None, float("nan"), True, "0.9", torch.ones(2)])
+    def test_no_number_no_save(self, tmp_path: Path, value: Any) -> None:
+        """No score yet (None, NaN) or not a number: nothing is saved."""
+        assert _scored_run(tmp_path, [value]) == []
+
+
+class TestSaveOnExceptionFailure:
+    def test_state_dict_that_cannot_be_built(self, tmp_path: Path) -> None:
+        """A KeyboardInterrupt stays a KeyboardInterrupt when the state dict cannot be built;
+        the failed save is a note on it."""
+        run = build(tmp_path / "ck")
+        run.state.configs.add_variable("handle", None, persistent=True)
+
+        @run.state.on(run.trainer.n_iteration_completed_ref, once=3)
+        def interrupt() -> None:
+            run.state.configs.handle = object()
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt) as info:
+            run.trainer.run(max_epochs=2)
+        assert info.value.__notes__[-1].startswith(
+            "and saving it on exception failed: TypeError: configs.handle is persistent but "
+            "holds a object"
+        )
+        assert run.trainer.exception is info.value
+        assert os.listdir(tmp_path / "ck") == []
+
+
+class TestFilesInTheDirectory:
+    """latest() returns only statefire checkpoints; leftovers and wrong paths are dealt with."""
+
+    def test_latest_skips_other_pt_files(self, tmp_path: Path) -> None:
+        """Exported weights and other torch files newer than the checkpoint are not returned."""
+        run = build(tmp_path, n_saved=None)
+        run.trainer.run(max_epochs=2)
+        newest = tmp_path / "checkpoint_trainer_n_epoch_completed=2.pt"
+        later = newest.stat().st_mtime_ns + 10**9
+        torch.save(run.model.state_dict(), tmp_path / "exported_weights.pt")
+        (tmp_path / "notes.pt").write_text("not even a torch file")
+        for name in ("exported_weights.pt", "notes.pt"):
+            os.utime(tmp_path / name, ns=(later, later))
+        assert Checkpoint.latest(tmp_path) == newest
+
+    def test_latest_of_one_node(self, tmp_path: Path) -> None:
+        """prefix= and engine= keep one node's files."""
+        run = build(tmp_path, n_saved=None)
+        Checkpoint(
+            run.state,
+            tmp_path,
+            trigger=run.trainer.n_iteration_completed_ref,
+            prefix="often",
+            name="often",
+        )
+        run.trainer.run(max_epochs=1)
+        epoch = tmp_path / "checkpoint_trainer_n_epoch_completed=1.pt"
+        os.utime(epoch, ns=(1, 1))
+        assert Checkpoint.latest(tmp_path).name.startswith("often_trainer_")
+        assert Checkpoint.latest(tmp_path, prefix="checkpoint") == epoch
+        assert Checkpoint.latest(tmp_path, prefix="checkpoint", engine="trainer") == epoch
+        assert Checkpoint.latest(tmp_path, engine="evaluator") is None
+
+    def test_orphaned_temporary_files_are_removed(self, tmp_path: Path) -> None:
+        """A killed save's temporary file (its process on this host is gone) is deleted by
+        the next save; another node's, another host's or a live process's are left alone."""
+        run = build(tmp_path)
+        gone = 2**22 + 12345  # above pid_max: no such process
+        host = nodes.checkpoint._HOST
+        head = ".checkpoint_trainer_n_epoch_completed="
+        orphan = tmp_path / f"{head}1.pt.tmp-{host}-{gone}"
+        older_format = tmp_path / f"{head}4.pt.tmp-{gone}"
+        mine_earlier = tmp_path / f"{head}3.pt.tmp-{host}-{os.getpid()}"
+        live = tmp_path / f"{head}2.pt.tmp-{host}-{os.getppid()}"
+        other_host = tmp_path / f"{head}5.pt.tmp-elsewhere.example-{gone}"
+        other_node = tmp_path / f".best_val_n_run_completed=1.pt.tmp-{host}-{gone}"
+        for path in (orphan, older_format, mine_earlier, live, other_host, other_node):
+            path.write_bytes(b"partial")
+        run.trainer.run(max_epochs=1)
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [
+                live.name,
+                other_host.name,
+                other_node.name,
+                "checkpoint_trainer_n_epoch_completed=1.pt",
+            ]
+        )
+
+    def test_directory_passed_as_a_file(self, tmp_path: Path, saved: Path) -> None:
+        """Reading a directory says it is one, and names its newest checkpoint."""
+        with pytest.raises(
+            CheckpointError,
+            match=re.escape(
+                f"checkpoint {saved.parent} is a directory, not a file; pass a checkpoint file "
+                f"(its newest checkpoint is {saved}"
+            ),
+        ):
+            Checkpoint.load(build(tmp_path / "x").state, saved.parent)
+        with pytest.raises(CheckpointError, match=r"is a directory, not a file; .*it holds no"):
+            Checkpoint.read(tmp_path / "x")
+
+    def test_file_passed_as_the_directory(self, tmp_path: Path) -> None:
+        """A dirname that is a file is refused when the node is made."""
+        state = State()
+        engine = Engine(state, "trainer", lambda e, b: b, [1])
+        (tmp_path / "file").write_text("")
+        with pytest.raises(ValueError, match=r"dirname .*file is a file, not a directory"):
+            Checkpoint(state, tmp_path / "file", trigger=engine.n_epoch_completed_ref)
+
+    def test_file_size_limit(self, tmp_path: Path) -> None:
+        """A write stopped by the file-size limit (EFBIG) says so, with the limit."""
+        resource = pytest.importorskip("resource")
+        run = build(tmp_path)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+        try:
+            with pytest.raises(
+                CheckpointError,
+                match=r"File too large \(EFBIG\): the file-size limit of this process "
+                r"\(RLIMIT_FSIZE, ulimit -f\) is 4096 bytes",
+            ):
+                run.checkpoint.save()
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        assert os.listdir(tmp_path) == []
+
+
+def build_with_evaluation(dirname: Path, last: Path | None = None, **checkpoint: Any) -> Run:
+    """A trainer, an evaluator run on its n_epoch_completed, then an epoch-level StepLR
+    subscribed after it, and a Checkpoint with ``checkpoint`` (default: best by accuracy
+    after each evaluation, the evaluator's n_run_completed); with ``last``, a checkpoint of
+    every epoch in that directory, subscribed between the evaluator and the StepLR."""
+    from ignite.metrics import Accuracy
+
+    from nodes import Evaluator, Metric
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 8)
+    y = (x[:, 0] > 0).long()
+    loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)
+    val = DataLoader(TensorDataset(x[:32], y[:32]), batch_size=16, shuffle=True)
+    model = nn.Sequential(nn.Linear(8, 16), nn.Dropout(0.3), nn.ReLU(), nn.Linear(16, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    state = State()
+    trainer = Trainer(state, "trainer", model, optimizer, nn.CrossEntropyLoss(), loader)
+    evaluator = Evaluator(state, "val", model, val, run_on=trainer.n_epoch_completed_ref)
+    Metric(evaluator, Accuracy(), "accuracy")
+    if last is not None:
+        Checkpoint(
+            state,
+            last,
+            trigger=trainer.n_epoch_completed_ref,
+            n_saved=None,
+            prefix="last",
+            name="last",
+            save_on_exception=False,
+        )
+    LRScheduler(
+        state,
+        torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5),
+        trainer.n_epoch_completed_ref,
+    )
+    options = {
+        "trigger": evaluator.n_run_completed_ref,
+        "score": state.metrics.val_accuracy_ref,
+        "n_saved": None,
+        "save_on_exception": False,
+        **checkpoint,
+    }
+    return Run(state, trainer, model, optimizer, Checkpoint(state, dirname, **options))
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)`")
+class TestSavedMidPropagation:
+    """A file saved while subscribers of the change that led to it had still to run."""
+
+    def test_best_checkpoint_resumes_the_pending_lr_step(self, tmp_path: Path) -> None:
+        """Saved after the evaluation of epoch 1, before the epoch's LR step: resuming makes
+        that step first, and ends identical to the uninterrupted run."""
+        ref = build_with_evaluation(tmp_path / "ref", score=None)
+        ref.trainer.run(max_epochs=3)
+        run = build_with_evaluation(tmp_path / "ck", score=None)
+        run.trainer.run(max_epochs=1)
+        saved = tmp_path / "ck" / "checkpoint_val_n_run_completed=1.pt"
+        pending = Checkpoint.read(saved)["state"]["nodes"]["engines.trainer"]["pending"]
+        assert [(p[0], p[6]) for p in pending] == [
+            ("engines.trainer.n_epoch_completed", "lr_scheduler (LRScheduler)")
+        ]
+        assert run.optimizer.param_groups[0]["lr"] == 0.05  # the step ran after the save
+
+        resumed = build_with_evaluation(tmp_path / "resumed", score=None)
+        scramble()
+        Checkpoint.load(resumed.state, saved)
+        assert resumed.optimizer.param_groups[0]["lr"] == 0.1
+        resumed.trainer.run(max_epochs=3)
+        assert resumed.optimizer.param_groups[0]["lr"] == ref.optimizer.param_groups[0]["lr"]
+        for p, q in zip(resumed.model.parameters(), ref.model.parameters(), strict=True):
+            assert torch.equal(p, q)
+        assert resumed.state.handlers.lr_scheduler.lr == ref.state.handlers.lr_scheduler.lr
+
+    def test_a_file_saved_while_resuming_carries_the_calls_after_it(self, tmp_path: Path) -> None:
+        """Resumed from the best file, the epoch's 'last' checkpoint is saved again before the
+        LR step: that file carries the step too, and resuming from it is exact as well."""
+        ref = build_with_evaluation(tmp_path / "ref", last=tmp_path / "ref_last", score=None)
+        ref.trainer.run(max_epochs=3)
+        run = build_with_evaluation(tmp_path / "ck", last=tmp_path / "ck_last", score=None)
+        run.trainer.run(max_epochs=1)
+        first = build_with_evaluation(tmp_path / "r1", last=tmp_path / "r1_last", score=None)
+        Checkpoint.load(first.state, tmp_path / "ck" / "checkpoint_val_n_run_completed=1.pt")
+        first.trainer.run(max_epochs=2)
+        saved_while_resuming = tmp_path / "r1_last" / "last_trainer_n_epoch_completed=1.pt"
+        pending = Checkpoint.read(saved_while_resuming)["state"]["nodes"]["engines.trainer"]
+        assert [p[6] for p in pending["pending"]] == ["lr_scheduler (LRScheduler)"]
+
+        second = build_with_evaluation(tmp_path / "r2", last=tmp_path / "r2_last", score=None)
+        Checkpoint.load(second.state, saved_while_resuming)
+        second.trainer.run(max_epochs=3)
+        for p, q in zip(second.model.parameters(), ref.model.parameters(), strict=True):
+            assert torch.equal(p, q)
+        assert second.optimizer.param_groups[0]["lr"] == ref.optimizer.param_groups[0]["lr"]
+
+    def test_saved_inside_a_triggered_run_warns(self, tmp_path: Path) -> None:
+        """A save in the middle of the evaluator's run cannot resume exactly: it says so."""
+        run = build_with_evaluation(tmp_path / "a")
+        evaluator = run.state.val
+        Checkpoint(
+            run.state,
+            tmp_path / "b",
+            trigger=evaluator.n_iteration_completed_ref,
+            once=1,
+            engine=run.trainer,
+            save_on_exception=False,
+            name="inside",
+        )
+        with pytest.warns(
+            nodes.resume.ResumeWarning,
+            match=r"engines\.trainer's state is saved in the middle of a propagation and will "
+            r"not resume exactly: the run of val \(Evaluator\) is in progress "
+            r"\(engines\.val\.n_iteration_completed = 1\) .*Subscribers still to run: .*"
+            r"lr_scheduler \(LRScheduler\) \(on engines\.trainer\.n_epoch_completed\)",
+        ):
+            run.trainer.run(max_epochs=1)
+        saved = Checkpoint.latest(tmp_path / "b")
+        assert saved is not None
+        assert "pending" not in Checkpoint.read(saved)["state"]["nodes"]["engines.trainer"]
+
+    def test_saved_inside_an_iteration_warns(self, tmp_path: Path) -> None:
+        """A save on the trainer's output with subscribers still to run: the resumed run
+        redoes the iteration, so they cannot be resumed; it says so."""
+        run = build_with_evaluation(tmp_path)
+        Checkpoint(
+            run.state,
+            tmp_path / "b",
+            trigger=run.trainer.output_ref,
+            once=2,
+            save_on_exception=False,
+            name="on_output",
+        )
+        run.state.on(run.trainer.output_ref)(lambda: None)
+        with pytest.warns(
+            nodes.resume.ResumeWarning,
+            match=r"engines\.trainer\.output changed inside an iteration of trainer, which a "
+            r"resumed run does again",
+        ):
+            run.trainer.run(max_epochs=1)
+
+
+class TestInterruptedPropagation:
+    """An exception saved mid-propagation: what it cut short is made on resume."""
+
+    @staticmethod
+    def make(dirname: Path) -> tuple[Run, Any]:
+        """build() with the global RNG feeding both loaders, and an evaluator after each epoch."""
+        from nodes import Evaluator
+
+        run = build(dirname, generator=False)
+        x = torch.randn(40, 8, generator=torch.Generator().manual_seed(3))
+        val = DataLoader(TensorDataset(x, (x[:, 1] > 0).long()), batch_size=10, shuffle=True)
+        evaluator = Evaluator(
+            run.state, "val", run.model, val, run_on=run.trainer.n_epoch_completed_ref
+        )
+        return run, evaluator
+
+    def test_interrupt_in_a_subscriber_of_the_evaluators_n_run_started(
+        self, tmp_path: Path
+    ) -> None:
+        """The interrupted evaluation is run again on resume (drawing its loader's seed from
+        the global RNG as the uninterrupted run did): the resumed run ends identical."""
+        ref, ref_eval = self.make(tmp_path / "ref")
+        ref.trainer.run(max_epochs=MAX_EPOCHS)
+        run, evaluator = self.make(tmp_path / "ck")
+
+        @run.state.on(evaluator.n_run_started_ref)
+        def boom() -> None:
+            if run.trainer.n_epoch_completed == 2:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            run.trainer.run(max_epochs=MAX_EPOCHS)
+        saved = Checkpoint.latest(tmp_path / "ck")
+        assert saved is not None and saved.stem.endswith("_exception")
+        pending = Checkpoint.read(saved)["state"]["nodes"]["engines.trainer"]["pending"]
+        assert [(p[0], p[6]) for p in pending] == [
+            ("engines.trainer.n_epoch_completed", "val (Evaluator)")
+        ]
+
+        resumed, resumed_eval = self.make(tmp_path / "resumed")
+        scramble()
+        Checkpoint.load(resumed.state, saved)
+        resumed.trainer.run(max_epochs=MAX_EPOCHS)
+        assert_identical(snapshot(resumed), snapshot(ref))
+        assert resumed_eval.n_run_completed == ref_eval.n_run_completed == MAX_EPOCHS
+        assert resumed_eval.n_run_started == ref_eval.n_run_started == MAX_EPOCHS
+
+    def test_subscribers_after_the_one_that_raised_run_on_resume(self, tmp_path: Path) -> None:
+        """An interrupt in a subscriber of n_epoch_completed: the subscriber after it, which
+        had still to run for that epoch, runs on resume."""
+
+        def make(dirname: Path, interrupt_at: int | None) -> Run:
+            run = build(dirname)
+
+            @run.state.on(run.trainer.n_epoch_completed_ref)
+            def boom(event: Any) -> None:
+                if event.new == interrupt_at:
+                    raise KeyboardInterrupt
+
+            @run.state.on(run.trainer.n_epoch_completed_ref)
+            def after_boom() -> None:  # had still to run when the interrupt came
+                run.state.configs.n_scores += 100
+
+            return run
+
+        ref = make(tmp_path / "ref", None)
+        ref.trainer.run(max_epochs=MAX_EPOCHS)
+        run = make(tmp_path / "ck", 2)
+        with pytest.raises(KeyboardInterrupt):
+            run.trainer.run(max_epochs=MAX_EPOCHS)
+        saved = Checkpoint.latest(tmp_path / "ck")
+        assert saved is not None
+        resumed = make(tmp_path / "resumed", None)
+        Checkpoint.load(resumed.state, saved)
+        resumed.trainer.run(max_epochs=MAX_EPOCHS)
+        assert_identical(snapshot(resumed), snapshot(ref))
+
+    def test_an_engine_run_by_hand_inside_a_subscriber(self, tmp_path: Path) -> None:
+        """An evaluation run by a callback (not by run_on) and interrupted: not continued on
+        resume, and the save says so; no call of its propagation is saved to be made."""
+        run = build(tmp_path / "ck")
+        inner = Engine(run.state, "inner", lambda e, b: b, [1, 2, 3])
+
+        @run.state.on(inner.n_iteration_completed_ref)
+        def boom(event: Any) -> None:
+            if event.new == 2 and run.trainer.n_epoch_completed == 1:
+                raise KeyboardInterrupt
+
+        inner.n_iteration_completed_ref.subscribe(lambda: None)  # still to run at the interrupt
+        run.state.on(run.trainer.n_epoch_completed_ref)(lambda: inner.run())
+        with (
+            pytest.raises(KeyboardInterrupt),
+            pytest.warns(
+                nodes.resume.ResumeWarning,
+                match=r"the run of inner \(Engine\), started other than by its run_on trigger, "
+                r"was interrupted \(engines\.inner\.n_iteration_completed = 2\)",
+            ),
+        ):
+            run.trainer.run(max_epochs=2)
+        saved = Checkpoint.latest(tmp_path / "ck")
+        assert saved is not None
+        assert "pending" not in Checkpoint.read(saved)["state"]["nodes"]["engines.trainer"]

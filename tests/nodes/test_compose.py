@@ -51,6 +51,7 @@ class TestBuild:
             "train_evaluator_accuracy_metric",
             "train_evaluator_loss_metric",
             "trainer_loss_metric",
+            "trainer_running_loss_metric",
             "val_evaluator_accuracy_metric",
             "val_evaluator_loss_metric",
         ]
@@ -70,10 +71,32 @@ class TestBuild:
     def test_no_train_evaluator_no_running_loss(
         self, state: State, make_mlp: MakeMlp, make_loader: MakeLoader
     ) -> None:
-        """train_eval_loader=() leaves out the train evaluator; running_loss=False the loss."""
+        """train_eval_loader=() leaves out the train evaluator; running_loss=False the running
+        loss, train_loss=False the epoch's mean loss."""
         build(state, make_mlp, make_loader, train_eval_loader=(), running_loss=False)
         assert list(state.engines.nodes()) == ["trainer", "val_evaluator"]
-        assert "trainer_loss" not in state.metrics
+        assert "trainer_running_loss" not in state.metrics and "trainer_loss" in state.metrics
+        other = State()
+        build(other, make_mlp, make_loader, train_loss=False, progress=False)
+        assert "trainer_loss" not in other.metrics and "trainer_running_loss" in other.metrics
+
+    def test_trainer_loss_is_the_mean_batch_loss_of_each_epoch(
+        self, state: State, make_mlp: MakeMlp, make_loader: MakeLoader
+    ) -> None:
+        """state.metrics.trainer_loss is computed once per epoch: the mean of its batch losses."""
+        build(state, make_mlp, make_loader, progress=False)
+        losses: list[float] = []
+        means: list[tuple[int, float]] = []
+        trainer = state.trainer
+        trainer.n_iteration_completed_ref.subscribe(lambda: losses.append(float(trainer.output)))
+        state.metrics.trainer_loss_ref.subscribe(
+            lambda event: means.append((trainer.n_iteration_completed, event.new))
+        )
+        trainer.run(max_epochs=2)
+        n = trainer.epoch_length
+        assert [i for i, _ in means] == [n, 2 * n]
+        expected = [sum(losses[:n]) / n, sum(losses[n:]) / n]
+        assert [m for _, m in means] == pytest.approx(expected, rel=1e-5)
 
     def test_each_evaluator_gets_its_own_metric(
         self, state: State, make_mlp: MakeMlp, make_loader: MakeLoader

@@ -662,3 +662,188 @@ class TestImports:
             [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
         )
         assert out.stdout.strip() == "[]"
+
+
+class TestTerminateEpoch:
+    """terminate_epoch() ends the epoch early; the next starts a new iterator, as in ignite."""
+
+    def test_same_batches_as_ignite(self, state: State) -> None:
+        """Epoch 1 cut after 2 iterations: the same batches, epochs and iterations as ignite's."""
+        from ignite.engine import Engine as IgniteEngine
+        from ignite.engine import Events
+
+        ours: list[int] = []
+        engine = Engine(state, "e", lambda e, b: ours.append(int(b.shape[0])), ones(1, 2, 3))
+        engine.n_iteration_completed_ref.subscribe(engine.terminate_epoch, once=2)
+        engine.run(max_epochs=3)
+
+        theirs: list[int] = []
+        ignite = IgniteEngine(lambda e, b: theirs.append(int(b.shape[0])))
+        ignite.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda e: e.terminate_epoch())
+        ignite.run(ones(1, 2, 3), max_epochs=3)
+        assert ours == theirs == [1, 2, 1, 2, 3, 1, 2, 3]
+        assert (engine.n_epoch_completed, engine.n_iteration_completed) == (3, 8)
+
+    def test_resume_after_a_cut_epoch(self, state: State) -> None:
+        """A state dict saved mid-epoch after a cut epoch resumes with the same batches."""
+
+        def build(state: State) -> tuple[Engine, list[int]]:
+            seen: list[int] = []
+            engine = Engine(state, "e", lambda e, b: seen.append(int(b.shape[0])), ones(1, 2, 3))
+            engine.n_iteration_completed_ref.subscribe(engine.terminate_epoch, once=1)
+            return engine, seen
+
+        engine, seen = build(state)
+        engine.n_iteration_completed_ref.subscribe(engine.terminate, once=3)
+        engine.run(max_epochs=3)
+        assert engine.n_iteration_in_epoch == 2 and engine.state_dict()["cut"] == 2
+        saved = state.state_dict()
+        other, rest = build(State())
+        other.state.load_state_dict(saved, strict=False)
+        other.run()
+        assert seen + rest == [1, 1, 2, 3, 1, 2, 3]
+        with pytest.raises(ValueError, match="cut must be a non-negative int, got -1"):
+            other.load_state_dict({"cut": -1})
+
+
+class TestReentrance:
+    """run() inside the engine's own run is refused, naming the engine and the caller."""
+
+    def test_from_own_subscriber(self, state: State) -> None:
+        """A subscriber of the engine's counter calling run(): RuntimeError, no batch repeated."""
+        seen: list[int] = []
+        engine = Engine(state, "e", lambda e, b: seen.append(b), [1, 2, 3, 4])
+
+        @state.on(engine.n_iteration_completed_ref, once=2)
+        def again() -> None:
+            engine.run()
+
+        with pytest.raises(
+            RuntimeError,
+            match=r"engines\.e\.run\(\) was called by .*again .*, while e is running "
+            r"\(epoch 1, iteration 2\); a run inside its own run would repeat its batches",
+        ) as info:
+            engine.run()
+        assert seen == [1, 2]
+        assert engine.exception is info.value
+        engine.run()  # the flag is cleared: a later run works
+        assert seen == [1, 2, 3, 4]
+
+    def test_from_a_step_that_sets_its_run_on_variable(self, state: State) -> None:
+        """A step that changes the engine's own trigger: refused, naming the trigger."""
+        state.configs.go = 0
+        seen: list[int] = []
+
+        def step(engine: Engine, batch: int) -> None:
+            seen.append(batch)
+            state.configs.go += 1
+
+        engine = Engine(state, "e", step, [1, 2, 3, 4], run_on=state.configs.go_ref)
+        with pytest.raises(
+            RuntimeError,
+            match=r"engines\.e\.run\(\) was called by its run_on trigger configs\.go, which "
+            r"changed during its own run, while e is running \(epoch 1, iteration 1\)",
+        ):
+            engine.run()
+        assert seen == [1]
+        assert engine.max_epochs == 1  # the check came before the trigger's reset
+
+    def test_evaluator_step_calling_the_trainer(self, state: State) -> None:
+        """An evaluator's step that runs the trainer which triggered it: refused, naming both."""
+        seen: list[int] = []
+        trainer = Engine(state, "trainer", lambda e, b: seen.append(b), [1, 2, 3, 4])
+        Engine(
+            state,
+            "evaluator",
+            lambda e, b: trainer.run(),
+            [0],
+            run_on=trainer.n_iteration_completed_ref,
+            every=2,
+        )
+        with pytest.raises(
+            RuntimeError,
+            match=r"engines\.trainer\.run\(\) was called by evaluator \(Engine\), while "
+            r"trainer is running \(epoch 1, iteration 2\)",
+        ):
+            trainer.run()
+        assert seen == [1, 2]
+
+    def test_inside_hold(self, state: State) -> None:
+        """run() inside state.hold() is refused before anything runs."""
+        engine = Engine(state, "e", echo, [1, 2, 3])
+        fired: list[int] = []
+        engine.n_iteration_completed_ref.subscribe(lambda: fired.append(1))
+        refused = pytest.raises(RuntimeError, match=r"inside a state\.hold\(\) block: every event")
+        with refused, state.hold():
+            engine.run()
+        assert (engine.n_run_started, fired) == (0, [])
+        engine.run()
+        assert fired == [1, 1, 1]
+
+
+class TestCounters:
+    """Only the engine writes its counters; the graph is validated again when it changed."""
+
+    @pytest.mark.parametrize(
+        "name", ["n_iteration_completed", "n_epoch_completed", "n_samples", "n_run_started"]
+    )
+    def test_assigned_from_outside(self, state: State, name: str) -> None:
+        """A counter set by user code between runs: refused at that line, the value kept."""
+        engine = Engine(state, "e", echo, [1, 2, 3])
+        engine.run()
+        before = getattr(engine, name)
+        with pytest.raises(
+            AttributeError,
+            match=rf"engines\.e\.{name} is written only by e \(Engine\) itself; code at "
+            rf"test_engine\.py:\d+ set it to 100, refused \(it keeps {before}\)",
+        ):
+            setattr(engine, name, 100)
+        assert getattr(engine, name) == before
+        engine.run(max_epochs=2)
+        assert (engine.n_iteration_completed, engine.n_epoch_completed) == (6, 2)
+
+    def test_assigned_before_the_first_run(self, state: State) -> None:
+        """Also before the engine ever ran (no subscriber watching the counter)."""
+        engine = Engine(state, "e", echo, [1, 2, 3])
+        with pytest.raises(AttributeError, match="refused"):
+            engine.n_iteration_completed = 100
+        engine.run(max_epochs=2)
+        assert engine.n_iteration_completed == 6
+
+    def test_written_by_a_callback(self, state: State) -> None:
+        """A subscriber moving the engine's counter is named in the refusal."""
+        engine = Engine(state, "e", echo, [1, 2, 3])
+
+        @state.on(engine.n_iteration_completed_ref, once=2)
+        def skip() -> None:
+            engine.n_iteration_completed += 1
+
+        with pytest.raises(
+            AttributeError, match=r"is written only by e \(Engine\) itself; .*\.skip \(tests"
+        ):
+            engine.run()
+        assert engine.n_iteration_completed == 2
+
+    def test_loading_is_not_a_write(self, state: State) -> None:
+        """load_state_dict restores counters without being refused."""
+        engine = Engine(state, "e", echo, [1, 2, 3])
+        engine.run(max_epochs=2)
+        saved = state.state_dict()
+        other = State()
+        loaded = Engine(other, "e", echo, [1, 2, 3])
+        other.load_state_dict(saved)
+        assert loaded.n_iteration_completed == 6
+        loaded.run(max_epochs=3)
+        assert loaded.n_iteration_completed == 9
+
+    def test_graph_changed_since_the_last_run_is_validated_again(self, state: State) -> None:
+        """A trigger cycle added after the first run fails the next run before any iteration."""
+        engine = Engine(state, "e", echo, [1, 2, 3])
+        engine.run()
+        state.configs.a = 0
+        state.configs.b = 0
+        state.on("configs.a", writes=["configs.b"])(lambda: None)
+        state.on("configs.b", writes=["configs.a"])(lambda: None)
+        with pytest.raises(GraphError, match="trigger cycle that can loop forever"):
+            engine.run()
+        assert engine.n_run_started == 1

@@ -389,6 +389,40 @@ class TestHandlers:
         assert saved[0]["_num_examples"] == 48
         assert list(nodes["handlers.trainer_ignite"]) == ["RunningAverage"]
 
+    def test_fresh_state_loads_strictly(self, tmp_path: Path) -> None:
+        """What the face creates while running (metric values, custom event counters) is not
+        saved, so the same script's fresh state loads the state dict strictly."""
+        from ignite.handlers import ModelCheckpoint
+        from ignite.metrics import Accuracy
+
+        def make() -> Pair:
+            pair = statefire_pair()
+            Accuracy().attach(pair.evaluator, "acc2")
+            pair.evaluator.add_event_handler(
+                Events.COMPLETED,
+                ModelCheckpoint(
+                    tmp_path,
+                    "m",
+                    n_saved=None,
+                    require_empty=False,
+                    global_step_transform=lambda engine, event: pair.trainer.state.epoch,
+                ),
+                {"model": pair.model},
+            )
+            return pair
+
+        pair = make()
+        pair.run(2)
+        assert pair.state is not None
+        assert pair.state.events.val_saved_checkpoint == 2
+        saved = pair.state.state_dict()
+        fresh = make()
+        assert fresh.state is not None
+        fresh.state.load_state_dict(saved)  # strict
+        fresh.run(3)
+        assert fresh.trainer.state.epoch == 3
+        assert sorted(p.name for p in tmp_path.iterdir()) == [f"m_model_{i}.pt" for i in (1, 2, 3)]
+
     def test_handler_that_cannot_save_is_left_out(self) -> None:
         """A handler whose state_dict() raises NotImplementedError does not break state_dict()."""
 

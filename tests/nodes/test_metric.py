@@ -4,13 +4,22 @@ in every usage; values of one evaluation are published together; argument errors
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from ignite.engine import Engine as IgniteEngine
 from ignite.engine import Events, create_supervised_evaluator, create_supervised_trainer
-from ignite.metrics import Accuracy, ConfusionMatrix, Loss, Precision, RunningAverage
+from ignite.metrics import (
+    ROC_AUC,
+    Accuracy,
+    ConfusionMatrix,
+    EpochMetric,
+    Loss,
+    Precision,
+    RunningAverage,
+)
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -420,3 +429,39 @@ class TestArguments:
         Metric(a, Accuracy(), "acc")
         Metric(b, Accuracy(), "acc")
         assert {"train_eval_acc", "val_eval_acc"} <= set(state.metrics.variables())
+
+
+class TestResume:
+    """A metric's accumulation saved mid-epoch loads into a freshly built state and continues."""
+
+    @staticmethod
+    def build() -> tuple[State, Engine]:
+        state = State()
+        gen = torch.Generator().manual_seed(0)
+        data = [
+            (torch.rand(8, generator=gen), torch.randint(0, 2, (8,), generator=gen))
+            for _ in range(5)
+        ]
+        engine = Engine(state, "e", lambda e, b: b, data)
+        Metric(engine, ROC_AUC(), "roc_auc")
+        Metric(engine, EpochMetric(lambda p, t: float((p * t).sum())), "weighted")
+        return state, engine
+
+    def test_epoch_metric(self, tmp_path: Path) -> None:
+        """ROC_AUC and an EpochMetric keep one tensor per batch: saved after 3 of 5 batches,
+        loaded into a fresh state (empty lists) and continued, they give the uninterrupted values."""
+        ref_state, ref = self.build()
+        ref.run()
+        state, engine = self.build()
+        state.on(engine.n_iteration_completed_ref, when=lambda n: n == 3)(engine.terminate)
+        engine.run()
+        path = tmp_path / "state.pt"
+        torch.save(state.state_dict(), path)
+
+        fresh_state, fresh = self.build()
+        fresh_state.load_state_dict(torch.load(path, weights_only=True))
+        fresh.run()
+        assert fresh.n_iteration_completed == 5
+        assert fresh_state.metrics.e_roc_auc == ref_state.metrics.e_roc_auc
+        assert fresh_state.metrics.e_weighted == ref_state.metrics.e_weighted
+        assert isinstance(ref_state.metrics.e_weighted, float)

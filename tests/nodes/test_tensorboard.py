@@ -1,8 +1,11 @@
-"""Tests of the TensorBoard nodes: the writer, ScalarChart and the two chart calls, read
-back from real event files with TensorBoard's own ``EventAccumulator``."""
+"""Tests of the TensorBoard nodes: the writer, ScalarChart, Histograms and the two chart
+calls, read back from real event files with TensorBoard's own ``EventAccumulator`` (one
+per run: the log dir itself is the run ``.``, each engine has its own)."""
 
 from __future__ import annotations
 
+import math
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -19,8 +22,10 @@ from nodes import Engine, Evaluator, Metric, Trainer
 from nodes.tensorboard import (
     EnginesMetricsCharts,
     EnginesMetricsComparisonCharts,
+    Histograms,
     ScalarChart,
     TensorBoard,
+    _png_size,
     metric_groups,
 )
 from pipeline import State
@@ -82,22 +87,32 @@ def record(ref: Any, x_ref: Any) -> list[tuple[int, float]]:
 
 
 class Events:
-    """The event files of a log dir, read with TensorBoard's ``EventAccumulator``."""
+    """The event files of a log dir, every run (``.``: the log dir itself; each
+    subdirectory: an engine) read with TensorBoard's ``EventAccumulator``."""
 
     def __init__(self, log_dir: Path) -> None:
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-        self.acc = EventAccumulator(
-            str(log_dir), size_guidance={"scalars": 0, "tensors": 0, "images": 0}
-        )
-        self.acc.Reload()
+        self.runs = {}
+        for path in [log_dir, *sorted(p for p in log_dir.iterdir() if p.is_dir())]:
+            acc = EventAccumulator(
+                str(path),
+                size_guidance={"scalars": 0, "tensors": 0, "images": 0, "histograms": 0},
+            )
+            acc.Reload()
+            self.runs["." if path == log_dir else path.name] = acc
+        self.acc = self.runs["."]
         self.tags = self.acc.Tags()
 
-    def scalars(self, tag: str) -> list[tuple[int, float]]:
-        return [(e.step, e.value) for e in self.acc.Scalars(tag)]
+    def scalars(self, tag: str, run: str = ".") -> list[tuple[int, float]]:
+        return [(e.step, e.value) for e in self.runs[run].Scalars(tag)]
 
-    def scalar_tags(self) -> set[str]:
-        return set(self.tags["scalars"])
+    def scalar_tags(self, run: str = ".") -> set[str]:
+        return set(self.runs[run].Tags()["scalars"])
+
+    def series(self) -> set[tuple[str, str]]:
+        """Every (run, tag) holding scalars."""
+        return {(run, tag) for run, acc in self.runs.items() for tag in acc.Tags()["scalars"]}
 
     def layout(self) -> dict[str, dict[str, list[str]]]:
         """The newest custom-scalars layout: category -> chart title -> tag regexes."""
@@ -110,6 +125,11 @@ class Events:
             category.title: {chart.title: list(chart.multiline.tag) for chart in category.chart}
             for category in layout.category
         }
+
+    def lines(self, regexes: list[str]) -> set[tuple[str, str]]:
+        """The (run, tag) a chart of these tag regexes draws: as TensorBoard's custom-scalars
+        plugin does, each regex is matched (``re.match``) against the tags of every run."""
+        return {(run, tag) for run, tag in self.series() if any(re.match(r, tag) for r in regexes)}
 
 
 def assert_close(got: list[tuple[int, float]], expected: list[tuple[int, float]]) -> None:
@@ -159,12 +179,13 @@ class TestWriter:
     def test_flushes_when_a_run_completes(
         self, state: State, tb: TensorBoard, log_dir: Path
     ) -> None:
-        """After a run completes its values are in the event file, without close()."""
+        """After a run completes its values are in the event file of the engine's run,
+        without close()."""
         engine = Engine(state, "engine", lambda engine, batch: batch * 2.0, [1.0, 2.0, 3.0])
         ScalarChart(engine.n_iteration_completed_ref, [engine.output_ref], tags=["out"])
         engine.run()
         assert tb.n_flushes >= 1 and not tb.closed
-        assert Events(log_dir).scalars("out") == [(1, 2.0), (2, 4.0), (3, 6.0)]
+        assert Events(log_dir).scalars("out", run="engine") == [(1, 2.0), (2, 4.0), (3, 6.0)]
 
     def test_flushes_when_the_queue_is_full(self, state: State, log_dir: Path) -> None:
         """max_pending queued values write the queue, in the middle of an epoch."""
@@ -216,9 +237,15 @@ class TestWriter:
         overview = texts[0].tensor_proto.string_val[0].decode()
         assert "trainer" in overview and "val_evaluator_m0" in overview
         tb.close()  # the final graph, at the last step
-        last = max(step for step, _ in Events(log_dir).scalars("m0/val_evaluator"))
+        last = max(step for step, _ in Events(log_dir).scalars("epoch/m0", "val_evaluator"))
         assert last == N_TRAIN
-        assert [image.step for image in Events(log_dir).acc.Images("state/graph")] == [0, last]
+        final = Events(log_dir).acc.Images("state/graph")
+        assert [image.step for image in final] == [0, last]
+        # the graph as state.render draws it, at its full size (not scaled down):
+        # TensorBoard's "Show actual image size" shows it as the PNG file would
+        rendered = state.render(log_dir.parent / "graph.png").read_bytes()
+        assert (final[-1].width, final[-1].height) == _png_size(rendered)
+        assert _png_size(final[-1].encoded_image_string) == _png_size(rendered)
 
 
 # ScalarChart ----------------------------------------------------------------------------
@@ -238,7 +265,8 @@ class TestScalarChart:
         assert chart.n_points == 3
         # output is set before the counter moves: the loss of iteration i is seen at i - 1
         assert_close(
-            Events(log_dir).scalars("engines/trainer/output"), [(i + 1, v) for i, v in seen[2::3]]
+            Events(log_dir).scalars("engines/trainer/output", "trainer"),
+            [(i + 1, v) for i, v in seen[2::3]],
         )
 
     def test_x_axis_other_than_the_trigger(
@@ -257,8 +285,8 @@ class TestScalarChart:
         )
         engine.run(max_epochs=2)
         events = Events(log_dir)
-        assert [s for s, _ in events.scalars("sum")] == [16, 32, 48, 64]
-        assert events.scalars("epochs") == [(16, 0.0), (32, 0.0), (48, 1.0), (64, 1.0)]
+        assert [s for s, _ in events.scalars("sum", "engine")] == [16, 32, 48, 64]
+        assert events.scalars("epochs", "engine") == [(16, 0.0), (32, 0.0), (48, 1.0), (64, 1.0)]
 
     def test_non_scalar_tensor_refused(self, state: State, tb: TensorBoard) -> None:
         """Charting a batch (a tensor of several elements) raises when it is logged."""
@@ -282,7 +310,11 @@ class TestScalarChart:
         with pytest.raises(TypeError, match=r"cannot chart 'configs/label'.*not a number"):
             engine.run()
         tb.flush()
-        assert Events(log_dir).scalars("engines/engine/output") == [(1, 1.0), (2, 2.0), (3, 3.0)]
+        assert Events(log_dir).scalars("engines/engine/output", "engine") == [
+            (1, 1.0),
+            (2, 2.0),
+            (3, 3.0),
+        ]
 
     @pytest.mark.parametrize(
         ("make_args", "error", "match"),
@@ -316,65 +348,104 @@ class TestScalarChart:
         with pytest.raises(ValueError, match="2 tags for 1 variables"):
             ScalarChart(state.configs.step_ref, ["configs.step"], tags=["a", "b"])
 
+    def test_a_tag_is_written_by_one_node(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """A second chart writing a tag of a run that another node writes is refused; the
+        same tag in another run, or through run=, is not a copy."""
+        engine = Engine(state, "engine", lambda engine, batch: batch, [1.0, 2.0])
+        ScalarChart(engine.n_iteration_completed_ref, [engine.output_ref], tags=["out"])
+        with pytest.raises(
+            ValueError,
+            match=r"tag 'out' of run 'engine' is already written by state\.writers\.chart_output;"
+            r".*chart the existing tag",
+        ):
+            ScalarChart(engine.n_epoch_completed_ref, [engine.output_ref], tags=["out"])
+        ScalarChart(engine.n_epoch_completed_ref, [engine.output_ref], tags=["out"], run="epochs")
+        engine.run()
+        events = Events(log_dir)
+        assert events.scalars("out", "engine") == [(1, 1.0), (2, 2.0)]
+        assert events.scalars("out", "epochs") == [(1, 2.0)]
+
 
 # The two chart calls -----------------------------------------------------------------------
 
 
+EVALUATORS = ("train_evaluator", "val_evaluator")
+
+
 class TestComparisonCharts:
-    def test_every_metric_of_every_engine_at_the_x_values(
+    def test_a_run_per_engine_with_shared_tags_at_the_x_values(
         self, state: State, tb: TensorBoard, log_dir: Path
     ) -> None:
-        """Each metric is logged as <group>/<engine> at trainer.n_samples when its evaluator ran."""
+        """Each metric is logged once, in its engine's run as epoch/<metric>, at
+        trainer.n_samples when its evaluator ran; a comparison chart per metric draws the
+        one tag in every engine's run."""
         trainer = build(state)
         charts = EnginesMetricsComparisonCharts(
             x_axis_ref=trainer.n_samples_ref, n_identical_metric_name_suffixes=1
         )
         expected = {
-            f"m{i}/{engine}": record(
+            (engine, f"epoch/m{i}"): record(
                 getattr(state.metrics, f"{engine}_m{i}_ref"), trainer.n_samples_ref
             )
-            for engine in ("train_evaluator", "val_evaluator")
+            for engine in EVALUATORS
             for i in range(2)
         }
         trainer.run(max_epochs=3)
         events = Events(log_dir)
-        assert events.scalar_tags() == set(expected)
-        for tag, seen in expected.items():
+        metric_series = {(r, t) for r, t in events.series() if t.startswith("epoch/")}
+        assert metric_series == set(expected)
+        for (run, tag), seen in expected.items():
             assert [s for s, _ in seen] == [N_TRAIN, 2 * N_TRAIN, 3 * N_TRAIN]
-            assert_close(events.scalars(tag), seen)
-        assert events.layout() == {
-            "engines comparison": {
-                "m0": ["^m0/train_evaluator$", "^m0/val_evaluator$"],
-                "m1": ["^m1/train_evaluator$", "^m1/val_evaluator$"],
-            }
-        }
-        assert (charts.n_metrics, charts.n_points) == (4, 12)
+            assert_close(events.scalars(tag, run), seen)
+        layout = events.layout()
+        assert layout == {"engines comparison": {"m0": ["^epoch/m0$"], "m1": ["^epoch/m1$"]}}
+        for metric, regexes in layout["engines comparison"].items():
+            assert events.lines(regexes) == {(e, f"epoch/{metric}") for e in EVALUATORS}
+        assert charts.n_metrics == 4
+        assert state.writers.tensorboard_series.n_points == 12 + 3 * 3  # metrics, epoch times
 
-    def test_running_loss_joins_the_loss_chart(
+    def test_per_iteration_metric_on_its_own_chart(
         self, state: State, tb: TensorBoard, log_dir: Path
     ) -> None:
-        """The trainer's running loss (a tensor every iteration) shares the chart 'loss'."""
-        from ignite.metrics import Loss, RunningAverage
+        """The trainer's running loss (a tensor every iteration) is tagged iteration/loss and
+        charted alone; the chart 'loss' compares series of one density: the trainer's mean
+        loss of each epoch with the evaluator's loss."""
+        from ignite.metrics import Average, Loss, RunningAverage
 
         trainer = build(state, evaluators=(), n_metrics=0)
-        Metric(trainer, RunningAverage(output_transform=lambda x: x), "loss", usage="running")
+        Metric(trainer, Average(output_transform=lambda x: x), "loss")
+        Metric(trainer, RunningAverage(output_transform=lambda x: x), "running_loss", "running")
         val = add_evaluator(state, trainer, "val_evaluator", seed=1)
         Metric(val, Loss(F.cross_entropy), "loss")
         EnginesMetricsComparisonCharts(trainer.n_samples_ref)
         trainer.run(max_epochs=2)
         events = Events(log_dir)
         steps = [BATCH * k for k in range(1, 7)]
-        assert [s for s, _ in events.scalars("loss/trainer")] == steps
-        assert [s for s, _ in events.scalars("loss/val_evaluator")] == [N_TRAIN, 2 * N_TRAIN]
-        assert events.layout()["engines comparison"] == {
-            "loss": ["^loss/trainer$", "^loss/val_evaluator$"]
+        assert [s for s, _ in events.scalars("iteration/running_loss", "trainer")] == steps
+        epochs = [N_TRAIN, 2 * N_TRAIN]
+        assert [s for s, _ in events.scalars("epoch/loss", "trainer")] == epochs
+        assert [s for s, _ in events.scalars("epoch/loss", "val_evaluator")] == epochs
+        comparison = events.layout()["engines comparison"]
+        assert comparison == {
+            "loss": ["^epoch/loss$"],
+            "loss (every iteration)": ["^iteration/running_loss$"],
+        }
+        assert list(comparison) == ["loss", "loss (every iteration)"]  # comparisons first
+        assert events.lines(comparison["loss"]) == {
+            ("trainer", "epoch/loss"),
+            ("val_evaluator", "epoch/loss"),
+        }
+        assert events.lines(comparison["loss (every iteration)"]) == {
+            ("trainer", "iteration/running_loss")
         }
 
     def test_four_engines_ten_metrics_same_two_calls(
         self, state: State, tb: TensorBoard, log_dir: Path
     ) -> None:
-        """A trainer and 3 evaluators with 10 metrics each: all 40 series and all charts
-        from the same two calls."""
+        """A trainer and 3 evaluators with 10 metrics each: 40 series, each written once,
+        one comparison chart per metric holding every engine, from the same two calls."""
         evaluators = ("train_evaluator", "val_evaluator", "test_evaluator")
         trainer = build(state, evaluators, n_metrics=10, trainer_metrics=10)
         EnginesMetricsComparisonCharts(trainer.n_samples_ref, n_identical_metric_name_suffixes=1)
@@ -383,19 +454,25 @@ class TestComparisonCharts:
         events = Events(log_dir)
         engines = ("trainer", *evaluators)
         metrics = [f"m{i}" for i in range(10)]
-        comparison = {f"{m}/{e}" for m in metrics for e in engines}
-        per_engine = {f"{e}/{m}" for m in metrics for e in engines}
-        assert events.scalar_tags() == comparison | per_engine
-        for tag in comparison | per_engine:
-            assert [s for s, _ in events.scalars(tag)] == [N_TRAIN, 2 * N_TRAIN], tag
-        for e in engines:
-            for m in metrics:
-                assert events.scalars(f"{m}/{e}") == events.scalars(f"{e}/{m}")
+        expected = {(e, f"epoch/{m}") for m in metrics for e in engines}
+        expected |= {(e, "time/epoch") for e in engines}
+        assert events.series() == expected
+        for run, tag in expected:
+            assert [s for s, _ in events.scalars(tag, run)] == [N_TRAIN, 2 * N_TRAIN], (run, tag)
+        # no scalar written twice: no two series hold the same points
+        points = [tuple(events.scalars(t, r)) for r, t in expected if t.startswith("epoch/")]
+        assert len(set(points)) == len(points) == 40
         layout = events.layout()
         assert set(layout) == {"engines comparison", *engines}
-        assert layout["engines comparison"] == {m: [f"^{m}/{e}$" for e in engines] for m in metrics}
+        assert layout["engines comparison"] == {m: [f"^epoch/{m}$"] for m in metrics}
+        for m, regexes in layout["engines comparison"].items():
+            assert events.lines(regexes) == {(e, f"epoch/{m}") for e in engines}
         for e in engines:
-            assert layout[e] == {m: [f"^{e}/{m}$"] for m in metrics}
+            assert layout[e] == {m: [f"^epoch/{m}$"] for m in metrics}
+        # the layout references only tags that exist
+        for charts in layout.values():
+            for regexes in charts.values():
+                assert all(events.lines([r]) for r in regexes)
 
     def test_metrics_added_after_the_call(
         self, state: State, tb: TensorBoard, log_dir: Path
@@ -412,15 +489,21 @@ class TestComparisonCharts:
         trainer.run(max_epochs=2)
         events = Events(log_dir)
         assert {
-            "m0/val_evaluator",
-            "late/train_evaluator",
-            "val_evaluator/m0",
-        } <= events.scalar_tags()
-        assert [s for s, _ in events.scalars("m0/val_evaluator")] == [N_TRAIN, 2 * N_TRAIN]
+            ("val_evaluator", "epoch/m0"),
+            ("train_evaluator", "epoch/late"),
+            ("val_evaluator", "time/epoch"),
+        } <= events.series()
+        assert [s for s, _ in events.scalars("epoch/m0", "val_evaluator")] == [
+            N_TRAIN,
+            2 * N_TRAIN,
+        ]
         layout = events.layout()
-        assert layout["engines comparison"]["m0"] == ["^m0/train_evaluator$", "^m0/val_evaluator$"]
-        assert layout["engines comparison"]["late"] == ["^late/train_evaluator$"]
-        assert layout["val_evaluator"] == {"m0": ["^val_evaluator/m0$"]}
+        assert events.lines(layout["engines comparison"]["m0"]) == {
+            ("train_evaluator", "epoch/m0"),
+            ("val_evaluator", "epoch/m0"),
+        }
+        assert layout["engines comparison"]["late"] == ["^epoch/late$"]
+        assert layout["val_evaluator"] == {"m0": ["^epoch/m0$"]}
 
     def test_engine_and_metrics_all_after_the_call(
         self, state: State, tb: TensorBoard, log_dir: Path
@@ -437,7 +520,7 @@ class TestComparisonCharts:
         Metric(engine, Average(), "mean")
         state.configs.step = 7
         engine.run()
-        assert Events(log_dir).scalars("mean/engine") == [(7, 2.0)]
+        assert Events(log_dir).scalars("epoch/mean", "engine") == [(7, 2.0)]
 
     def test_dict_metric_variables_created_at_first_compute(
         self, state: State, tb: TensorBoard, log_dir: Path
@@ -461,9 +544,11 @@ class TestComparisonCharts:
         Metric(engine, Counts(), "counts")
         engine.run()
         events = Events(log_dir)
-        assert events.scalars("count/ev_a") == [(3, 3.0)]
-        assert events.scalars("count/ev_b") == [(3, 6.0)]
-        assert events.layout()["engines comparison"] == {"count": ["^count/ev_a$", "^count/ev_b$"]}
+        assert events.scalars("epoch/a_count", "ev") == [(3, 3.0)]
+        assert events.scalars("epoch/b_count", "ev") == [(3, 6.0)]
+        assert events.layout()["engines comparison"] == {
+            "count": ["^epoch/a_count$", "^epoch/b_count$"]
+        }
 
     def test_group_by_two_suffixes(self, state: State, tb: TensorBoard, log_dir: Path) -> None:
         """n_identical_metric_name_suffixes=2 groups on the last two tokens of the name."""
@@ -475,27 +560,30 @@ class TestComparisonCharts:
         EnginesMetricsComparisonCharts(trainer.n_samples_ref, n_identical_metric_name_suffixes=2)
         trainer.run(max_epochs=1)
         assert Events(log_dir).layout()["engines comparison"] == {
-            "top_1": ["^top_1/val_evaluator$"],
-            "top_5": ["^top_5/val_evaluator$"],
+            "top_1": ["^epoch/top_1$"],
+            "top_5": ["^epoch/top_5$"],
         }
 
-    def test_metrics_sharing_a_group_on_one_engine(
-        self, state: State, tb: TensorBoard, log_dir: Path
-    ) -> None:
-        """Two metrics of one engine in the same group get a line each, named by the rest
-        of their name, instead of sharing (and mixing) one tag."""
+    def test_metrics_sharing_a_group(self, state: State, tb: TensorBoard, log_dir: Path) -> None:
+        """Metrics of one group with other names (two of one engine, and another engine's)
+        keep a tag each, all in the group's chart."""
         from ignite.metrics import Loss
 
-        trainer = build(state, evaluators=("val_evaluator",), n_metrics=0)
+        trainer = build(state, evaluators=EVALUATORS, n_metrics=0)
         for k, name in ((1, "top_1_loss"), (5, "top_5_loss")):
             Metric(state.val_evaluator, Loss(scaled_loss(k)), name)
+        Metric(state.train_evaluator, Loss(scaled_loss(1)), "loss")
         EnginesMetricsComparisonCharts(trainer.n_samples_ref)
         trainer.run(max_epochs=2)
         events = Events(log_dir)
-        tags = ["loss/val_evaluator_top_1", "loss/val_evaluator_top_5"]
-        assert events.scalar_tags() == set(tags)
-        assert events.layout()["engines comparison"] == {"loss": [f"^{t}$" for t in tags]}
-        one, five = (events.scalars(t) for t in tags)
+        lines = {
+            ("val_evaluator", "epoch/top_1_loss"),
+            ("val_evaluator", "epoch/top_5_loss"),
+            ("train_evaluator", "epoch/loss"),
+        }
+        assert {(r, t) for r, t in events.series() if t.startswith("epoch/")} == lines
+        assert events.lines(events.layout()["engines comparison"]["loss"]) == lines
+        one, five = (events.scalars(f"epoch/top_{k}_loss", "val_evaluator") for k in (1, 5))
         assert [v * 5 for _, v in one] == pytest.approx([v for _, v in five], rel=1e-5)
 
     def test_no_metric_ever_warns(self, state: State, tb: TensorBoard) -> None:
@@ -521,21 +609,22 @@ class TestComparisonCharts:
 
 class TestEnginesMetricsCharts:
     def test_one_ref_for_every_engine(self, state: State, tb: TensorBoard, log_dir: Path) -> None:
-        """One category per engine, a chart per metric, x = the one ref."""
+        """One category per engine, a chart per metric referencing the engine's tag, x = the
+        one ref."""
         trainer = build(state, n_metrics=2, trainer_metrics=1)
         charts = EnginesMetricsCharts(trainer.n_samples_ref)
         trainer.run(max_epochs=2)
         events = Events(log_dir)
-        tags = {"trainer/m0"} | {
-            f"{e}/m{i}" for e in ("train_evaluator", "val_evaluator") for i in range(2)
+        series = {("trainer", "epoch/m0")} | {
+            (e, f"epoch/m{i}") for e in EVALUATORS for i in range(2)
         }
-        assert events.scalar_tags() == tags
-        for tag in tags:
-            assert [s for s, _ in events.scalars(tag)] == [N_TRAIN, 2 * N_TRAIN]
+        assert {(r, t) for r, t in events.series() if t.startswith("epoch/")} == series
+        for run, tag in series:
+            assert [s for s, _ in events.scalars(tag, run)] == [N_TRAIN, 2 * N_TRAIN]
         assert events.layout() == {
-            "trainer": {"m0": ["^trainer/m0$"]},
-            "train_evaluator": {"m0": ["^train_evaluator/m0$"], "m1": ["^train_evaluator/m1$"]},
-            "val_evaluator": {"m0": ["^val_evaluator/m0$"], "m1": ["^val_evaluator/m1$"]},
+            "trainer": {"m0": ["^epoch/m0$"]},
+            "train_evaluator": {"m0": ["^epoch/m0$"], "m1": ["^epoch/m1$"]},
+            "val_evaluator": {"m0": ["^epoch/m0$"], "m1": ["^epoch/m1$"]},
         }
         assert charts.n_metrics == 5
 
@@ -550,10 +639,37 @@ class TestEnginesMetricsCharts:
         )
         trainer.run(max_epochs=3)
         events = Events(log_dir)
-        assert [s for s, _ in events.scalars("trainer/m0")] == [1, 2, 3]
-        assert [s for s, _ in events.scalars("val_evaluator/m0")] == [N_VAL, 2 * N_VAL, 3 * N_VAL]
+        assert [s for s, _ in events.scalars("epoch/m0", "trainer")] == [1, 2, 3]
+        assert [s for s, _ in events.scalars("epoch/m0", "val_evaluator")] == [
+            N_VAL,
+            2 * N_VAL,
+            3 * N_VAL,
+        ]
         # train_evaluator runs inside trainer.n_epoch_completed, so the first ref reads 1, 2, 3
-        assert [s for s, _ in events.scalars("train_evaluator/m0")] == [1, 2, 3]
+        assert [s for s, _ in events.scalars("epoch/m0", "train_evaluator")] == [1, 2, 3]
+
+    def test_another_x_axis_than_the_comparison_is_another_series(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """Both calls on one x axis share every series; an engine given another x axis gets
+        a second series of its own tag, .../by_<x axis>, not a copy at the same x."""
+        trainer = build(state, evaluators=("val_evaluator",), n_metrics=1)
+        EnginesMetricsComparisonCharts(trainer.n_samples_ref)
+        EnginesMetricsCharts({"val_evaluator": state.val_evaluator.n_samples_ref})
+        trainer.run(max_epochs=2)
+        events = Events(log_dir)
+        assert events.scalar_tags("val_evaluator") == {
+            "epoch/m0",
+            "epoch/m0/by_n_samples",
+            "time/epoch",
+        }
+        assert [s for s, _ in events.scalars("epoch/m0", "val_evaluator")] == [
+            N_TRAIN,
+            2 * N_TRAIN,
+        ]
+        by_own = events.scalars("epoch/m0/by_n_samples", "val_evaluator")
+        assert [s for s, _ in by_own] == [N_VAL, 2 * N_VAL]
+        assert events.layout()["val_evaluator"] == {"m0/by_n_samples": ["^epoch/m0/by_n_samples$"]}
 
     def test_unknown_engine_in_dict(self, state: State, tb: TensorBoard) -> None:
         """A dict naming an engine that does not exist is refused with a suggestion."""
@@ -565,6 +681,91 @@ class TestEnginesMetricsCharts:
         """An empty dict is refused."""
         with pytest.raises(ValueError, match="empty dict"):
             EnginesMetricsCharts({})
+
+
+class TestExpectedScalars:
+    def test_epoch_time_of_every_engine(self, state: State, tb: TensorBoard, log_dir: Path) -> None:
+        """Each engine's epoch time (seconds, its epoch_time variable) is logged in its run
+        at the training's x axis, without asking."""
+        trainer = build(state, evaluators=("val_evaluator",), n_metrics=1)
+        EnginesMetricsComparisonCharts(trainer.n_samples_ref)
+        times = record(state.val_evaluator.epoch_time_ref, trainer.n_samples_ref)
+        trainer.run(max_epochs=2)
+        events = Events(log_dir)
+        for run in ("trainer", "val_evaluator"):
+            got = events.scalars("time/epoch", run)
+            assert [s for s, _ in got] == [N_TRAIN, 2 * N_TRAIN]
+            assert all(0.0 < v < 60.0 for _, v in got)
+        assert_close(events.scalars("time/epoch", "val_evaluator"), times)
+
+    @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
+    def test_learning_rates_of_every_scheduler(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """Each LRScheduler's rates are logged in the x axis engine's run as lr/<name> (one
+        tag per param group when there are several): at the start, at every epoch's end and
+        when they change, at the training's x axis."""
+        from nodes import LRScheduler
+
+        trainer = build(state, evaluators=("val_evaluator",), n_metrics=1)
+        EnginesMetricsComparisonCharts(trainer.n_samples_ref)
+        step_lr = torch.optim.lr_scheduler.StepLR(trainer.optimizer, step_size=2, gamma=0.5)
+        LRScheduler(state, step_lr, trainer.n_epoch_completed_ref, name="decay")
+        model = nn.Linear(2, 1)
+        two_groups = torch.optim.SGD(
+            [{"params": [model.weight], "lr": 1.0}, {"params": [model.bias], "lr": 2.0}]
+        )
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(two_groups, T_max=6)
+        LRScheduler(state, cosine, trainer.n_iteration_completed_ref, name="cosine")
+        trainer.run(max_epochs=3)
+        events = Events(log_dir)
+        decay = events.scalars("lr/decay", "trainer")
+        assert [s for s, _ in decay] == [0, N_TRAIN, 2 * N_TRAIN, 2 * N_TRAIN, 3 * N_TRAIN]
+        assert [v for _, v in decay] == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05])
+        for group, first in ((0, 1.0), (1, 2.0)):
+            got = events.scalars(f"lr/cosine/group_{group}", "trainer")
+            assert got[0] == (0, pytest.approx(first))
+            assert [s for s, _ in got] == [0, *[BATCH * k for k in range(1, 10)]]
+            expected = [first * (1 + math.cos(math.pi * (k % 12) / 6)) / 2 for k in range(10)]
+            assert [v for _, v in got] == pytest.approx(expected, abs=1e-6)
+
+
+class TestHistograms:
+    def test_parameters_and_gradients_on_a_trigger(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """Opt in: histograms of every parameter and gradient in the trigger engine's run,
+        at each epoch's end, at the x axis."""
+        trainer = build(state, evaluators=(), n_metrics=0)
+        hist = Histograms(
+            trainer.n_epoch_completed_ref, trainer.model, x_axis_ref=trainer.n_samples_ref
+        )
+        trainer.run(max_epochs=2)
+        acc = Events(log_dir).runs["trainer"]
+        tags = {
+            f"{kind}/{name}" for kind in ("parameters", "gradients") for name in ("weight", "bias")
+        }
+        assert set(acc.Tags()["histograms"]) == tags
+        for tag in tags:
+            assert [e.step for e in acc.Histograms(tag)] == [N_TRAIN, 2 * N_TRAIN]
+        weights = acc.Histograms("parameters/weight")[-1].histogram_value
+        assert weights.num == 12
+        assert weights.min == pytest.approx(float(trainer.model.weight.detach().min()))
+        assert hist.n_points == 2
+
+    def test_without_gradients(self, state: State, tb: TensorBoard, log_dir: Path) -> None:
+        """gradients=False logs the parameters only."""
+        trainer = build(state, evaluators=(), n_metrics=0)
+        Histograms(trainer.n_epoch_completed_ref, trainer.model, gradients=False)
+        trainer.run(max_epochs=1)
+        tags = set(Events(log_dir).runs["trainer"].Tags()["histograms"])
+        assert tags == {"parameters/weight", "parameters/bias"}
+
+    def test_not_a_module(self, state: State, tb: TensorBoard) -> None:
+        """A model that is not a module is refused."""
+        trainer = build(state, evaluators=(), n_metrics=0)
+        with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module, got dict"):
+            Histograms(trainer.n_epoch_completed_ref, {"weight": torch.ones(2)})
 
 
 # Bad input ------------------------------------------------------------------------------
@@ -693,12 +894,13 @@ class TestNoSynchronisation:
         monkeypatch.undo()
 
         assert [c for c in calls if not c[1]] == []  # nothing outside flush
-        assert tb.n_scalars_written == 3 * 6  # running loss twice and batch loss, 6 iterations
+        # the running loss and the batch loss at 6 iterations, the epoch time twice
+        assert tb.n_scalars_written == 2 * 6 + 2
         # Inside flush: one transfer per flush that had tensors, whatever their number.
         assert [m for m, _ in calls] == ["tolist"] * 2
         tb.close()
         events = Events(log_dir)
-        assert len(events.scalars("batch_loss")) == 6
+        assert len(events.scalars("batch_loss", "trainer")) == 6
 
     def test_tensors_stay_tensors_until_flush(self, state: State, tb: TensorBoard) -> None:
         """Queued values are the tensors themselves (no copy to the host)."""
@@ -708,7 +910,7 @@ class TestNoSynchronisation:
         value = torch.tensor(2.5)
         state.configs.value = value
         state.configs.step = 1
-        assert tb._pending[0][1] is value
+        assert tb._pending[0][2] is value
         tb.flush()
         assert tb._pending == []
 
@@ -733,6 +935,6 @@ def test_cuda_one_sync_per_flush(tmp_path: Path) -> None:
     ScalarChart(engine.n_iteration_completed_ref, [engine.output_ref], tags=["mean"])
     engine.run()  # warm up the kernels outside the count
     assert count_syncs(engine.run) == 1
-    assert tb.n_scalars_written == 2 * 2 * len(data)
+    assert tb.n_scalars_written == 2 * 2 * len(data) + 2  # and the epoch time of each run
     tb.close()
-    assert Events(tmp_path / "tb").scalars("mean")[-1] == (8, 7.0)
+    assert Events(tmp_path / "tb").scalars("mean", "engine")[-1] == (8, 7.0)

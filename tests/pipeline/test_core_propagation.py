@@ -306,3 +306,109 @@ class TestExceptionNotes:
             state.configs.x = 1
         state.configs.x = 2
         assert log == [2]
+
+
+class TestInProgress:
+    """The notifications running now, or that an exception came out of, and resuming them."""
+
+    def _chain(self, state: State) -> tuple[list[Any], list[str]]:
+        """configs.a -> [outer, later_a]; outer sets configs.b -> [inner, later_b]."""
+        state.configs.a = 0
+        state.configs.b = 0
+        seen: list[Any] = []
+        log: list[str] = []
+
+        @state.on("configs.a")
+        def outer() -> None:
+            state.configs.b = 1
+
+        @state.on("configs.a")
+        def later_a(event: Event) -> None:
+            log.append(f"later_a {event.old}->{event.new}")
+
+        @state.on("configs.b")
+        def inner() -> None:
+            seen.extend(state.in_progress())
+
+        @state.on("configs.b", every=2)
+        def later_b() -> None:
+            log.append("later_b")
+
+        return seen, log
+
+    def test_levels_and_pending(self, state: State) -> None:
+        """Outermost first: who set what, who runs, and who is still to run after it."""
+        seen, log = self._chain(state)
+        assert state.in_progress() == []
+        state.configs.a = 5
+        assert log == ["later_a 0->5"]  # later_b (every=2) does not pass on configs.b = 1
+        first, second = seen
+        assert (first.ref.path, first.old, first.new, first.setter) == ("configs.a", 0, 5, None)
+        assert first.subscriber.label.startswith("TestInProgress._chain.outer")
+        assert [(c.path, c.old, c.new, c.filtered) for c in first.pending] == [
+            ("configs.a", 0, 5, False)
+        ]
+        assert first.pending[0].label.startswith("TestInProgress._chain.later_a")
+        assert second.ref.path == "configs.b" and second.setter is first.subscriber
+        assert [c.label.split(" ")[0] for c in second.pending] == ["TestInProgress._chain.later_b"]
+        assert second.running is not None and second.running.filtered
+
+    def test_call_pending_into_another_state(self, state: State) -> None:
+        """A pending call made in a state built the same way fires with the saved event,
+        after its filter (every=2 on configs.b = 1 does not pass; = 2 does)."""
+        seen, _ = self._chain(state)
+        state.configs.a = 5
+        calls = [c for level in reversed(seen) for c in level.pending]
+        other = State()
+        _, log = self._chain(other)
+        assert [other.call_pending(c) for c in calls] == [False, True]
+        assert log == ["later_a 0->5"]
+        assert other.call_pending(calls[1]._replace(new=2, filtered=False))
+        with pytest.raises(
+            LookupError, match=r"configs\.a has no subscription .* \(#3\) to resume"
+        ):
+            other.call_pending(calls[1]._replace(nth=2))
+
+    def test_pending_of_a_hold_block(self, state: State) -> None:
+        """Inside the notifications a hold() block deferred, the rest of its plan is pending,
+        its filters already passed."""
+        state.configs.x = 0
+        state.configs.y = 0
+        seen: list[Any] = []
+        state.on("configs.x")(lambda: seen.extend(state.in_progress()))
+        state.on("configs.y")(lambda: None)
+        with state.hold():
+            state.configs.x = 1
+            state.configs.y = 1
+        (level,) = seen
+        assert [(c.path, c.new, c.filtered) for c in level.pending] == [("configs.y", 1, True)]
+
+    def test_interrupted(self, state: State) -> None:
+        """The levels an exception came out of; the subscriber it came from at each."""
+        state.configs.a = 0
+
+        @state.on("configs.a")
+        def fail() -> None:
+            raise KeyboardInterrupt
+
+        state.on("configs.a")(lambda: None)
+        with pytest.raises(KeyboardInterrupt) as info:
+            state.configs.a = 1
+        (level,) = state.interrupted(info.value)
+        assert level.subscriber.label.startswith("TestInProgress.test_interrupted.fail")
+        assert len(level.pending) == 1
+
+    def test_holding_writer_and_graph_version(self, state: State) -> None:
+        """state.holding, state.current_writer and state.graph_version say what they name."""
+        state.configs.a = 0
+        writers: list[Any] = []
+        version = state.graph_version
+        state.on("configs.a")(lambda: writers.append((state.current_writer, state.holding)))
+        assert state.graph_version != version
+        assert not state.holding and state.current_writer is None
+        with state.hold():
+            assert state.holding
+            state.configs.a = 1
+        ((writer, holding),) = writers
+        assert writer.label.startswith("TestInProgress.test_holding_writer_and_graph_version")
+        assert not holding

@@ -263,6 +263,64 @@ class TestVariable:
         with pytest.raises(TypeError, match="doc must be a str"):
             Variable(0, doc=3)  # type: ignore[arg-type]
 
+    @pytest.mark.parametrize(
+        ("kwargs", "error", "match"),
+        [
+            ({"owner_only": 1}, TypeError, "persistent, shared and owner_only must be bools"),
+            ({"owner_only": True, "shared": True}, ValueError, "both shared and owner_only"),
+        ],
+    )
+    def test_bad_flags(self, kwargs: dict[str, object], error: type, match: str) -> None:
+        """Flags that are not bools, or that contradict each other, are refused when declared."""
+        with pytest.raises(error, match=match):
+            Variable(0, **kwargs)  # type: ignore[arg-type]
+
+
+class Guarded(Node):
+    n = Variable(0, owner_only=True)
+    free = Variable(0)
+
+    def step(self) -> None:
+        self.n += 1
+
+
+class TestOwnerOnly:
+    """An owner_only variable refuses sets by anyone but its owner, at the line that wrote it."""
+
+    def test_owner_writes_user_code_is_refused(self, state: State) -> None:
+        """The owner's method sets it; user code gets AttributeError and the value is kept."""
+        node = Guarded(state, "g")
+        with state.writing_as(node):
+            node.step()
+        assert node.n == 1
+        with pytest.raises(
+            AttributeError,
+            match=r"handlers\.g\.n is written only by g \(Guarded\) itself; code at "
+            r"test_core_state\.py:\d+ set it to 5, refused \(it keeps 1\)",
+        ):
+            node.n = 5
+        assert node.n == 1 and state.variables()["handlers.g.n"] == 1
+        node.free = 5  # an ordinary variable of the same node is not guarded
+        assert node.free == 5
+
+    def test_subscriber_is_refused_and_loads_are_not_sets(self, state: State) -> None:
+        """A callback's set is refused with its name; a load restores the value quietly."""
+        node = Guarded(state, "g")
+        saved = state.state_dict()
+        state.configs.x = 0
+
+        @state.on("configs.x")
+        def meddle() -> None:
+            node.n = 9
+
+        with pytest.raises(AttributeError, match=r"itself; .*meddle .* set it to 9"):
+            state.configs.x = 1
+        assert node.n == 0
+        saved["variables"]["handlers.g.n"] = 4
+        saved["variables"]["configs.x"] = 1
+        state.load_state_dict(saved)
+        assert node.n == 4
+
 
 class TestRef:
     def test_ref_spellings_are_equal(self, state: State, counter: Counter) -> None:
