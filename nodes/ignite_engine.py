@@ -195,6 +195,7 @@ class IgniteEngine(_IgniteEngine):
         self._event_args: tuple[tuple[Any, ...], dict[str, Any]] = _NO_ARGS
         self._firers: dict[int, Callable[[IgniteEngine, IgniteLoop], None]] = {}
         self._persisted: _Handlers | None = None
+        self._validated_at: int | None = None  # the graph version last validated
         self._loop: IgniteLoop | None = None
         super().__init__(process_function)  # checks process_function, registers Events
         self._loop = IgniteLoop(state if state is not None else StatefireState(), name, self)
@@ -330,12 +331,14 @@ class IgniteEngine(_IgniteEngine):
         max_iters: int | None = None,
         epoch_length: int | None = None,
     ) -> State:
-        """Run as ignite's ``Engine.run``; the statefire state is validated before the first run."""
+        """Run as ignite's ``Engine.run``; the statefire state is validated first (again
+        whenever its graph changed since)."""
         loop = self._loop
         assert loop is not None
-        if not loop._validated:
-            loop.state.validate()
-            loop._validated = True
+        state = loop.state
+        if self._validated_at != state.graph_version:  # validated again when the graph changed
+            state.validate()
+            self._validated_at = state.graph_version
         if data is not None:
             loop.dataloader = data  # type: ignore[assignment]
         with loop.state.writing_as(loop):
