@@ -3,7 +3,7 @@
 `supervised_training` builds `trainer`, `train_evaluator` and `val_evaluator`
 (accuracy and loss) on one state; ignite's `MLflowLogger` attaches unchanged
 to each engine's ignite face (`state.trainer.ignite`, ...), exactly as it is
-attached to ignite engines: the running loss every `--log-interval`
+attached to ignite engines: the running average loss every `--log-interval`
 iterations, the learning rate, and both evaluators' metrics at the trainer's
 epoch. Offline: scikit-learn's digits and a local MLflow store.
 
@@ -66,7 +66,7 @@ logger = MLflowLogger(tracking_uri=uri)
 logger.log_params({"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr})
 logger.attach(
     trainer,
-    log_handler=OutputHandler(tag="training", metric_names=["loss"]),
+    log_handler=OutputHandler(tag="training", metric_names=["running_loss"]),
     event_name=Events.ITERATION_COMPLETED(every=args.log_interval),
 )
 logger.attach(

@@ -21,7 +21,7 @@ def test_logs_three_engines_to_mlflow(tmp_path: Path) -> None:
         "lr group_0": "2",
         "train accuracy": "2",
         "train loss": "2",
-        "training loss": "4",  # 23 iterations an epoch, every 10th
+        "training running_loss": "4",  # 23 iterations an epoch, every 10th
         "validation accuracy": "2",
         "validation loss": "2",
     }, out

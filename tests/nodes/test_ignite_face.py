@@ -675,3 +675,68 @@ def test_ignite_arguments_on_same_named_classes(make: Any, match: str) -> None:
     """ignite's arguments to EarlyStopping, Checkpoint, LRScheduler, ProgressBar name the statefire spelling."""
     with pytest.raises(TypeError, match=match):
         make()
+
+
+class TestMoreHandlers:
+    """ignite handlers the migration page lists as running on the face do their job."""
+
+    def test_ema_handler(self) -> None:
+        """EMAHandler keeps an EMA model and writes its momentum into the state."""
+        from ignite.handlers import EMAHandler
+
+        pair = statefire_pair()
+        ema = EMAHandler(pair.model, momentum=0.5)
+        ema.attach(pair.trainer, name="ema_momentum")
+        pair.run(1)
+        assert pair.trainer.state.ema_momentum == 0.5
+        assert not same_weights(ema.ema_model, pair.model)
+
+    def test_epoch_output_store(self) -> None:
+        """EpochOutputStore keeps each iteration's output of the epoch."""
+        from ignite.handlers import EpochOutputStore
+
+        pair = statefire_pair()
+        EpochOutputStore().attach(pair.trainer, "outputs")
+        pair.run(2)
+        assert len(pair.trainer.state.outputs) == 3
+
+    def test_state_param_scheduler(self) -> None:
+        """A StateParamScheduler writes its parameter into the face's state."""
+        from ignite.handlers import PiecewiseLinearStateScheduler
+
+        pair = statefire_pair()
+        PiecewiseLinearStateScheduler(
+            param_name="alpha", milestones_values=[(0, 1.0), (6, 0.0)]
+        ).attach(pair.trainer, Events.ITERATION_COMPLETED)
+        pair.run(1)
+        assert pair.trainer.state.alpha == pytest.approx(0.5)
+
+    def test_reduce_lr_on_plateau(self) -> None:
+        """ReduceLROnPlateauScheduler on an evaluator's metric lowers the lr as on ignite."""
+        from ignite.handlers import ReduceLROnPlateauScheduler
+
+        def attach(pair: Pair) -> list[float]:
+            scheduler = ReduceLROnPlateauScheduler(
+                pair.optimizer, metric_name="acc", trainer=pair.trainer, patience=0, factor=0.5
+            )
+            pair.evaluator.add_event_handler(Events.COMPLETED, scheduler)
+            lrs: list[float] = []
+            pair.trainer.add_event_handler(
+                Events.EPOCH_COMPLETED, lambda: lrs.append(pair.optimizer.param_groups[0]["lr"])
+            )
+            return lrs
+
+        (ours_pair, ours), (theirs_pair, theirs) = both(attach, max_epochs=5)
+        assert ours == theirs and min(ours) < 0.1  # lowered at least once
+        assert same_weights(ours_pair.model, theirs_pair.model)
+
+    def test_time_limit(self) -> None:
+        """TimeLimit terminates the statefire trainer once its time is up."""
+        from ignite.handlers import TimeLimit
+
+        pair = statefire_pair()
+        limit = TimeLimit(limit_sec=1)
+        limit.start_time -= 10  # started ten seconds ago: the limit is reached
+        pair.trainer.add_event_handler(Events.ITERATION_COMPLETED, limit)
+        pair.run(5)
+        assert pair.trainer.state.iteration == 1
