@@ -327,3 +327,20 @@ class TestPersistence:
         """A node state without the ignite engine's entry says what it expected."""
         with pytest.raises(ValueError, match="expected the ignite engine's state under 'ignite'"):
             IgniteEngine(echo).statefire_engine.load_state_dict({"epoch_rng": None})
+
+
+class TestMemory:
+    def test_an_engine_and_its_state_are_collected_after_a_run(self) -> None:
+        """Nothing outside keeps an IgniteEngine, its state or its handlers alive."""
+        import gc
+        import weakref
+
+        def run_one() -> tuple[Any, Any]:
+            engine = IgniteEngine(echo)
+            engine.add_event_handler(Events.ITERATION_COMPLETED(every=2), lambda e: None)
+            engine.run([1, 2, 3])
+            return weakref.ref(engine), weakref.ref(engine.statefire_engine.state)
+
+        engine_ref, state_ref = run_one()
+        gc.collect()
+        assert engine_ref() is None and state_ref() is None
