@@ -13,7 +13,7 @@ export OMP_NUM_THREADS ?= 1
 # the compiled set hook, and `make test` requires it (STATEFIRE_REQUIRE_COMPILED).
 CAN_COMPILE = $(shell $(PYTHON) -c "import os, shlex, shutil, sysconfig as s; print(int(os.path.exists(os.path.join(s.get_paths()['include'], 'Python.h')) and shutil.which(shlex.split(s.get_config_var('CC') or 'cc')[0]) is not None))")
 
-.PHONY: setup run test lint bench docs clean
+.PHONY: setup run test peer lint bench docs clean
 
 setup: $(VENV)/.installed
 
@@ -44,6 +44,13 @@ test: setup
 	STATEFIRE_PURE_PYTHON=1 $(PY) -m pytest -q tests/pipeline tests/nodes --cov --cov-report=
 	STATEFIRE_REQUIRE_COMPILED=$(CAN_COMPILE) $(PY) -m pytest --cov --cov-append --cov-report=term-missing:skip-covered
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir site
+	@$(MAKE) --no-print-directory peer
+
+# pytorch-ignite's own tests of its engine, handlers and metrics, on ignite's Engine and on
+# nodes.IgniteEngine (tests/peer/run_peer.py; downloads the installed version's sources once
+# into .cache/peer with pip).
+peer: setup
+	$(PY) tests/peer/run_peer.py
 
 bench: setup
 	$(PY) benchmarks/bench_core.py
@@ -65,4 +72,4 @@ docs: setup
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(VENV) outputs site .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) outputs site .cache .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,20 +1,23 @@
 """Per-iteration cost of statefire's ``Engine`` next to a hand-written loop and ignite's.
 
-Three loops over the same data, in one run:
+Four loops over the same data, in one run (for (d), see below):
 
-  raw        a hand-written Python ``for`` loop calling the same process function;
-  ignite     ``ignite.engine.Engine(process_fn).run(data)``;
-  statefire  ``nodes.Engine(state, name, process_fn, data).run()``;
+  raw           a hand-written Python ``for`` loop calling the same process function;
+  ignite        ``ignite.engine.Engine(process_fn).run(data)``;
+  statefire     ``nodes.Engine(state, name, process_fn, data).run()``;
+  IgniteEngine  ``nodes.IgniteEngine(process_fn).run(data)``: ignite's Engine whose
+                events are the variables of a statefire engine (target: an overhead
+                at most ignite's);
 
-on three workloads:
+on four workloads:
 
   (a) a no-op process function (``return batch``) over ``--iterations`` batches;
   (b) the same with five handlers, three every iteration and two every 10
       (ignite: ``Events.ITERATION_COMPLETED`` x3 and ``ITERATION_COMPLETED(every=10)``
       x2; statefire: ``n_iteration_completed_ref.subscribe(h)`` x3 and
-      ``subscribe(h, every=10)`` x2; raw: the five calls, the last two under
-      ``if i % 10 == 0``). Each handler is a no-argument function that counts
-      its calls; the counts are checked to be equal across the three loops;
+      ``subscribe(h, every=10)`` x2; IgniteEngine: as ignite; raw: the five calls,
+      the last two under ``if i % 10 == 0``). Each handler is a no-argument function that counts
+      its calls; the counts are checked to be equal across the four loops;
   (d) the no-op process function with one handler every iteration written the
       ignite way (``def h(engine)``): on ignite's engine, on statefire's
       ``engine.ignite`` face (a subscription of ``n_iteration_completed``), and,
@@ -25,7 +28,7 @@ on three workloads:
   (c) a training step of a tiny MLP (Linear(32, 64)-ReLU-Linear(64, 10),
       cross-entropy, SGD lr 0.01, batches of 64x32 floats) over
       ``--mlp-iterations`` batches; every loop starts from the same weights and
-      the final weights are checked to be equal across the three loops.
+      the final weights are checked to be equal across the four loops.
 
 The batches of (a) and (b) are precomputed tensors of shape (1,) (views of one
 tensor), so statefire's ``n_samples`` reads a real shape; those of (c) are
@@ -37,8 +40,8 @@ Method. Engines are built once per workload and run once, untimed, to warm up
 (one epoch over the data) of one loop under ``time.perf_counter_ns``, after
 ``gc.collect()`` and with the garbage collector disabled; the per-iteration
 time is the elapsed time over the number of iterations. Each repeat times the
-three loops once each, one after the other, in an order that rotates from
-repeat to repeat, so that machine noise falls on all three alike; the tables
+four loops once each, one after the other, in an order that rotates from
+repeat to repeat, so that machine noise falls on all four alike; the tables
 show medians over ``--repeats`` repeats and the min-max. The overhead of an
 engine is its median per-iteration time minus the raw loop's: the only
 subtraction made. For (c) the target is judged on the median over repeats of
@@ -46,7 +49,7 @@ the ratio statefire / raw within a repeat (the loops of one repeat run back
 to back, so the ratio cancels slow drifts of the machine's load); the ratio
 of the medians is printed next to it, and so is what (a)'s overhead alone
 predicts for (c). The process functions and handlers are the same Python
-functions in all three loops.
+functions in all four loops.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_engine.py [--repeats 15] [--quick]
 """
@@ -73,6 +76,7 @@ sys.path[:0] = [_HERE, os.path.dirname(_HERE)]
 from bench_core import hook_kind, machine, print_table  # noqa: E402
 
 from nodes import Engine  # noqa: E402
+from nodes import IgniteEngine as StatefireIgniteEngine  # noqa: E402
 from pipeline import State  # noqa: E402
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -80,7 +84,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 from ignite.engine import Engine as IgniteEngine  # noqa: E402
 from ignite.engine import Events  # noqa: E402
 
-LOOPS = ("raw", "ignite", "statefire")
+LOOPS = ("raw", "ignite", "statefire", "IgniteEngine")
 
 
 @dataclass
@@ -169,10 +173,12 @@ def loops_noop(data: list[Any], process: Callable[[Any, Any], Any]) -> list[Loop
 
     ignite = IgniteEngine(process)
     engine = Engine(State(), "engine", process, data)
+    both = StatefireIgniteEngine(process)
     return [
         Loop("raw", raw),
         Loop("ignite", lambda: ignite.run(data, max_epochs=1)),
         Loop("statefire", engine.run),
+        Loop("IgniteEngine", lambda: both.run(data, max_epochs=1)),
     ]
 
 
@@ -192,12 +198,17 @@ def loops_handlers(data: list[Any]) -> tuple[list[Loop], list[list[int]]]:
                 r4()
         return output
 
-    ignite_counts, hs = make_handlers()
-    ignite = IgniteEngine(process)
-    for h in hs[:3]:
-        ignite.add_event_handler(Events.ITERATION_COMPLETED, h)
-    for h in hs[3:]:
-        ignite.add_event_handler(Events.ITERATION_COMPLETED(every=10), h)
+    def ignite_with_handlers(cls: type[IgniteEngine]) -> tuple[list[int], IgniteEngine]:
+        counts, hs = make_handlers()
+        engine = cls(process)
+        for h in hs[:3]:
+            engine.add_event_handler(Events.ITERATION_COMPLETED, h)
+        for h in hs[3:]:
+            engine.add_event_handler(Events.ITERATION_COMPLETED(every=10), h)
+        return counts, engine
+
+    ignite_counts, ignite = ignite_with_handlers(IgniteEngine)
+    both_counts, both = ignite_with_handlers(StatefireIgniteEngine)
 
     sf_counts, hs = make_handlers()
     engine = Engine(State(), "engine", process, data)
@@ -210,8 +221,9 @@ def loops_handlers(data: list[Any]) -> tuple[list[Loop], list[list[int]]]:
         Loop("raw", raw),
         Loop("ignite", lambda: ignite.run(data, max_epochs=1)),
         Loop("statefire", engine.run),
+        Loop("IgniteEngine", lambda: both.run(data, max_epochs=1)),
     ]
-    return loops, [raw_counts, ignite_counts, sf_counts]
+    return loops, [raw_counts, ignite_counts, sf_counts, both_counts]
 
 
 def loops_face(data: list[Any]) -> tuple[list[Loop], list[list[int]]]:
@@ -260,7 +272,7 @@ def loops_face(data: list[Any]) -> tuple[list[Loop], list[list[int]]]:
 
 
 def loops_mlp(n: int, seed: int = 0) -> tuple[list[Loop], list[torch.nn.Module]]:
-    """Three loops training three copies of one MLP; each run starts from the same weights."""
+    """Four loops training four copies of one MLP; each run starts from the same weights."""
     g = torch.Generator().manual_seed(seed)
     xs = torch.randn(n, 64, 32, generator=g)
     ys = torch.randint(0, 10, (n, 64), generator=g)
@@ -303,8 +315,8 @@ def loops_mlp(n: int, seed: int = 0) -> tuple[list[Loop], list[torch.nn.Module]]
                 return output
 
             run: Callable[[], Any] = raw
-        elif label == "ignite":
-            ignite = IgniteEngine(step)
+        elif label in ("ignite", "IgniteEngine"):
+            ignite = (IgniteEngine if label == "ignite" else StatefireIgniteEngine)(step)
             run = lambda ignite=ignite: ignite.run(data, max_epochs=1)  # noqa: E731
         else:
             run = Engine(State(), "trainer", step, data).run
@@ -340,11 +352,13 @@ def report(title: str, loops: Sequence[Loop]) -> dict[str, float]:
     return overheads
 
 
-def overhead_ratio(title: str, overheads: dict[str, float], target: float) -> None:
-    ratio = overheads["statefire"] / overheads["ignite"]
+def overhead_ratio(
+    title: str, overheads: dict[str, float], target: float, label: str = "statefire"
+) -> None:
+    ratio = overheads[label] / overheads["ignite"]
     verdict = "PASS" if ratio <= target else "FAIL"
     print(
-        f"{title}: statefire overhead / ignite overhead = {overheads['statefire']:.3f} / "
+        f"{title}: {label} overhead / ignite overhead = {overheads[label]:.3f} / "
         f"{overheads['ignite']:.3f} us = {ratio:.3f} (target <= {target:g}: {verdict})"
     )
 
@@ -382,8 +396,10 @@ def main() -> None:
 
     loops, counts = loops_handlers(data)
     measure(loops, n, repeats)
-    if not counts[0] == counts[1] == counts[2]:
-        raise AssertionError(f"handlers were called differently: raw/ignite/statefire {counts}")
+    if any(c != counts[0] for c in counts):
+        raise AssertionError(
+            f"handlers were called differently: raw/ignite/statefire/IgniteEngine {counts}"
+        )
     over_b = report(
         f"(b) no-op process function and five handlers (3 every iteration, 2 every 10), "
         f"{n:,} batches",
@@ -415,6 +431,8 @@ def main() -> None:
     print()
     overhead_ratio("(a)", over_a, 0.25)
     overhead_ratio("(b)", over_b, 0.25)
+    overhead_ratio("(a)", over_a, 1, "IgniteEngine")
+    overhead_ratio("(b)", over_b, 1, "IgniteEngine")
     print(
         "(a): nothing attached to engine.ignite adds no subscription: (a)'s statefire loop is "
         "the cost of the face unused"
@@ -426,7 +444,7 @@ def main() -> None:
         f"{over_d['statefire.ignite']:.3f} / {over_d['ignite']:.3f} us = "
         f"{over_d['statefire.ignite'] / over_d['ignite']:.3f}"
     )
-    raw, ign, sf = loops
+    raw, ign, sf = loops[:3]
     for loop, target in ((sf, 0.02), (ign, None)):
         rel = loop.median / raw.median - 1
         paired = statistics.median(

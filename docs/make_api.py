@@ -32,6 +32,7 @@ import pipeline
 from nodes import EarlyStopping, Engine, LRScheduler, ProgressBar, TerminateOnNan
 from nodes.checkpoint import Checkpoint
 from nodes.distributed import Distributed
+from nodes.ignite_engine import IgniteLoop
 from nodes.rng import RandomStates
 from nodes.tensorboard import (
     EnginesMetricsCharts,
@@ -57,6 +58,7 @@ CLASSES: dict[str, type[Node]] = {
     cls.__name__: cls
     for cls in (
         Engine,
+        IgniteLoop,
         EarlyStopping,
         LRScheduler,
         TerminateOnNan,

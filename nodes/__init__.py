@@ -1,8 +1,11 @@
 """statefire's ready-made nodes, on torch and pytorch-ignite.
 
 ``import nodes`` imports torch but not ignite; ignite is imported by the
-nodes that wrap it, when they are created.
+nodes that wrap it, when they are created, and by ``nodes.IgniteEngine``
+(an ignite ``Engine`` subclass) when it is first named.
 """
+
+from typing import Any
 
 from nodes.checkpoint import Checkpoint, CheckpointError
 from nodes.compose import supervised_training
@@ -32,6 +35,7 @@ __all__ = [
     "EnginesMetricsComparisonCharts",
     "Evaluator",
     "Histograms",
+    "IgniteEngine",
     "LRScheduler",
     "Metric",
     "ProgressBar",
@@ -47,3 +51,12 @@ __all__ = [
     "to_device",
     "unwrap_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # IgniteEngine subclasses ignite's Engine: importing it imports ignite, so only on demand.
+    if name == "IgniteEngine":
+        from nodes.ignite_engine import IgniteEngine
+
+        return IgniteEngine
+    raise AttributeError(f"module 'nodes' has no attribute {name!r}")

@@ -1,0 +1,500 @@
+"""``IgniteEngine``: ignite's ``Engine``, backed by a statefire engine on a state.
+
+What belongs here: the class an ignite user constructs as
+``Engine(process_function)`` (a subclass of ``ignite.engine.Engine``, so it
+passes ignite's ``isinstance`` checks and keeps ignite's ``run`` semantics:
+``max_epochs``/``max_iters``/``epoch_length``, ``terminate``,
+``terminate_epoch``, ``interrupt``, ``set_data``, ``state_dict``, custom
+events), and the statefire engine node behind it, :class:`IgniteLoop`.
+
+How the two meet: every ignite event is a variable of the statefire state.
+Firing an event sets its variable: ``STARTED`` adds one to the node's
+``n_run_started``, ``EPOCH_STARTED`` sets ``n_epoch_started`` to the epoch,
+``ITERATION_STARTED`` ``n_iteration_started`` to the iteration,
+``ITERATION_COMPLETED`` sets ``batch``, ``output`` and ``n_samples`` and then
+``n_iteration_completed``, ``EPOCH_COMPLETED`` ``n_epoch_completed``,
+``COMPLETED`` ``n_run_completed``, ``EXCEPTION_RAISED`` ``exception``; the
+other built-in events count in variables of their own
+(``n_get_batch_started``, ``n_terminate``, ...), and a custom event counts in
+``events.<engine>_<event>``. Every handler attached with
+``add_event_handler``/``on`` (or by an ignite handler's or metric's
+``attach``) is a subscription to its event's variable, under the handler's
+own name in the graph and the trace; ignite's event filters run as ignite
+runs them. statefire subscribers of the node's variables see the run as they
+see any statefire engine's.
+
+Not here: the ignite face of an existing statefire engine (``engine.ignite``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ignite.engine import Engine as _IgniteEngine
+from ignite.engine import Events, EventsList, State
+from ignite.engine.events import RemovableEventHandle
+
+from nodes.engine import Engine, batch_size
+from nodes.ignite_face import _FaceHandlers, _filter_label, _stateful
+from pipeline import Handle, Node, Ref, Variable
+from pipeline import State as StatefireState
+
+__all__ = ["IgniteEngine", "IgniteLoop"]
+
+EVENTS_CONTAINER = "events"  # where custom events get their variables
+
+
+class IgniteLoop(Engine):
+    """The statefire engine behind an :class:`IgniteEngine`: its variables are ignite's events.
+
+    The core events write the variables every statefire engine has; the
+    other built-in events count in the variables below. ``run`` runs the
+    ignite engine (on the data of its last run) and ``terminate`` terminates it.
+    """
+
+    n_get_batch_started = Variable(0, doc="GET_BATCH_STARTED events fired")
+    n_get_batch_completed = Variable(0, doc="GET_BATCH_COMPLETED events fired")
+    n_dataloader_stop_iteration = Variable(0, doc="DATALOADER_STOP_ITERATION events fired")
+    n_terminate = Variable(0, doc="TERMINATE events fired")
+    n_terminate_single_epoch = Variable(0, doc="TERMINATE_SINGLE_EPOCH events fired")
+    n_interrupt = Variable(0, doc="INTERRUPT events fired")
+
+    def __init__(self, state: StatefireState, name: str, face: IgniteEngine) -> None:
+        # The data comes with each run of the ignite engine; a placeholder passes the check.
+        super().__init__(state, name, face._process_function, [None])
+        self.dataloader = None  # type: ignore[assignment]
+        self._ignite_face = face  # what the engine's ``ignite`` property returns
+
+    def run(self, max_epochs: int | None = None, epoch_length: int | None = None) -> None:
+        """Run the ignite engine on the data of its last run (see ``IgniteEngine.run``)."""
+        self.ignite.run(self.dataloader, max_epochs=max_epochs, epoch_length=epoch_length)
+
+    def terminate(self) -> None:
+        """Terminate the ignite engine's run after the current event."""
+        self.ignite.terminate()
+
+    def terminate_epoch(self) -> None:
+        """End the ignite engine's current epoch after the current event."""
+        self.ignite.terminate_epoch()
+
+    def set_dataloader(self, dataloader: Iterable[Any]) -> None:
+        """Give the ignite engine other data from the next batch on (its ``set_data``)."""
+        self.ignite.set_data(dataloader)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The ignite engine's ``state_dict()`` (its position in the run and its user keys)."""
+        return {"ignite": dict(self.ignite.state_dict())}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Put the ignite engine where :meth:`state_dict` saved it (its next run resumes there).
+
+        Raises:
+            ValueError: ``state_dict`` has no ``ignite`` entry.
+        """
+        if "ignite" not in state_dict:
+            raise ValueError(
+                f"{self.key}: expected the ignite engine's state under 'ignite', got keys "
+                f"{sorted(state_dict)}; save it with state.state_dict() from an IgniteEngine's state"
+            )
+        self.ignite.load_state_dict(state_dict["ignite"])
+
+
+class _Handlers(_FaceHandlers):
+    """The handlers of an :class:`IgniteEngine` that have a ``state_dict``, saved and
+    restored with the state as ``engine.ignite``'s are (``handlers.<engine>_ignite``)."""
+
+    def __init__(self, loop: IgniteLoop) -> None:  # the face's own __init__ takes a face
+        self.objects: dict[str, Any] = {}
+        Node.__init__(self, loop.state, f"{loop.name}_ignite", container="handlers")
+
+
+def _dispatcher(
+    engine: IgniteEngine,
+    entry: tuple[Any, tuple[Any, ...], dict[str, Any]],
+    handler: Callable[..., Any],
+) -> Callable[[], None]:
+    """One handler of an ignite event as a statefire subscriber (called with no argument):
+    it calls ``handler`` as ignite calls the entry, with the arguments of the event fired.
+
+    ``handler`` is the entry's function, or the one inside ignite's filter wrapper when
+    the subscription filters. A closure (cheaper to call than an object's ``__call__``)
+    that carries the handler's name, so the graph and the trace show the handler.
+    """
+    engine_ref = weakref.ref(engine)  # as ignite's entries: a handler keeps no engine alive
+    _, args, kwargs = entry
+    with_engine = bool(args) and isinstance(args[0], weakref.ref)
+    if with_engine:
+        args = args[1:]
+
+    def dispatch() -> None:
+        face = engine_ref()
+        if face is None:
+            raise RuntimeError("Engine reference not resolved. Cannot execute event handler.")
+        fired = face._event_args
+        if fired is _NO_ARGS:
+            if with_engine:
+                handler(face, *args, **kwargs)
+            else:  # a handler that does not take the engine (metrics attach such handlers)
+                handler(*args, **kwargs)
+            return
+        event_args, event_kwargs = fired
+        kwargs.update(event_kwargs)  # as ignite: the event's keywords stay with the entry
+        if with_engine:
+            handler(face, *event_args, *args, **kwargs)
+        else:
+            handler(*event_args, *args, **kwargs)
+
+    dispatch.__qualname__ = getattr(handler, "__qualname__", None) or type(handler).__qualname__
+    dispatch.__module__ = getattr(handler, "__module__", None) or type(handler).__module__
+    dispatch.__wrapped__ = handler  # type: ignore[attr-defined]  # for the label's file:line
+    dispatch.__signature__ = inspect.Signature()  # type: ignore[attr-defined]  # called bare
+    return dispatch
+
+
+class IgniteEngine(_IgniteEngine):
+    """ignite's ``Engine``, whose events are variables of a statefire state.
+
+    Constructed and used exactly as ``ignite.engine.Engine(process_function)``;
+    ``run``, ``state``, the events and their filters, ``terminate``,
+    ``terminate_epoch``, ``state_dict``/``load_state_dict``, custom events and
+    ``set_data`` behave as ignite's. Behind it, :attr:`statefire_engine` (an
+    :class:`IgniteLoop` on ``state``, a new ``State`` unless given) holds the
+    run's variables, and every handler is a subscription in that state's graph.
+
+    Args:
+        process_function: ``process_function(engine, batch) -> output``, as ignite's.
+        state: the statefire state to join (default: a new ``State``).
+        name: the statefire engine's name in that state.
+
+    Example:
+        >>> from ignite.engine import Events
+        >>> engine = IgniteEngine(lambda engine, batch: batch * 2)
+        >>> seen = []
+        >>> @engine.on(Events.ITERATION_COMPLETED(every=2))
+        ... def keep_output(engine):
+        ...     seen.append(engine.state.output)
+        >>> engine.run([1, 2, 3, 4], max_epochs=1).output, seen
+        (8, [4, 8])
+        >>> engine.statefire_engine.n_iteration_completed, engine.statefire_engine.key
+        (4, 'engines.engine')
+    """
+
+    def __init__(
+        self,
+        process_function: Callable[[Any, Any], Any],
+        *,
+        state: StatefireState | None = None,
+        name: str = "engine",
+    ) -> None:
+        self._event_refs: dict[Any, Any] = {}
+        self._subscriptions: dict[int, tuple[Any, Handle]] = {}
+        self._event_args: tuple[tuple[Any, ...], dict[str, Any]] = _NO_ARGS
+        self._firers: dict[int, Callable[[IgniteEngine, IgniteLoop], None]] = {}
+        self._persisted: _Handlers | None = None
+        self._validated_at: int | None = None  # the graph version last validated
+        self._loop: IgniteLoop | None = None
+        super().__init__(process_function)  # checks process_function, registers Events
+        self._loop = IgniteLoop(state if state is not None else StatefireState(), name, self)
+        self._map_events(self._allowed_events)
+
+    @property
+    def statefire_engine(self) -> IgniteLoop:
+        """The statefire engine node behind this engine (``state.engines.<name>``)."""
+        assert self._loop is not None
+        return self._loop
+
+    # Events as variables ------------------------------------------------------------
+    def register_events(
+        self, *event_names: str | Any, event_to_attr: dict[Any, str] | None = None
+    ) -> None:
+        """Register custom events as ignite does; each gets a variable ``events.<engine>_<event>``."""
+        super().register_events(*event_names, event_to_attr=event_to_attr)
+        if self._loop is not None:
+            self._map_events(event_names)
+
+    def _map_events(self, events: Iterable[Any]) -> None:
+        loop = self._loop
+        assert loop is not None
+        for event in events:
+            if event in self._event_refs:
+                continue
+            builtin = _BUILTIN.get(event) if isinstance(event, Events) else None
+            if builtin is not None:
+                self._event_refs[event] = loop.ref(builtin)
+                self._firers[id(event)] = _SETTERS[event]
+                continue
+            state = loop.state
+            container = (
+                state.containers[EVENTS_CONTAINER]
+                if EVENTS_CONTAINER in state.containers
+                else state.add_container(EVENTS_CONTAINER)
+            )
+            base = f"{loop.name}_{_identifier(event)}"
+            name, n = base, 1
+            while name in container:
+                n += 1
+                name = f"{base}_{n}"
+            ref = container.add_variable(
+                name, 0, doc=f"{event!r} events fired by {loop.key}", writer=loop
+            )
+            self._event_refs[event] = ref
+            self._firers[id(event)] = _count_in(ref)
+
+    def _fire_event(self, event_name: Any, *event_args: Any, **event_kwargs: Any) -> None:
+        """Fire ``event_name``: set its variable, which calls its handlers (its subscribers)."""
+        self.last_event_name = event_name
+        # By identity first: an event's own __hash__ and __eq__ are Python code, and
+        # four events fire per iteration. An equal event (a name string) is looked up.
+        fire = self._firers.get(id(event_name))
+        if fire is None:
+            ref = self._event_refs.get(event_name)
+            if ref is None:  # not registered: ignite fires nothing either
+                return
+            fire = _SETTERS_BY_VARIABLE[ref.name] if ref.owner is self._loop else _count_in(ref)
+        if event_args or event_kwargs or self._event_args is not _NO_ARGS:
+            saved, self._event_args = self._event_args, (event_args, event_kwargs)
+            try:
+                fire(self, self._loop)
+            finally:
+                self._event_args = saved
+        else:  # the common case: no arguments, and none to restore for an enclosing event
+            fire(self, self._loop)
+
+    def fire_event(self, event_name: Any) -> None:
+        """Fire a registered event (set its variable), as ignite's ``fire_event``."""
+        self._assert_allowed_event(event_name)
+        loop = self._loop
+        assert loop is not None
+        with loop.state.writing_as(loop):
+            self._fire_event(event_name)
+
+    # Handlers as subscriptions ----------------------------------------------------------
+    def add_event_handler(
+        self, event_name: Any, handler: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> RemovableEventHandle:
+        """Attach ``handler`` as ignite does; it becomes a subscription to the event's variable."""
+        if isinstance(event_name, EventsList):
+            return super().add_event_handler(event_name, handler, *args, **kwargs)
+        handle = super().add_event_handler(event_name, handler, *args, **kwargs)
+        entry = self._event_handlers[event_name][-1]
+        ref = self._event_refs[event_name]  # a filtered event (X(every=2)) equals its event
+        flt = getattr(event_name, "filter", None)
+        if flt is None:
+            subscription = ref.subscribe(_dispatcher(self, entry, entry[0]))
+        else:  # the filter goes on the subscription, around the handler ignite wrapped
+            dispatch = _dispatcher(self, entry, entry[0].__wrapped__)
+            every = _every(flt)
+            if every is not None and ref.name in _POSITIONS:
+                subscription = ref.subscribe(dispatch, every=every)
+            else:
+                subscription = ref.subscribe(dispatch, when=self._predicate(event_name, flt))
+        # ignite rebuilds the list of entries on a removal; an entry's kwargs dict stays the same.
+        self._subscriptions[id(entry[2])] = (entry, subscription)
+        stateful = _stateful(handler)
+        if stateful is not None:
+            if self._persisted is None:
+                self._persisted = _Handlers(self.statefire_engine)
+            self._persisted.add(stateful)
+        return handle
+
+    def _predicate(self, event: Any, flt: Callable[..., Any]) -> Callable[[Any], bool]:
+        """ignite's filter as a statefire ``when=``: it sees the event's state attribute."""
+        engine_ref = weakref.ref(self)
+
+        def passes(new: Any) -> bool:
+            engine = engine_ref()
+            return engine is not None and bool(
+                flt(engine, engine.state.get_event_attrib_value(event))
+            )
+
+        passes.__name__ = _filter_label(event)
+        return passes
+
+    def remove_event_handler(self, handler: Callable[..., Any], event_name: Any) -> None:
+        """Detach ``handler`` as ignite does, and remove its subscription."""
+        before = list(self._event_handlers.get(event_name, ()))
+        super().remove_event_handler(handler, event_name)
+        kept = {id(entry[2]) for entry in self._event_handlers[event_name]}
+        for entry in before:
+            if id(entry[2]) not in kept:
+                self._subscriptions.pop(id(entry[2]))[1].remove()
+
+    # Runs ------------------------------------------------------------------------------
+    def run(
+        self,
+        data: Iterable[Any] | None = None,
+        max_epochs: int | None = None,
+        max_iters: int | None = None,
+        epoch_length: int | None = None,
+    ) -> State:
+        """Run as ignite's ``Engine.run``; the statefire state is validated first (again
+        whenever its graph changed since)."""
+        loop = self._loop
+        assert loop is not None
+        state = loop.state
+        if self._validated_at != state.graph_version:  # validated again when the graph changed
+            state.validate()
+            self._validated_at = state.graph_version
+        if data is not None:
+            loop.dataloader = data  # type: ignore[assignment]
+        with loop.state.writing_as(loop):
+            return super().run(
+                data, max_epochs=max_epochs, max_iters=max_iters, epoch_length=epoch_length
+            )
+
+    def set_data(self, data: Iterable[Any]) -> None:
+        """Switch the data from the next batch on, as ignite's ``set_data``."""
+        super().set_data(data)
+        assert self._loop is not None
+        self._loop.dataloader = data  # type: ignore[assignment]
+
+    def terminate(self, skip_completed: bool = False) -> None:
+        """Terminate the run after the current event, as ignite's ``terminate``; also sets
+        the statefire engine's ``should_terminate``."""
+        super().terminate(skip_completed)
+        assert self._loop is not None
+        self._loop.should_terminate = True
+
+
+# The counters that hold ignite's iteration or epoch when their event fires: ignite's
+# ``every`` filter on them is statefire's ``every`` filter.
+_POSITIONS = {
+    "n_epoch_started",
+    "n_iteration_started",
+    "n_iteration_completed",
+    "n_epoch_completed",
+}
+
+
+def _every(flt: Callable[..., Any]) -> int | None:
+    """The ``n`` of ignite's ``every=n`` filter (its own function only), else None."""
+    if (
+        getattr(flt, "__qualname__", "")
+        != "CallableEventWithFilter.every_event_filter.<locals>.wrapper"
+    ):
+        return None
+    every = inspect.getclosurevars(flt).nonlocals.get("every")
+    return every if type(every) is int else None
+
+
+def _identifier(event: Any) -> str:
+    text = event.name if hasattr(event, "name") else str(event)
+    return re.sub(r"\W+", "_", text).strip("_").lower() or "event"
+
+
+def _set_count(loop: IgniteLoop, name: str, value: int) -> None:
+    """Set the counter ``name`` to ``value`` so that its subscribers fire even if it holds it."""
+    if getattr(loop, name) == value:
+        loop.reset_variables(**{name: None})
+    setattr(loop, name, value)
+
+
+def _iteration_started(face: IgniteEngine, loop: IgniteLoop) -> None:
+    iteration = face.state.iteration
+    if loop.n_iteration_started == iteration:
+        loop.reset_variables(n_iteration_started=None)
+    loop.n_iteration_started = iteration
+
+
+def _started(face: IgniteEngine, loop: IgniteLoop) -> None:
+    s = face.state
+    loop.reset_variables(
+        n_epoch_started=s.epoch,
+        n_iteration_started=s.iteration,
+        n_iteration_completed=s.iteration,
+        n_epoch_completed=s.epoch,
+        max_epochs=s.max_epochs,
+        epoch_length=s.epoch_length,
+        should_terminate=False,
+        exception=None,
+    )
+    loop.n_run_started += 1
+
+
+def _iteration_completed(face: IgniteEngine, loop: IgniteLoop) -> None:
+    s = face.state
+    batch = s.batch
+    loop.batch = batch
+    loop.output = s.output
+    loop.n_samples += batch_size(batch)
+    iteration = s.iteration
+    if loop.n_iteration_completed == iteration:
+        loop.reset_variables(n_iteration_completed=None)
+    loop.n_iteration_completed = iteration
+
+
+def _epoch_completed(face: IgniteEngine, loop: IgniteLoop) -> None:
+    loop.epoch_time = face.state.times.get("EPOCH_COMPLETED") or 0.0
+    _set_count(loop, "n_epoch_completed", face.state.epoch)
+
+
+def _completed(face: IgniteEngine, loop: IgniteLoop) -> None:
+    loop.run_time = face.state.times.get("COMPLETED") or 0.0
+    loop.n_run_completed += 1
+
+
+def _exception_raised(face: IgniteEngine, loop: IgniteLoop) -> None:
+    loop.exception = face._event_args[0][0]
+
+
+def _get_batch_started(face: IgniteEngine, loop: IgniteLoop) -> None:
+    loop.n_get_batch_started += 1
+
+
+def _get_batch_completed(face: IgniteEngine, loop: IgniteLoop) -> None:
+    loop.n_get_batch_completed += 1
+
+
+def _counter(name: str) -> Callable[[IgniteEngine, IgniteLoop], None]:
+    def count(face: IgniteEngine, loop: IgniteLoop) -> None:
+        setattr(loop, name, getattr(loop, name) + 1)
+
+    return count
+
+
+def _count_in(ref: Ref) -> Callable[[IgniteEngine, IgniteLoop], None]:
+    """Firing a custom event: its counter goes up by one."""
+
+    def count(face: IgniteEngine, loop: IgniteLoop) -> None:
+        ref.value = ref.value + 1
+
+    return count
+
+
+_NO_ARGS: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})  # the arguments of most events
+
+
+# The variable of each built-in event, and how firing it sets that variable.
+_BUILTIN: dict[Any, str] = {
+    Events.STARTED: "n_run_started",
+    Events.EPOCH_STARTED: "n_epoch_started",
+    Events.ITERATION_STARTED: "n_iteration_started",
+    Events.ITERATION_COMPLETED: "n_iteration_completed",
+    Events.EPOCH_COMPLETED: "n_epoch_completed",
+    Events.COMPLETED: "n_run_completed",
+    Events.EXCEPTION_RAISED: "exception",
+    Events.GET_BATCH_STARTED: "n_get_batch_started",
+    Events.GET_BATCH_COMPLETED: "n_get_batch_completed",
+    Events.DATALOADER_STOP_ITERATION: "n_dataloader_stop_iteration",
+    Events.TERMINATE: "n_terminate",
+    Events.TERMINATE_SINGLE_EPOCH: "n_terminate_single_epoch",
+    Events.INTERRUPT: "n_interrupt",
+}
+_SETTERS: dict[Any, Callable[[IgniteEngine, IgniteLoop], None]] = {
+    Events.STARTED: _started,
+    Events.EPOCH_STARTED: lambda face, loop: _set_count(loop, "n_epoch_started", face.state.epoch),
+    Events.ITERATION_STARTED: _iteration_started,
+    Events.GET_BATCH_STARTED: _get_batch_started,
+    Events.GET_BATCH_COMPLETED: _get_batch_completed,
+    Events.ITERATION_COMPLETED: _iteration_completed,
+    Events.EPOCH_COMPLETED: _epoch_completed,
+    Events.COMPLETED: _completed,
+    Events.EXCEPTION_RAISED: _exception_raised,
+}
+for _event, _name in _BUILTIN.items():
+    _SETTERS.setdefault(_event, _counter(_name))
+_SETTERS_BY_VARIABLE = {_BUILTIN[event]: setter for event, setter in _SETTERS.items()}

@@ -1,0 +1,346 @@
+"""Tests of ``nodes.IgniteEngine``: ignite's ``Engine`` whose events are variables of a
+statefire engine and whose handlers are subscriptions. (ignite's own test suite runs on it
+in ``make peer``; these tests check the statefire side.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from ignite.engine import Engine as PlainEngine
+from ignite.engine import EventEnum, Events
+
+from nodes import IgniteEngine
+from nodes.ignite_engine import IgniteLoop
+from pipeline import State
+
+
+def echo(engine: Any, batch: Any) -> Any:
+    return batch
+
+
+class Custom(EventEnum):
+    BACKWARD_DONE = "backward_done"
+
+
+class TestConstruction:
+    def test_is_an_ignite_engine_on_a_new_state(self) -> None:
+        """``IgniteEngine(fn)`` is an ignite Engine; its statefire engine is ``engines.engine``."""
+        engine = IgniteEngine(echo)
+        assert isinstance(engine, PlainEngine)
+        loop = engine.statefire_engine
+        assert isinstance(loop, IgniteLoop)
+        assert loop.key == "engines.engine"
+        assert loop.ignite is engine
+
+    def test_joins_a_given_state_under_its_name(self, state: State) -> None:
+        """Two engines on one state are two statefire engines of it."""
+        trainer = IgniteEngine(echo, state=state, name="trainer")
+        evaluator = IgniteEngine(echo, state=state, name="evaluator")
+        assert state.engines.trainer is trainer.statefire_engine
+        assert state.engines.evaluator is evaluator.statefire_engine
+
+    def test_refuses_a_process_function_as_ignite_does(self) -> None:
+        """A process function with the wrong signature gets ignite's own error."""
+        with pytest.raises(ValueError, match="process_function"):
+            IgniteEngine(lambda: None)
+
+    def test_nodes_names_it_without_importing_ignite_first(self) -> None:
+        """``nodes.IgniteEngine`` is the class of ``nodes.ignite_engine``; a typo raises."""
+        import nodes
+        from nodes import ignite_engine
+
+        assert nodes.IgniteEngine is ignite_engine.IgniteEngine
+        with pytest.raises(AttributeError, match="IgniteEngin"):
+            nodes.IgniteEngin
+
+
+class TestEventsAreVariables:
+    def test_a_run_writes_the_statefire_engine_variables_in_order(self) -> None:
+        """statefire subscribers see the run as on any statefire engine."""
+        engine = IgniteEngine(echo)
+        loop = engine.statefire_engine
+        log: list[tuple[str, Any]] = []
+        names = [
+            "n_run_started",
+            "n_epoch_started",
+            "n_iteration_started",
+            "batch",
+            "output",
+            "n_samples",
+            "n_iteration_completed",
+            "n_epoch_completed",
+            "n_run_completed",
+        ]
+        for name in names:
+            loop.ref(name).subscribe(lambda event, name=name: log.append((name, event.new)))
+        data = [torch.ones(2), torch.ones(3)]
+        engine.run(data, max_epochs=1)
+        assert [(n, v.shape[0] if isinstance(v, torch.Tensor) else v) for n, v in log] == [
+            ("n_run_started", 1),
+            ("n_epoch_started", 1),
+            ("n_iteration_started", 1),
+            ("batch", 2),
+            ("output", 2),
+            ("n_samples", 2),
+            ("n_iteration_completed", 1),
+            ("n_iteration_started", 2),
+            ("batch", 3),
+            ("output", 3),
+            ("n_samples", 5),
+            ("n_iteration_completed", 2),
+            ("n_epoch_completed", 1),
+            ("n_run_completed", 1),
+        ]
+        assert (loop.max_epochs, loop.epoch_length, loop.n_get_batch_completed) == (1, 2, 2)
+
+    def test_an_event_fires_even_when_its_counter_holds_the_value(self) -> None:
+        """A handler that sets ``state.iteration`` back does not hide the next iteration's event."""
+        engine = IgniteEngine(echo)
+        seen: list[int] = []
+        engine.statefire_engine.n_iteration_completed_ref.subscribe(
+            lambda event: seen.append(event.new)
+        )
+
+        @engine.on(Events.ITERATION_COMPLETED)
+        def rewind(e: Any) -> None:
+            e.state.iteration = 0
+
+        engine.run([1, 2, 3])
+        assert seen == [1, 1, 1]
+
+    def test_custom_event_is_a_variable_of_the_events_container(self) -> None:
+        """A registered event counts in ``events.<engine>_<event>``; fire_event sets it."""
+        engine = IgniteEngine(echo, name="trainer")
+        engine.register_events(*Custom)
+        ref = engine.statefire_engine.state.ref("events.trainer_backward_done")
+        calls: list[int] = []
+        engine.add_event_handler(Custom.BACKWARD_DONE, lambda: calls.append(ref.value))
+        engine.add_event_handler(
+            Events.ITERATION_COMPLETED, lambda e: e.fire_event(Custom.BACKWARD_DONE)
+        )
+        engine.run([1, 2])
+        assert calls == [1, 2]
+        assert "engines.trainer" in engine.statefire_engine.state.writers_of(ref)
+
+    def test_an_equal_event_fires_the_registered_one(self) -> None:
+        """A string event fired through an equal, not identical, string counts in its variable."""
+        engine = IgniteEngine(echo)
+        engine.register_events("my_event")
+        calls: list[str] = []
+        engine.add_event_handler("my_event", lambda: calls.append("called"))
+        engine.fire_event("".join(["my_", "event"]))
+        assert calls == ["called"]
+        assert engine.statefire_engine.state.events.engine_my_event == 1
+
+    def test_an_event_fired_inside_a_handler_gets_its_own_arguments(self) -> None:
+        """A custom event fired by an EXCEPTION_RAISED handler does not pass the exception on."""
+        engine = IgniteEngine(lambda e, b: 1 / 0)
+        engine.register_events(*Custom)
+        got: list[tuple[Any, ...]] = []
+        engine.add_event_handler(Custom.BACKWARD_DONE, lambda e, *args: got.append(args))
+
+        @engine.on(Events.EXCEPTION_RAISED)
+        def on_error(e: Any, exc: BaseException) -> None:
+            e.fire_event(Custom.BACKWARD_DONE)
+            got.append((type(exc).__name__,))
+
+        engine.run([1])
+        assert got == [(), ("ZeroDivisionError",)]
+
+    def test_exception_raised_passes_the_exception_and_sets_the_variable(self) -> None:
+        """EXCEPTION_RAISED handlers get the exception, and ``exception`` holds it."""
+
+        def fail(engine: Any, batch: Any) -> None:
+            raise RuntimeError("boom")
+
+        engine = IgniteEngine(fail)
+        caught: list[BaseException] = []
+        engine.add_event_handler(Events.EXCEPTION_RAISED, lambda e, exc: caught.append(exc))
+        engine.run([1])
+        assert [str(e) for e in caught] == ["boom"]
+        assert engine.statefire_engine.exception is caught[0]
+
+
+class TestHandlersAreSubscriptions:
+    def test_a_handler_is_a_subscriber_named_after_it(self) -> None:
+        """The graph names the handler; ignite's filter still decides when it runs."""
+        engine = IgniteEngine(echo)
+        outputs: list[int] = []
+
+        def keep_output(e: Any) -> None:
+            outputs.append(e.state.output)
+
+        handle = engine.add_event_handler(Events.ITERATION_COMPLETED(every=2), keep_output)
+        state = engine.statefire_engine.state
+        (subscriber,) = state.subscribers_of("engines.engine.n_iteration_completed")
+        assert subscriber.startswith("TestHandlersAreSubscriptions.test_a_handler_is_a_subscriber")
+        assert "keep_output (" in subscriber and "test_ignite_engine.py:" in subscriber
+        engine.run([1, 2, 3, 4, 5])
+        assert outputs == [2, 4]
+        handle.remove()
+        assert state.subscribers_of("engines.engine.n_iteration_completed") == []
+        engine.run([1, 2, 3, 4, 5])
+        assert outputs == [2, 4]
+
+    def test_ignite_filters_label_the_subscriptions(self) -> None:
+        """``every`` on an iteration or epoch event is statefire's ``every``; other filters
+        are a ``when=`` predicate named after them; each runs the handler when ignite would."""
+        engine = IgniteEngine(echo)
+        calls: dict[str, list[int]] = {"every": [], "once": [], "batch": []}
+        for key, event in (
+            ("every", Events.ITERATION_COMPLETED(every=2)),
+            ("once", Events.ITERATION_COMPLETED(once=3)),
+            ("batch", Events.GET_BATCH_STARTED(every=3)),
+        ):
+            engine.add_event_handler(event, lambda e, key=key: calls[key].append(e.state.iteration))
+        labels = sorted(
+            (source, data["label"])
+            for source, _, data in engine.statefire_engine.state.graph.edges(data=True)
+            if data["kind"] == "triggers"
+        )
+        assert labels == [
+            ("engines.engine.n_get_batch_started", "when=every=3"),
+            ("engines.engine.n_iteration_completed", "every=2"),
+            ("engines.engine.n_iteration_completed", "when=once=[3]"),
+        ]
+        engine.run(range(7))
+        # as ignite: GET_BATCH_STARTED sees the iteration before it starts (0, 3 and 6)
+        assert calls == {"every": [2, 4, 6], "once": [3], "batch": [0, 3, 6]}
+
+    def test_removing_one_handler_keeps_the_others(self) -> None:
+        """remove_event_handler removes only that handler's subscription."""
+        engine = IgniteEngine(echo)
+        calls: list[str] = []
+
+        def make(name: str) -> Any:
+            return lambda: calls.append(name)
+
+        handlers = {name: make(name) for name in "abc"}
+        for handler in handlers.values():
+            engine.add_event_handler(Events.EPOCH_COMPLETED, handler)
+        engine.remove_event_handler(handlers["b"], Events.EPOCH_COMPLETED)
+        engine.remove_event_handler(handlers["a"], Events.EPOCH_COMPLETED)
+        engine.run([1])
+        assert calls == ["c"]
+        assert len(engine.statefire_engine.state.subscribers_of("engine.n_epoch_completed")) == 1
+
+    def test_an_evaluator_runs_inside_the_trainer_on_one_state(self, state: State) -> None:
+        """An evaluator run from a trainer's handler: both engines count on the shared state."""
+        trainer = IgniteEngine(echo, state=state, name="trainer")
+        evaluator = IgniteEngine(echo, state=state, name="evaluator")
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda: evaluator.run([1, 2, 3]))
+        trainer.run([1, 2], max_epochs=3)
+        assert (state.trainer.n_iteration_completed, state.trainer.n_epoch_completed) == (6, 3)
+        assert (state.evaluator.n_run_completed, state.evaluator.n_samples) == (3, 0)
+        state.validate()
+
+
+class TestControl:
+    def test_terminate_sets_should_terminate(self) -> None:
+        """ignite's terminate() also sets the statefire engine's should_terminate."""
+        engine = IgniteEngine(echo)
+        engine.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda e: e.terminate())
+        state = engine.run([1, 2, 3, 4], max_epochs=2)
+        assert (state.iteration, engine.statefire_engine.should_terminate) == (2, True)
+        assert engine.statefire_engine.n_terminate == 1
+
+    def test_the_statefire_engine_runs_and_terminates_the_ignite_engine(self) -> None:
+        """``statefire_engine.run()`` runs on the last data; its terminate() stops the run."""
+        engine = IgniteEngine(echo)
+        loop = engine.statefire_engine
+        loop.n_iteration_completed_ref.subscribe(loop.terminate, once=3)
+        engine.run([1, 2], max_epochs=4)
+        assert engine.state.iteration == 3
+        loop.run()  # as ignite: the terminated run goes on from the next epoch, to its 4 epochs
+        assert (engine.state.iteration, engine.state.epoch, loop.n_run_completed) == (7, 4, 2)
+
+    def test_the_statefire_engine_ends_epochs_and_switches_data_of_the_ignite_engine(
+        self,
+    ) -> None:
+        """terminate_epoch() and set_dataloader() on the statefire engine act on the ignite one."""
+        engine = IgniteEngine(echo)
+        loop = engine.statefire_engine
+        batches: list[int] = []
+        engine.add_event_handler(
+            Events.ITERATION_COMPLETED, lambda e: batches.append(e.state.batch)
+        )
+        loop.n_iteration_completed_ref.subscribe(loop.terminate_epoch, once=2)
+        loop.n_iteration_completed_ref.subscribe(lambda: loop.set_dataloader([7, 8, 9]), once=4)
+        engine.run([1, 2, 3], max_epochs=2)
+        assert batches == [1, 2, 1, 2, 7]  # as ignite: the new data, from its start, next
+        assert loop.dataloader == [7, 8, 9]
+
+    def test_statefire_engine_run_without_data_refuses_as_ignite(self) -> None:
+        """Before any run there is no data: ignite's message says what to give."""
+        with pytest.raises(ValueError, match="epoch_length should be provided if data is None"):
+            IgniteEngine(echo).statefire_engine.run()
+
+
+class TestPersistence:
+    def test_the_state_dict_resumes_the_ignite_run(self, tmp_path: Any) -> None:
+        """A statefire checkpoint of an IgniteEngine's state resumes its run as ignite would."""
+        data = [torch.ones(2)] * 5
+        engine = IgniteEngine(echo)
+        engine.run(data, max_epochs=2)
+        path = tmp_path / "state.pt"
+        torch.save(engine.statefire_engine.state.state_dict(), path)
+        again = IgniteEngine(echo)
+        again.statefire_engine.state.load_state_dict(torch.load(path, weights_only=True))
+        assert (again.state.epoch, again.state.iteration, again.state.max_epochs) == (2, 10, 2)
+        seen: list[int] = []
+        again.add_event_handler(
+            Events.ITERATION_COMPLETED, lambda e: seen.append(e.state.iteration)
+        )
+        again.run(data, max_epochs=3)
+        assert seen == [11, 12, 13, 14, 15]
+
+    def test_a_handler_with_a_state_dict_is_saved_with_the_state(self) -> None:
+        """A stateful handler is saved under handlers.<engine>_ignite and loaded back."""
+
+        class Count:
+            def __init__(self) -> None:
+                self.n = 0
+
+            def __call__(self, engine: Any) -> None:
+                self.n += 1
+
+            def state_dict(self) -> dict[str, int]:
+                return {"n": self.n}
+
+            def load_state_dict(self, state_dict: dict[str, int]) -> None:
+                self.n = state_dict["n"]
+
+        engine = IgniteEngine(echo)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, Count())
+        engine.run([1, 2, 3])
+        saved = engine.statefire_engine.state.state_dict()
+        assert saved["nodes"]["handlers.engine_ignite"] == {"Count": {"n": 3}}
+        again = IgniteEngine(echo)
+        count = Count()
+        again.add_event_handler(Events.ITERATION_COMPLETED, count)
+        again.statefire_engine.state.load_state_dict(saved)
+        assert count.n == 3
+
+    def test_loading_without_the_ignite_entry_is_refused(self) -> None:
+        """A node state without the ignite engine's entry says what it expected."""
+        with pytest.raises(ValueError, match="expected the ignite engine's state under 'ignite'"):
+            IgniteEngine(echo).statefire_engine.load_state_dict({"epoch_rng": None})
+
+
+class TestMemory:
+    def test_an_engine_and_its_state_are_collected_after_a_run(self) -> None:
+        """Nothing outside keeps an IgniteEngine, its state or its handlers alive."""
+        import gc
+        import weakref
+
+        def run_one() -> tuple[Any, Any]:
+            engine = IgniteEngine(echo)
+            engine.add_event_handler(Events.ITERATION_COMPLETED(every=2), lambda e: None)
+            engine.run([1, 2, 3])
+            return weakref.ref(engine), weakref.ref(engine.statefire_engine.state)
+
+        engine_ref, state_ref = run_one()
+        gc.collect()
+        assert engine_ref() is None and state_ref() is None
