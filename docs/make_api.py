@@ -180,8 +180,12 @@ def reference_page(package: ModuleType) -> str:
         if module != name:
             lines += [f"## `{module}`", "", f"Exported by `{module}`, not re-exported by `{name}`.", ""]  # fmt: skip
         for attr in sorted(names, key=str.lower):
-            obj = getattr(importlib.import_module(module), attr)
-            lines += [f"::: {module}.{attr}"]
+            mod = importlib.import_module(module)
+            obj = getattr(mod, attr)
+            # A name the package exports lazily (a module __getattr__) is documented
+            # where it is defined: mkdocstrings reads the source, not the running module.
+            where = module if attr in vars(mod) else obj.__module__
+            lines += [f"::: {where}.{attr}"]
             if module != name:  # under the module's heading
                 lines += ["    options:", "      heading_level: 3"]
             lines += [""]
