@@ -184,7 +184,7 @@ def reference_page(package: ModuleType) -> str:
             obj = getattr(mod, attr)
             # A name the package exports lazily (a module __getattr__) is documented
             # where it is defined: mkdocstrings reads the source, not the running module.
-            where = module if attr in vars(mod) else obj.__module__
+            where = module if module != name or attr in vars(mod) else obj.__module__
             lines += [f"::: {where}.{attr}"]
             if module != name:  # under the module's heading
                 lines += ["    options:", "      heading_level: 3"]
