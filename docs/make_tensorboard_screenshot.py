@@ -44,9 +44,7 @@ def run_example(output_dir: Path, epochs: int) -> None:
             str(ROOT / "examples" / "mnist_with_tensorboard.py"),
             "--epochs",
             str(epochs),
-            # ignite's MNIST settings: a slow curve, on which docs/tensorboard.md measures
-            # what "ignore outliers" leaves out (the example's defaults learn faster)
-            *("--optimizer", "sgd", "--lr", "0.01", "--momentum", "0.5"),
+            # the example's own defaults, as `make run` trains
             "--no-progress",
             "--output-dir",
             str(output_dir),
