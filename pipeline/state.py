@@ -194,18 +194,9 @@ class State:
                 f"'{container}.{name}' is already taken by {taken}; choose another name"
             )
         key = f"{container}.{name}"
-        box._nodes[name] = node
-        generic_setattr(box, name, node)
-        self._nodes[key] = node
-        same = self._by_name.setdefault(name, [])
-        same.append(node)
-        if len(same) == 1:
-            if name in self._containers or hasattr(type(self), name):
-                warn_no_alias(key, name, is_container=name in self._containers)
-            else:
-                generic_setattr(self, name, node)
-        elif len(same) == 2:
-            self._mark_ambiguous(name)
+        # Published last (node._vars, the container, state.nodes()): a live view
+        # reads them from another thread, and finds every slot and graph node of
+        # what it sees there.
         # Values a subclass set before Node.__init__ become the initial values.
         # (Read with getattr: touching node.__dict__ would slow every later read.)
         unset = object()
@@ -227,10 +218,22 @@ class State:
             )
             generic_setattr(node, vname, value)
             generic_setattr(node, f"{vname}_ref", slots[vname].ref)
-        generic_setattr(node, "_vars", slots)
         self._graph.add_node(key, kind="node", cls=type(node).__name__, container=container)
         for slot in slots.values():
             self._add_slot(slot, writer_key=key)
+        generic_setattr(node, "_vars", slots)
+        self._nodes[key] = node
+        box._nodes[name] = node
+        generic_setattr(box, name, node)
+        same = self._by_name.setdefault(name, [])
+        same.append(node)
+        if len(same) == 1:
+            if name in self._containers or hasattr(type(self), name):
+                warn_no_alias(key, name, is_container=name in self._containers)
+            else:
+                generic_setattr(self, name, node)
+        elif len(same) == 2:
+            self._mark_ambiguous(name)
         self._note_structure("n_nodes", "last_node", key)
 
     def _mark_ambiguous(self, name: str) -> None:
@@ -283,10 +286,10 @@ class State:
             persistent=persistent,
             shared=True,
         )
-        container._vars[name] = slot
+        self._add_slot(slot, writer_key=writer.key if writer is not None else None)
         generic_setattr(container, name, value)
         generic_setattr(container, f"{name}_ref", slot.ref)
-        self._add_slot(slot, writer_key=writer.key if writer is not None else None)
+        container._vars[name] = slot  # last: a live view reads it from another thread
         return slot.ref
 
     def _add_slot(self, slot: Slot, writer_key: str | None) -> None:
@@ -807,7 +810,7 @@ class State:
         """
         from pipeline.views.live import LiveServer
 
-        return LiveServer(self, host, port, level=level)
+        return LiveServer(self, port, host, level=level)
 
     def explain(self, target: Ref | str, trace: Trace | None = None) -> str:
         """One variable in words: value, writers (observed, declared, ordering only),

@@ -12,6 +12,12 @@ which the loop keeps anyway (benchmarks/bench_live.py measures what it costs
 the loop). A value read while the loop writes it is the old or the new one,
 never a torn one: each read is one attribute read under the interpreter's
 lock.
+
+The loop may register nodes and variables while a request reads them: a
+reader can then meet a dict that changed size or a name not yet in every
+table, so each request reads again (up to :data:`RETRIES` times). The server
+holds the state weakly: a state dropped without ``close()`` is collected, and
+the server answers 503 from then on.
 """
 
 from __future__ import annotations
@@ -20,22 +26,33 @@ import contextlib
 import json
 import threading
 import time
+import weakref
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pipeline.values import summarize
 from pipeline.views.html import page_document, page_html
 from pipeline.views.model import sub_info
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
     from pipeline.state import State
 
-__all__ = ["LiveServer", "snapshot"]
+__all__ = ["LiveServer", "StateGone", "snapshot"]
+
+_T = TypeVar("_T")
 
 #: Value summaries in a snapshot are cut to this width (as in the side panel).
 VALUE_WIDTH = 60
+
+#: Reads of a state that the loop changed meanwhile are tried this many times.
+RETRIES = 5
+
+#: What a read that met the loop's registration raises (a dict changed size,
+#: a path not yet in every table); reading again gets a consistent view.
+_RACES = (RuntimeError, KeyError, AttributeError)
 
 
 def snapshot(state: State) -> dict[str, Any]:
@@ -73,13 +90,29 @@ class LiveServer:
     """
 
     def __init__(
-        self, state: State, host: str = "127.0.0.1", port: int = 0, *, level: str = "nodes"
+        self, state: State, port: int = 0, host: str = "127.0.0.1", *, level: str = "nodes"
     ) -> None:
+        """Start serving ``state`` in a daemon thread (the arguments of :meth:`State.serve`).
+
+        The server holds the state weakly: it does not keep a state alive,
+        and answers 503 once the state is gone. ``close()`` (or ``with``)
+        stops the thread and frees the port.
+
+        Args:
+            state: the state to show.
+            port: the port to listen on; 0 takes any free port.
+            host: the address to listen on.
+            level: the page's first level, as for :meth:`State.view`.
+
+        Raises:
+            ValueError: a port outside 0-65535 or an unknown level.
+            OSError: the port is taken.
+        """
         if type(port) is not int or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int from 0 (any free port) to 65535, got {port!r}")
-        self._state: State | None = state
+        self._ref: weakref.ref[State] | None = weakref.ref(state)
         self._level = level
-        self._page = self._build_page()  # here, so that a bad level fails at the call
+        self._page = self._build_page(state)  # here, so that a bad level fails at the call
         handler = type("_Handler", (_Handler,), {"server_ref": self})
         try:
             self._httpd = ThreadingHTTPServer((host, port), handler)
@@ -101,48 +134,69 @@ class LiveServer:
         )
         self._thread.start()
 
-    def _build_page(self) -> str:
-        state = self._state
-        if state is None:
-            raise RuntimeError("this live server is closed")
+    def _build_page(self, state: State) -> str:
         return page_html(page_document(state, level=self._level, live=True))
 
+    def _state(self) -> State:
+        """The state served, or ``StateGone`` / ``RuntimeError`` when there is none."""
+        if self._ref is None:
+            raise RuntimeError("this live server is closed")
+        state = self._ref()
+        if state is None:
+            raise StateGone(
+                "the state this live server showed was collected; serve the new one "
+                "with state.serve()"
+            )
+        return state
+
+    def _read(self, build: Callable[[State], _T]) -> _T:
+        """``build(state)``, read again while it meets the loop's registration."""
+        state = self._state()
+        for _ in range(RETRIES - 1):
+            try:
+                return build(state)
+            except _RACES:
+                continue
+        return build(state)
+
     def page(self) -> str:
-        """The page, rebuilt from the state's graph now (the last good one if that fails)."""
-        # RuntimeError: the loop changed the graph while it was read; keep the last page.
-        with contextlib.suppress(RuntimeError):
-            self._page = self._build_page()
+        """The page, rebuilt from the state's graph now (the last good one if that fails).
+
+        Raises:
+            RuntimeError: the server is closed (``StateGone``: the state was collected).
+        """
+        self._state()  # closed or collected: say so, rather than serve the last page
+        with contextlib.suppress(*_RACES):
+            self._page = self._read(self._build_page)
         return self._page
 
     def snapshot(self) -> dict[str, Any]:
-        """What ``GET snapshot.json`` returns (see :func:`snapshot`)."""
-        state = self._state
-        if state is None:
-            raise RuntimeError("this live server is closed")
-        for _ in range(3):
-            try:
-                return snapshot(state)
-            except RuntimeError:  # a dict changed size while read: read again
-                continue
-        return snapshot(state)
+        """What ``GET snapshot.json`` returns (see :func:`snapshot`).
+
+        Raises:
+            RuntimeError: the server is closed (``StateGone``: the state was collected).
+        """
+        return self._read(snapshot)
 
     def document(self) -> dict[str, Any]:
-        """What ``GET document.json`` returns: the page's whole document."""
-        state = self._state
-        if state is None:
-            raise RuntimeError("this live server is closed")
-        return page_document(state, level=self._level, live=True)
+        """What ``GET document.json`` returns: the page's whole document.
+
+        Raises:
+            RuntimeError: the server is closed (``StateGone``: the state was collected).
+        """
+        level = self._level
+        return self._read(lambda state: page_document(state, level=level, live=True))
 
     @property
     def active(self) -> bool:
-        """Whether the server still serves."""
-        return self._state is not None
+        """Whether the server still serves (open, and its state still alive)."""
+        return self._ref is not None and self._ref() is not None
 
     def close(self) -> None:
         """Stop serving and let go of the state (closing twice is harmless)."""
-        if self._state is None:
+        if self._ref is None:
             return
-        self._state = None
+        self._ref = None
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
@@ -162,6 +216,10 @@ class LiveServer:
         return f"<LiveServer {self.url} {'serving' if self.active else 'closed'}>"
 
 
+class StateGone(RuntimeError):
+    """The state a live server showed was collected (the server was not closed)."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_ref: LiveServer
 
@@ -178,8 +236,11 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 text = f"no such page: {route}; try / or /snapshot.json"
                 self._send(404, "text/plain; charset=utf-8", text.encode())
-        except RuntimeError as exc:  # closed while answering
+        except RuntimeError as exc:  # closed, or the state collected, while answering
             self._send(503, "text/plain; charset=utf-8", str(exc).encode())
+        except Exception as exc:  # answer, rather than drop the connection
+            text = f"the live view failed: {type(exc).__name__}: {exc}"
+            self._send(500, "text/plain; charset=utf-8", text.encode())
 
     def _send_json(self, data: dict[str, Any]) -> None:
         body = json.dumps(data, separators=(",", ":")).encode("utf-8")

@@ -3,12 +3,16 @@ page, the live server's routes and snapshot, and their error messages."""
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import socket
+import sys
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
+import weakref
 from typing import Any
 
 import pytest
@@ -17,7 +21,7 @@ from core_toys import Counter, Loop
 from pipeline import State
 from pipeline.views import html
 from pipeline.views.html import page_document, page_html
-from pipeline.views.live import LiveServer, snapshot
+from pipeline.views.live import LiveServer, StateGone, snapshot
 
 
 @pytest.fixture
@@ -185,9 +189,10 @@ class TestLiveServer:
             "2",
         )
 
-    def test_close_stops_serving_and_releases(self, toy: State) -> None:
+    def test_close_stops_serving_and_releases(self) -> None:
         """After close() the port is free, a second close is harmless, the state is let go."""
-        server = toy.serve()
+        state = State()
+        server = state.serve()
         url = server.url
         assert repr(server) == f"<LiveServer {url} serving>"
         server.close()
@@ -195,8 +200,99 @@ class TestLiveServer:
         assert not server.active and repr(server) == f"<LiveServer {url} closed>"
         with pytest.raises(urllib.error.URLError):
             urllib.request.urlopen(url + "snapshot.json", timeout=2)
-        with pytest.raises(RuntimeError, match="this live server is closed"):
-            server.snapshot()
+        for read in (server.snapshot, server.document, server.page):
+            with pytest.raises(RuntimeError, match="this live server is closed"):
+                read()
+        gone = weakref.ref(state)
+        del state
+        gc.collect()
+        assert gone() is None
+
+    def test_state_not_kept_alive(self) -> None:
+        """A server never closed does not keep its state alive; it answers 503 after."""
+        state = State()
+        state.configs.lr = 0.1
+        with state.serve() as server:
+            gone = weakref.ref(state)
+            del state
+            gc.collect()
+            assert gone() is None and not server.active
+            code, _, body = get(server.url + "snapshot.json")
+            assert code == 503 and b"the state this live server showed was collected" in body
+            with pytest.raises(StateGone, match=r"collected; serve the new one"):
+                server.page()
+
+    def test_unexpected_error_answers_500(
+        self, toy: State, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An error other than a race is answered 500 with its message, not a dropped socket."""
+
+        def broken(state: State) -> dict[str, Any]:
+            raise ValueError("no summary for this value")
+
+        monkeypatch.setattr("pipeline.views.live.snapshot", broken)
+        with toy.serve() as server:
+            code, kind, body = get(server.url + "snapshot.json")
+        assert (code, kind) == (500, "text/plain; charset=utf-8")
+        assert body == b"the live view failed: ValueError: no summary for this value"
+
+    def test_reads_in_the_middle_of_a_registration(self) -> None:
+        """A read at any step of registering a node or a variable finds every
+        entry it sees complete (the graph and the slots are filled first)."""
+        state = State()
+        base = len(snapshot(state)["variables"])
+        reads: list[int] = []
+        with LiveServer(state) as server:
+            add_node = state._graph.add_node
+
+            def add_node_and_read(key: str, **attrs: Any) -> None:
+                add_node(key, **attrs)
+                assert server.document()["live"] is True
+                assert server.page().startswith("<!DOCTYPE html>")
+                reads.append(len(server.snapshot()["variables"]) - base)
+
+            state._graph.add_node = add_node_and_read  # type: ignore[method-assign]
+            state.metrics.loss = 0.5
+            Counter(state, "counter")
+        assert reads == [1, 1, 2, 3]
+
+    def test_reads_while_the_loop_registers(self) -> None:
+        """document(), page() and snapshot() succeed while another thread adds
+        nodes and variables (each read meets half-registered entries otherwise)."""
+        states = [State() for _ in range(40)]
+        servers = [LiveServer(s) for s in states]
+        current = [servers[0]]
+        done = threading.Event()
+        errors: list[BaseException] = []
+
+        def read() -> None:
+            while not done.is_set():
+                server = current[0]
+                try:
+                    assert server.document()["live"] is True
+                    assert server.page().startswith("<!DOCTYPE html>")
+                    assert isinstance(server.snapshot()["variables"], dict)
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    errors.append(exc)
+                    return
+
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            for state, server in zip(states, servers, strict=True):
+                current[0] = server
+                for i in range(15):
+                    setattr(state.metrics, f"m{i}", float(i))
+                    Counter(state, f"c{i}")
+        finally:
+            sys.setswitchinterval(interval)
+            done.set()
+            reader.join()
+            for server in servers:
+                server.close()
+        assert errors == []
 
     @pytest.mark.parametrize("port", [-1, 70000, 1.5])
     def test_bad_port(self, toy: State, port: Any) -> None:
@@ -215,5 +311,8 @@ class TestLiveServer:
 
     def test_bad_level(self, toy: State) -> None:
         """An unknown level fails at serve(), before any thread starts."""
+        before = set(threading.enumerate())
         with pytest.raises(ValueError, match="level must be one of"):
             LiveServer(toy, level="everything")
+        started = [t.name for t in set(threading.enumerate()) - before]
+        assert started == []
