@@ -208,6 +208,8 @@ class Runtime(RuntimeBase):
                 else:
                     sub.callback()
         except BaseException as exc:
+            if only is None:
+                _uncount_after(subs, sub)
             self._annotate(exc, slot, new, sub)
             raise
         finally:
@@ -324,12 +326,51 @@ class Runtime(RuntimeBase):
                 if sub.filtered and not sub.passes(slot.value):
                     continue
                 key = callback_key(sub.callback)
-                plan.pop(key, None)
+                dropped = plan.pop(key, None)
+                if dropped is not None and not dropped[2].filtered:
+                    dropped[2].events_base += 1  # merged into a later call: not fired
                 plan[key] = (slot, old, sub)
-        for slot, old, sub in plan.values():
-            if not sub.removed:
-                self.notify(slot, old, slot.value, (sub,))
+        sub = None
+        try:
+            for slot, old, sub in plan.values():
+                if not sub.removed:
+                    self.notify(slot, old, slot.value, (sub,))
+        except BaseException:
+            _uncount_after([entry[2] for entry in plan.values()], sub)
+            raise
+
+
+def _uncount_after(subs: Iterable[Subscription], failed: Subscription | None) -> None:
+    """Take back the event an unfiltered subscription counted (``fired`` is the
+    variable's events since it subscribed) for each one after ``failed`` that an
+    exception kept from being called."""
+    after = False
+    for sub in subs:
+        if after and not sub.filtered:
+            sub.events_base += 1
+        elif sub is failed:
+            after = True
 
 
 _NOTIFY = Runtime.notify.__code__
 _FLUSH = Runtime.flush_held.__code__
+
+
+def _check_frame_locals(read: dict[Any, tuple[str, ...]]) -> None:
+    """Fail at import if a function no longer has the locals ``Runtime._levels``
+    reads from its frames (``read`` maps a code object to those names)."""
+    for code, names in read.items():
+        missing = set(names) - set(code.co_varnames)
+        if missing:
+            raise AssertionError(
+                f"{code.co_qualname} has no local {sorted(missing)}, which "
+                "Runtime._levels reads from its frames; rename them in both places"
+            )
+
+
+#: The locals of notify and flush_held that Runtime._levels reads.
+_READ_LOCALS = {
+    _NOTIFY: ("self", "slot", "old", "new", "sub", "only", "subs", "prev"),
+    _FLUSH: ("plan",),
+}
+_check_frame_locals(_READ_LOCALS)

@@ -446,3 +446,18 @@ class TestInProgress:
         ((writer, holding),) = writers
         assert writer.label.startswith("TestInProgress.test_holding_writer_and_graph_version")
         assert not holding
+
+
+def test_frame_locals_checked_at_import() -> None:
+    """The locals the notifications in progress are read from exist in notify and
+    flush_held; a rename that drops one fails, naming it."""
+    from pipeline import propagation
+
+    propagation._check_frame_locals(propagation._READ_LOCALS)
+
+    def flush_held(self: Any) -> None:
+        steps = {}
+        del steps
+
+    with pytest.raises(AssertionError, match=r"flush_held has no local \['plan'\], which"):
+        propagation._check_frame_locals({flush_held.__code__: ("plan",)})

@@ -379,3 +379,61 @@ class TestFanOut:
             h.remove()
         state.configs.x = 2
         assert got == list(range(300)) + list(range(1, 300, 2))
+
+
+class TestCounts:
+    def test_subscriber_after_a_failing_one_is_not_counted(self, state: State) -> None:
+        """When a subscriber raises, the unfiltered ones after it were not called
+        and do not count a call; the ones before it do."""
+        state.configs.a = 0
+        calls: list[str] = []
+
+        def boom() -> None:
+            raise ValueError("boom")
+
+        before = state.configs.a_ref.subscribe(lambda: calls.append("before"))
+        state.configs.a_ref.subscribe(boom)
+        after = state.configs.a_ref.subscribe(lambda: calls.append("after"))
+        with pytest.raises(ValueError, match="boom"):
+            state.configs.a = 1
+        assert calls == ["before"]
+        assert (before.n_fired, after.n_fired, after.n_seen) == (1, 0, 0)
+        with pytest.raises(ValueError, match="boom"):  # and again: no count drifts
+            state.configs.a = 2
+        assert (before.n_fired, after.n_fired) == (2, 0)
+        assert "fired 0 of 0" in state.explain("configs.a").splitlines()[-1]
+
+    def test_hold_merges_a_callback_into_one_counted_call(self, state: State) -> None:
+        """One callback subscribed (unfiltered) to two variables set in one hold()
+        block is called once, and counted once: on the variable it fired for."""
+        state.configs.a = 0
+        state.configs.b = 0
+        calls: list[int] = []
+
+        def cb() -> None:
+            calls.append(1)
+
+        on_a = state.configs.a_ref.subscribe(cb)
+        on_b = state.configs.b_ref.subscribe(cb)
+        with state.hold():
+            state.configs.a = 1
+            state.configs.b = 1
+        assert len(calls) == 1
+        assert (on_a.n_fired + on_b.n_fired, on_b.n_fired) == (1, 1)
+        state.configs.a = 2
+        assert (len(calls), on_a.n_fired, on_b.n_fired) == (2, 1, 1)
+
+    def test_hold_call_after_a_failing_one_is_not_counted(self, state: State) -> None:
+        """A callback a hold() block had still to call when another raised counts no call."""
+        state.configs.a = 0
+        state.configs.b = 0
+
+        def boom() -> None:
+            raise ValueError("boom")
+
+        state.configs.a_ref.subscribe(boom)
+        later = state.configs.b_ref.subscribe(lambda: None)
+        with pytest.raises(ValueError, match="boom"), state.hold():
+            state.configs.a = 1
+            state.configs.b = 1
+        assert (later.n_fired, later.n_seen) == (0, 0)
