@@ -123,6 +123,14 @@ class Trace:
             raise RuntimeError("this trace has ended; start a new one with state.trace()")
         rt = state._rt
         previous = rt.tracer
+        outer = previous
+        while outer is not None:
+            if outer is self:
+                raise RuntimeError(
+                    "this trace is already recording; a trace is entered once (nest a "
+                    "new one, `with state.trace() as inner:`, to record a part apart)"
+                )
+            outer = outer._previous
         if previous is not None:
             self._keep = max(self.maxlen, previous._keep)
             self.fold_at = self._keep + max(self._keep, 4096)
@@ -132,8 +140,18 @@ class Trace:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        state = self._state() if self._state is not None else None
+        if self._state is None:
+            raise RuntimeError("this trace has already ended; it is ended once")
+        state = self._state()
         if state is not None:
+            innermost = state._rt.tracer
+            if innermost is not self:
+                raise RuntimeError(
+                    "this trace is not the innermost one recording"
+                    + ("" if innermost is None else f" ({innermost!r} is)")
+                    + ": traces end in the reverse order they began; end the inner "
+                    "one first, or use `with state.trace():` blocks, which nest"
+                )
             state._rt.tracer = self._previous
             state._rt.refresh_slow()
         if self._previous is not None:

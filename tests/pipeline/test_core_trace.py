@@ -7,6 +7,7 @@ import gc
 import weakref
 from typing import Any
 
+import pytest
 from core_toys import Counter, Loop
 
 from pipeline import State
@@ -159,3 +160,48 @@ class TestSummaries:
             state.configs.batch = gpu
             state.configs.batch = FakeTensor(2)
         assert [e.new for e in t.entries] == ["Tensor[2] float32 cuda:0", "Tensor[2] float32"]
+
+
+class TestTraceNesting:
+    def test_entered_twice_refused(self, state: State) -> None:
+        """A trace entered again while it records is refused; it still ends cleanly."""
+        state.configs.x = 0
+        trace = state.trace()
+        with trace:
+            with pytest.raises(RuntimeError, match="this trace is already recording"), trace:
+                pass
+            state.configs.x = 1
+        assert (state._rt.tracer, state._rt.slow, trace.active, trace.n_sets) == (
+            None,
+            False,
+            False,
+            1,
+        )
+        state.configs.x = 2
+        assert (trace.log, trace.n_sets) == ([], 1)
+
+    def test_out_of_order_exit_refused(self, state: State) -> None:
+        """Ending an outer trace while an inner one records is refused, naming the
+        inner one; ended in order, nothing is left recording."""
+        state.configs.x = 0
+        outer, inner = state.trace(), state.trace()
+        outer.__enter__()
+        inner.__enter__()
+        with pytest.raises(RuntimeError, match=r"not the innermost one recording \(<Trace rec"):
+            outer.__exit__(None, None, None)
+        assert state._rt.tracer is inner and outer.active
+        state.configs.x = 1
+        inner.__exit__(None, None, None)
+        outer.__exit__(None, None, None)
+        assert (state._rt.tracer, state._rt.slow) == (None, False)
+        assert (inner.n_sets, outer.n_sets) == (1, 1)
+        for i in range(5):
+            state.configs.x = i + 2
+        assert (outer.log, outer.n_sets) == ([], 1)
+        with pytest.raises(RuntimeError, match="this trace has already ended; it is ended once"):
+            outer.__exit__(None, None, None)
+
+    def test_exit_without_enter_refused(self, state: State) -> None:
+        """Ending a trace that never began is refused, not taken as the innermost."""
+        with pytest.raises(RuntimeError, match=r"not the innermost one recording: traces end"):
+            state.trace().__exit__(None, None, None)
