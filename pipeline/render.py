@@ -269,7 +269,7 @@ def render(model: dict[str, Any], path: Path) -> Path:
     if fmt is None:
         raise ValueError(
             f"cannot render to '{path}': unsupported suffix {path.suffix!r}; "
-            "use .svg, .png, .pdf or .dot"
+            "use .svg, .png, .pdf, .dot (or .gv), or .html (or .htm) for the interactive page"
         )
     source = to_dot(model)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -305,15 +305,25 @@ def mimebundle(state: State) -> dict[str, str]:
     """How a notebook shows ``state``: its overview and its graph at the nodes level.
 
     Without Graphviz's ``dot`` the graph is left out (no warning: a display
-    must not fail).
+    must not fail). Nor does a failure fail it: a graph that cannot be drawn
+    is left out with a line saying why, an overview that cannot be built
+    leaves the state's repr.
     """
-    text = overview(state)
+    try:
+        text = overview(state)
+    except Exception as exc:  # noqa: BLE001 - a display shows what it can
+        text = f"{state!r}\n(no overview: {type(exc).__name__}: {exc})"
     html = f"<pre>{_html(text)}</pre>"
     bundle = {"text/plain": text}
     if shutil.which("dot") is not None:
         from pipeline.views.model import view_model
 
-        svg = pipe(to_dot(view_model(state)), "svg").decode()
+        try:
+            svg = pipe(to_dot(view_model(state)), "svg").decode()
+        except Exception as exc:  # noqa: BLE001 - a display shows what it can
+            why = f"(the graph could not be drawn: {type(exc).__name__}: {exc})"
+            bundle["text/html"] = f"{html}<pre>{_html(why)}</pre>"
+            return bundle
         svg = svg[svg.find("<svg") :]  # without the XML prolog, to sit inside HTML
         bundle["image/svg+xml"] = svg
         html = f"<details><summary>overview</summary>{html}</details>{svg}"

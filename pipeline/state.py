@@ -736,7 +736,7 @@ class State:
         depth: int = 2,
         connected_only: bool = False,
     ) -> Path:
-        """Draw the graph; the suffix picks the format (.svg .png .pdf .dot .html).
+        """Draw the graph; the suffix picks the format (.svg .png .pdf .dot/.gv .html/.htm).
 
         ``.html`` writes one self-contained interactive page (nothing fetched
         from the network; expand and collapse, search, focus on a click, a

@@ -195,7 +195,8 @@ BAD_INPUTS: list[tuple[str, Callable[[Env], Any], type[BaseException], str]] = [
         "rendering to an unsupported suffix",
         lambda env: env.state.render(env.tmp_path / "g.gif"),
         ValueError,
-        r"unsupported suffix '\.gif'; use \.svg, \.png, \.pdf or \.dot",
+        r"unsupported suffix '\.gif'; use \.svg, \.png, \.pdf, \.dot \(or \.gv\), or "
+        r"\.html \(or \.htm\) for the interactive page",
     ),
     (
         "a node name already taken",

@@ -99,6 +99,12 @@ class TestDocument:
 
 
 class TestPage:
+    def test_htm_is_a_page_too(self, toy: State, tmp_path: Path) -> None:
+        """'.htm' writes the same interactive page as '.html'."""
+        html_text = toy.render(tmp_path / "g.html").read_text()
+        assert toy.render(tmp_path / "g.htm").read_text() == html_text
+        assert html_text.startswith("<!DOCTYPE html>")
+
     def test_self_contained(self, toy: State, tmp_path: Path) -> None:
         """render('.html') writes one file with the libraries and the document inline."""
         out = toy.render(tmp_path / "sub" / "graph.HTML")
