@@ -311,7 +311,7 @@ def mimebundle(state: State) -> dict[str, str]:
     """
     try:
         text = overview(state)
-    except Exception as exc:  # noqa: BLE001 - a display shows what it can
+    except Exception as exc:  # a display shows what it can
         text = f"{state!r}\n(no overview: {type(exc).__name__}: {exc})"
     html = f"<pre>{_html(text)}</pre>"
     bundle = {"text/plain": text}
@@ -320,7 +320,7 @@ def mimebundle(state: State) -> dict[str, str]:
 
         try:
             svg = pipe(to_dot(view_model(state)), "svg").decode()
-        except Exception as exc:  # noqa: BLE001 - a display shows what it can
+        except Exception as exc:  # a display shows what it can
             why = f"(the graph could not be drawn: {type(exc).__name__}: {exc})"
             bundle["text/html"] = f"{html}<pre>{_html(why)}</pre>"
             return bundle

@@ -11,8 +11,8 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from pathlib import Path
 import weakref
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -278,7 +278,7 @@ class TestLiveServer:
                     assert server.document()["live"] is True
                     assert server.page().startswith("<!DOCTYPE html>")
                     assert isinstance(server.snapshot()["variables"], dict)
-                except BaseException as exc:  # noqa: BLE001 - reported below
+                except BaseException as exc:  # reported below
                     errors.append(exc)
                     return
 
