@@ -33,7 +33,7 @@ import torch
 from nodes.distributed import is_writer_process, world_size
 from nodes.engine import Engine
 from nodes.ignite_names import speaks_ignite
-from pipeline import Node, Ref, State, StateDictError, Variable
+from pipeline import Container, Node, Ref, State, StateDictError, Variable
 
 __all__ = ["Checkpoint", "CheckpointError"]
 
@@ -244,7 +244,7 @@ class Checkpoint(Node):
         if engine is None:
             engine = trigger.owner if isinstance(trigger.owner, Engine) else None
         if engine is None:
-            found = state.engines.nodes().get("trainer")
+            found = Container.nodes(state.engines).get("trainer")
             engine = found if isinstance(found, Engine) else None
         if engine is None:
             raise ValueError(

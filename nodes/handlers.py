@@ -21,7 +21,7 @@ import torch
 from nodes.engine import Engine
 from nodes.ignite_names import speaks_ignite
 from nodes.metric import USAGES, Metric
-from pipeline import Node, Ref, State, Variable
+from pipeline import Container, Node, Ref, State, Variable
 from pipeline.subscription import check_filters
 from pipeline.values import did_you_mean
 
@@ -393,7 +393,7 @@ class LRScheduler(Node):
         self._publish()
         if metric is not None:
             self.declare_reads(metric)
-        optimizers = {id(v): n for n, v in state.optimizers.variables().items()}
+        optimizers = {id(v): n for n, v in Container.variables(state.optimizers).items()}
         for opt in self._opts:
             if id(opt) in optimizers:
                 # It changes the optimizer in place: show the edge in the graph.

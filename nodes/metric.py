@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from nodes.engine import Engine
-from pipeline import Node, Ref, State
+from pipeline import Container, Node, Ref, State
 from pipeline.values import did_you_mean
 
 __all__ = ["USAGES", "Metric", "default_usage"]
@@ -64,7 +64,7 @@ def _resolve_engine(engine: Engine | str, state: State | None) -> Engine:
     if isinstance(engine, str):
         if state is None:
             raise TypeError(f"Metric on engine name {engine!r} needs state=...")
-        engines = state.engines.nodes()
+        engines = Container.nodes(state.engines)
         if engine not in engines:
             raise ValueError(
                 f"no engine named {engine!r} in state.engines{did_you_mean(engine, engines)}"

@@ -73,7 +73,7 @@ def _adopt(container: Container, obj: object, default: str) -> Ref:
     """
     if isinstance(obj, torch.nn.Module):
         obj = unwrap_model(obj)
-    for name, value in container.variables().items():
+    for name, value in Container.variables(container).items():
         if value is obj:
             return getattr(container, f"{name}_ref")  # type: ignore[no-any-return]
     name, n = default, 2

@@ -35,7 +35,7 @@ import torch
 
 from nodes.distributed import is_writer_process
 from nodes.engine import Engine, _check_positive
-from pipeline import Event, Node, Ref, State, Variable
+from pipeline import Container, Event, Node, Ref, State, Variable
 from pipeline.values import short_repr
 
 __all__ = [
@@ -69,7 +69,7 @@ def __getattr__(name: str) -> Any:
 
 
 def _writer_of(state: State, who: str) -> TensorBoard:
-    for node in state.writers.nodes().values():
+    for node in Container.nodes(state.writers).values():
         if isinstance(node, TensorBoard):
             return node
     raise ValueError(
@@ -177,7 +177,7 @@ class TensorBoard(Node):
     ) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        for node in state.writers.nodes().values():
+        for node in Container.nodes(state.writers).values():
             if isinstance(node, TensorBoard):
                 raise ValueError(
                     f"the state already has a TensorBoard writer ({node.key}, logging to "
@@ -204,7 +204,7 @@ class TensorBoard(Node):
         self._layout_written = 0
         self._graph_logged = False
         self._last_step = 0  # the largest step written, where close() puts the final graph
-        for node in state.engines.nodes().values():
+        for node in Container.nodes(state.engines).values():
             self._watch(node)
         state.structure.last_node_ref.subscribe(self._on_new_node)
 

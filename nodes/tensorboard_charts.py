@@ -34,7 +34,7 @@ from nodes.engine import Engine
 from nodes.handlers import LRScheduler
 from nodes.metric import USAGES, Metric
 from nodes.tensorboard import _check_x_axis, _writer_of, engine_run
-from pipeline import Event, Node, Ref, State, Variable
+from pipeline import Container, Event, Node, Ref, State, Variable
 from pipeline.values import did_you_mean
 
 __all__ = ["EnginesMetricsCharts", "EnginesMetricsComparisonCharts", "metric_groups"]
@@ -92,7 +92,7 @@ class Line:
 def _per_epoch(state: State, var: str) -> bool:
     """Whether the metric node computing ``var`` computes it once per epoch (else every
     iteration); a variable no Metric node computes counts as per epoch."""
-    for node in state.handlers.nodes().values():
+    for node in Container.nodes(state.handlers).values():
         if isinstance(node, Metric) and var in node.value_refs:
             return USAGES[node.usage][2] == "n_epoch_completed"
     return True
@@ -135,7 +135,7 @@ class Series(Node):
     @classmethod
     def of(cls, state: State, x_axis_ref: Ref) -> Series:
         """The state's series node; created with ``x_axis_ref`` when there is none yet."""
-        node = state.writers.nodes().get(SERIES_NAME)
+        node = Container.nodes(state.writers).get(SERIES_NAME)
         return node if isinstance(node, Series) else cls(state, x_axis_ref)
 
     # Metrics ------------------------------------------------------------------------
@@ -224,12 +224,12 @@ class _MetricCharts(Node):
         self.who = who
         self._warned = False
         super().__init__(state, name)
-        for var in state.metrics.variables():
+        for var in Container.variables(state.metrics):
             self._add(var)
         state.structure.last_variable_ref.subscribe(
             self._on_new_variable, when=lambda path: path.startswith("metrics.")
         )
-        for node in state.engines.nodes().values():
+        for node in Container.nodes(state.engines).values():
             self._watch(node)
         state.structure.last_node_ref.subscribe(self._on_new_node)
 
@@ -255,7 +255,9 @@ class _MetricCharts(Node):
             )
 
     def _add(self, var: str) -> None:
-        engine, group = metric_groups([var], self.state.engines.nodes(), self.n_suffixes)[var]
+        engine, group = metric_groups([var], Container.nodes(self.state.engines), self.n_suffixes)[
+            var
+        ]
         metric = var[len(engine) + 1 :] if var.startswith(engine + "_") else group
         self.n_metrics += 1
         self.series.line(var, engine, metric, self._x(engine), partial(self._chart, group))
@@ -353,7 +355,7 @@ class EnginesMetricsCharts(_MetricCharts):
                 raise ValueError(f"{who}: x_axes_refs is an empty dict; give at least one Ref")
             self.x_refs = {k: _check_x_axis(v, who) for k, v in x_axes_refs.items()}
             first = next(iter(self.x_refs.values()))
-            engines = first.state.engines.nodes()
+            engines = Container.nodes(first.state.engines)
             unknown = [k for k in self.x_refs if k not in engines]
             if unknown:
                 raise ValueError(

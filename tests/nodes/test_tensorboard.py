@@ -628,6 +628,21 @@ class TestEnginesMetricsCharts:
         }
         assert charts.n_metrics == 5
 
+    def test_variables_named_nodes_or_variables(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """Variables named ``nodes`` or ``variables`` (which hide the containers'
+        methods of those names) do not stop the charts from finding the metrics."""
+        state.metrics.variables = 0.5
+        for container in (state.handlers, state.engines, state.writers):
+            container.nodes = 0
+        trainer = build(state, n_metrics=1, trainer_metrics=1)
+        charts = EnginesMetricsCharts(trainer.n_samples_ref)
+        trainer.run(max_epochs=1)
+        series = {(e, "epoch/m0") for e in ("trainer", *EVALUATORS)}
+        assert {(r, t) for r, t in Events(log_dir).series() if t.startswith("epoch/")} == series
+        assert charts.n_metrics == 4  # metrics.variables is charted too, under its own name
+
     def test_a_ref_per_engine(self, state: State, tb: TensorBoard, log_dir: Path) -> None:
         """A dict gives each engine its x axis; engines missing from it use the first ref."""
         trainer = build(state, n_metrics=1, trainer_metrics=1)
