@@ -783,6 +783,21 @@ class State:
 
         The shape is documented in :mod:`pipeline.views.model`; every picture
         of the state is drawn from it.
+
+        Args:
+            level: ``"nodes"`` (one box per node, its variables inside),
+                ``"containers"`` (one box per container) or ``"variables"``
+                (every variable its own box).
+            focus: a variable, node, callback or container path: keep only what
+                lies within ``depth`` edges of it (None: everything).
+            depth: how many edges around ``focus`` are kept.
+            trace: a trace whose sets and fires are drawn on the edges.
+            connected_only: at the variables level, leave out the variables
+                nothing reads, writes or subscribes to.
+
+        Raises:
+            ValueError: an unknown level, a negative depth, or a focus that names
+                nothing (or a container with nothing drawn at that level).
         """
         from pipeline.views.model import view_model
 

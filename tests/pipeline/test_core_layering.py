@@ -43,7 +43,11 @@ def top_level_imports(path: Path) -> set[str]:
 
 
 class TestLayering:
-    @pytest.mark.parametrize("path", sorted(PIPELINE_DIR.glob("*.py")), ids=lambda p: p.name)
+    @pytest.mark.parametrize(
+        "path",
+        sorted(PIPELINE_DIR.rglob("*.py")),
+        ids=lambda p: str(p.relative_to(PIPELINE_DIR)),
+    )
     def test_no_heavy_top_level_import(self, path: Path) -> None:
         """No module of pipeline/ imports torch, ignite, graphviz or nodes at top level."""
         assert top_level_imports(path) & FORBIDDEN == set()
