@@ -330,13 +330,14 @@ class Runtime(RuntimeBase):
                 if dropped is not None and not dropped[2].filtered:
                     dropped[2].events_base += 1  # merged into a later call: not fired
                 plan[key] = (slot, old, sub)
-        sub = None
+        calling: Subscription | None = None
         try:
             for slot, old, sub in plan.values():
+                calling = sub
                 if not sub.removed:
                     self.notify(slot, old, slot.value, (sub,))
         except BaseException:
-            _uncount_after([entry[2] for entry in plan.values()], sub)
+            _uncount_after([entry[2] for entry in plan.values()], calling)
             raise
 
 
