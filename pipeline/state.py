@@ -234,6 +234,8 @@ class State:
                 generic_setattr(self, name, node)
         elif len(same) == 2:
             self._mark_ambiguous(name)
+        for slot in slots.values():
+            self._note_variable(slot)
         self._note_structure("n_nodes", "last_node", key)
 
     def _mark_ambiguous(self, name: str) -> None:
@@ -290,6 +292,7 @@ class State:
         generic_setattr(container, name, value)
         generic_setattr(container, f"{name}_ref", slot.ref)
         container._vars[name] = slot  # last: a live view reads it from another thread
+        self._note_variable(slot)
         return slot.ref
 
     def _add_slot(self, slot: Slot, writer_key: str | None) -> None:
@@ -301,7 +304,10 @@ class State:
             self._graph.add_edge(writer_key, slot.path, kind="writes", declared=True)
             slot.writer_keys.add(writer_key)
         self._rt.version += 1
-        if owner is not self.structure:
+
+    def _note_variable(self, slot: Slot) -> None:
+        """Count a new variable, once it is published (its subscribers may read it)."""
+        if slot.owner is not self.structure:
             self._note_structure("n_variables", "last_variable", slot.path)
 
     def _note_structure(self, counter: str, last: str, what: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import warnings
+from typing import Any
 
 import pytest
 from core_toys import Counter, Loop
@@ -453,6 +454,32 @@ class TestStructure:
         assert state.structure.last_variable == "configs.v1"
         assert state.writers_of("structure.n_nodes") == []
         assert state.writers_of("structure.last_variable") == []
+
+    def test_a_new_variable_or_node_is_complete_for_its_subscribers(self, state: State) -> None:
+        """A subscriber of last_variable / last_node finds the new variable or node
+        in its container, with its value and ref (it is counted once published)."""
+        seen: list[Any] = []
+
+        def on_variable(event: Event) -> None:
+            slot = state._slots[event.new]
+            owner, name = slot.owner, slot.name
+            seen.append((event.new, getattr(owner, name), owner._vars[name] is slot))
+
+        def on_node(event: Event) -> None:
+            container, name = event.new.split(".")
+            node = Container.nodes(getattr(state, container))[name]
+            seen.append((event.new, node.n_ref.value, node.variables()))
+
+        state.structure.last_variable_ref.subscribe(on_variable)
+        state.structure.last_node_ref.subscribe(on_node)
+        state.configs.lr = 0.5
+        Counter(state, "counter")
+        assert seen == [
+            ("configs.lr", 0.5, True),
+            ("handlers.counter.n", 0, True),
+            ("handlers.counter.items", [], True),
+            ("handlers.counter", 0, {"n": 0, "items": []}),
+        ]
 
     def test_a_subscriber_of_new_variables_that_creates_one_is_no_cycle(self, state: State) -> None:
         seen = []
