@@ -472,10 +472,10 @@ class TestStructure:
 
         state.structure.last_variable_ref.subscribe(on_variable)
         state.structure.last_node_ref.subscribe(on_node)
-        state.configs.lr = 0.5
+        state.configs.wd = 0.5
         Counter(state, "counter")
         assert seen == [
-            ("configs.lr", 0.5, True),
+            ("configs.wd", 0.5, True),
             ("handlers.counter.n", 0, True),
             ("handlers.counter.items", [], True),
             ("handlers.counter", 0, {"n": 0, "items": []}),
