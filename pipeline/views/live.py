@@ -157,7 +157,13 @@ class LiveServer:
                 return build(state)
             except _RACES:
                 continue
-        return build(state)
+        try:
+            return build(state)
+        except _RACES as exc:
+            raise RuntimeError(
+                f"the state changed while it was read, {RETRIES} times in a row "
+                f"({type(exc).__name__}: {exc}); ask again (the live page does, every second)"
+            ) from exc
 
     def page(self) -> str:
         """The page, rebuilt from the state's graph now (the last good one if that fails).

@@ -242,6 +242,32 @@ class TestLiveServer:
         assert (code, kind) == (500, "text/plain; charset=utf-8")
         assert body == b"the live view failed: ValueError: no summary for this value"
 
+    def test_a_read_that_keeps_meeting_changes(
+        self, toy: State, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A read that meets a changing state every time is answered 503, saying so and
+        how often it tried; the page keeps the last one it built."""
+        tries: list[State] = []
+
+        def changing(state: State, **kwargs: Any) -> dict[str, Any]:
+            tries.append(state)
+            raise RuntimeError("dictionary changed size during iteration")
+
+        with toy.serve() as server:
+            page = server.page()
+            monkeypatch.setattr("pipeline.views.live.snapshot", changing)
+            monkeypatch.setattr("pipeline.views.live.page_document", changing)
+            code, _, body = get(server.url + "snapshot.json")
+            assert code == 503 and len(tries) == 5
+            assert body == (
+                b"the state changed while it was read, 5 times in a row (RuntimeError: "
+                b"dictionary changed size during iteration); ask again (the live page does, "
+                b"every second)"
+            )
+            with pytest.raises(RuntimeError, match=r"changed while it was read, 5 times"):
+                server.document()
+            assert server.page() == page and len(tries) == 15
+
     def test_reads_in_the_middle_of_a_registration(self) -> None:
         """A read at any step of registering a node or a variable finds every
         entry it sees complete (the graph and the slots are filled first)."""
