@@ -438,7 +438,12 @@ def _completed(face: IgniteEngine, loop: IgniteLoop) -> None:
 
 
 def _exception_raised(face: IgniteEngine, loop: IgniteLoop) -> None:
-    loop.exception = face._event_args[0][0]
+    # ignite fires EXCEPTION_RAISED once per loop level with the same exception: the event
+    # must reach the handlers each time, so that a re-raise from the second call propagates.
+    exc = face._event_args[0][0]
+    if loop.exception is exc:
+        loop.reset_variables(exception=None)
+    loop.exception = exc
 
 
 def _get_batch_started(face: IgniteEngine, loop: IgniteLoop) -> None:
