@@ -129,6 +129,47 @@ def _head(prefix: str, engine: str) -> str:
     return f"{_sanitise(prefix)}_{_sanitise(engine)}_"
 
 
+def _engine_counters() -> frozenset[str]:
+    """The names of the engine's own counters, those a checkpoint file's name can carry."""
+    return frozenset(
+        name
+        for name, var in vars(Engine).items()
+        if isinstance(var, Variable) and type(var.default) is int
+    )
+
+
+def _saved_by(path: Path, engine: str) -> bool:
+    """Whether the checkpoint at ``path`` names the engine ``engine`` in its metadata."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        key = str(payload["metadata"]["engine"])
+    except Exception:  # noqa: BLE001 - not readable: not this engine's checkpoint
+        return False
+    return _sanitise(key.rpartition(".")[2]) == engine
+
+
+def _is_node_file(path: Path, prefix: str | None, engine: str | None) -> bool:
+    """Whether the name of ``path`` is a checkpoint name of a node with this ``prefix`` and
+    ``engine`` (None: any), ``<prefix>_<engine>_<counter>=<n>[_<score>=<x>][_<tag>].pt``.
+
+    The whole name is matched, so ``trainer`` does not take ``trainer_ft``'s files nor
+    ``best`` ``best_val``'s; when the counter is not one of the engine's own counters
+    (``trainer_ft_step=3`` could be engine ``trainer``, counter ``ft_step``), the engine
+    the file's metadata names decides.
+    """
+    p = re.escape(_sanitise(prefix)) if prefix is not None else ".*"
+    e = re.escape(_sanitise(engine)) if engine is not None else "[^_].*?"
+    match = re.fullmatch(
+        rf"(?:{p})_(?:{e})_(?P<counter>[A-Za-z0-9.-][^=]*)=-?[0-9]+(?:_.*)?{re.escape(SUFFIX)}",
+        path.name,
+    )
+    if match is None:
+        return False
+    if engine is None or match["counter"] in _engine_counters():
+        return True
+    return _saved_by(path, _sanitise(engine))
+
+
 def _is_checkpoint(path: Path) -> bool:
     """Whether ``path`` is a statefire checkpoint, judged without unpickling it: a torch
     zip file whose pickle names the format (exported weights and other files are not)."""
@@ -294,9 +335,15 @@ class Checkpoint(Node):
 
     def _adopt_existing(self) -> None:
         """Count files this node wrote in an earlier run of the same script (for retention)."""
-        head = self._head
+        head = re.escape(_sanitise(f"{self._head}{self.counter.name}"))
+        score = (
+            rf"(?:_{re.escape(_sanitise(self.score.name))}=-?(?:[0-9.]+|inf))?"
+            if self.score is not None
+            else ""
+        )
+        mine = re.compile(rf"{head}=-?[0-9]+{score}{re.escape(SUFFIX)}")
         found = sorted(
-            (p for p in self.dirname.glob(f"{head}*{SUFFIX}") if "_exception" not in p.stem),
+            (p for p in self.dirname.glob(f"{self._head}*{SUFFIX}") if mine.fullmatch(p.name)),
             key=lambda p: p.stat().st_mtime_ns,
         )
         for i, path in enumerate(found):
@@ -480,16 +527,18 @@ class Checkpoint(Node):
         if not folder.is_dir():
             return None
         start = f"{_sanitise(prefix)}_" if prefix is not None else ""
-        middle = f"_{_sanitise(engine)}_" if engine is not None else ""
-        files = [
-            p
-            for p in folder.glob(f"{start}*{SUFFIX}")
-            if not p.name.startswith(".")
-            and middle in p.name[max(len(start) - 1, 0) :]
-            and p.is_file()
-        ]
+        files = [p for p in folder.glob(f"{start}*{SUFFIX}") if not p.name.startswith(".")]
         files.sort(key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
-        return next((p for p in files if _is_checkpoint(p)), None)
+        return next(
+            (
+                p
+                for p in files
+                if ((prefix is None and engine is None) or _is_node_file(p, prefix, engine))
+                and p.is_file()
+                and _is_checkpoint(p)
+            ),
+            None,
+        )
 
     @staticmethod
     def read(path: str | Path) -> dict[str, Any]:
