@@ -143,7 +143,7 @@ def _saved_by(path: Path, engine: str) -> bool:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         key = str(payload["metadata"]["engine"])
-    except Exception:  # noqa: BLE001 - not readable: not this engine's checkpoint
+    except Exception:  # not readable: not this engine's checkpoint
         return False
     return _sanitise(key.rpartition(".")[2]) == engine
 
