@@ -83,6 +83,32 @@ def graph_summary(state: State) -> dict[str, Any]:
     }
 
 
+def save_atomic(
+    payload: Any, path: Path, on_error: Callable[[BaseException, int], None] | None = None
+) -> None:
+    """``torch.save(payload)`` to ``path`` atomically: into a temporary file of a name unique
+    to this host and process (``.<name>.tmp-<host>-<pid>``), flushed and fsynced, renamed
+    over ``path``, the directory fsynced. On an error the temporary file is removed (no
+    partial file is left, an earlier ``path`` is untouched); ``on_error(exc, bytes_written)``
+    is then called (it may raise an error of its own) and the error raised.
+    """
+    tmp = path.with_name(f".{path.name}{_TMP_MARK}{_HOST}-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        written = tmp.stat().st_size if tmp.is_file() else 0
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if on_error is not None:
+            on_error(exc, written)
+        raise
+    _fsync_dir(path.parent)
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -461,19 +487,15 @@ class Checkpoint(Node):
         if not self.is_writer:
             return path
         self._remove_orphans()
-        tmp = path.with_name(f".{path.name}{_TMP_MARK}{_HOST}-{os.getpid()}")
-        try:
-            with open(tmp, "wb") as f:
-                torch.save(payload, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException as exc:
-            written = tmp.stat().st_size if tmp.is_file() else 0
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            if not isinstance(exc, (OSError, RuntimeError)):
-                raise
+        save_atomic(payload, path, lambda exc, written: self._write_failed(path, exc, written))
+        self.n_saves += 1
+        self.last_saved = str(path)
+        return path
+
+    def _write_failed(self, path: Path, exc: BaseException, written: int) -> None:
+        """Raise the CheckpointError that says why writing ``path`` failed (an OSError or
+        torch's RuntimeError; other errors, interrupts included, go on as they are)."""
+        if isinstance(exc, (OSError, RuntimeError)):
             previous = Checkpoint.latest(self.dirname, prefix=self.prefix, engine=self.engine.name)
             kept = (
                 f"the newest complete checkpoint is still {previous}"
@@ -495,10 +517,6 @@ class Checkpoint(Node):
                 f"could not write checkpoint {path}: {why}; no partial file was left and {kept}",
                 path,
             ) from exc
-        _fsync_dir(path.parent)
-        self.n_saves += 1
-        self.last_saved = str(path)
-        return path
 
     def _remove_orphans(self) -> None:
         """Delete the temporary files a killed save of this node left: written on this host

@@ -12,13 +12,10 @@ checkpoints is ``nodes/checkpoint.py``'s business, not this module's.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from nodes.checkpoint import Checkpoint
+from nodes.checkpoint import Checkpoint, save_atomic
 from pipeline.values import did_you_mean
 
 __all__ = ["export_for_ignite", "object_state"]
@@ -118,7 +115,5 @@ def export_for_ignite(
             "max_epochs": variables[f"{prefix}max_epochs"],
         }
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, out)
+    save_atomic(payload, out)
     return out
