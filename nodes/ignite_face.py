@@ -131,7 +131,12 @@ class _Metrics(MutableMapping[str, Any]):
         if name in self._plain:
             del self._plain[name]
         elif self._refs.pop(name, None) is None:
-            raise KeyError(name)
+            held = sorted(self._refs) + sorted(self._plain)
+            raise KeyError(
+                f"{name!r} was not written through {self._engine.name}.ignite.state.metrics "
+                f"(it holds {held or 'none'}); only those names can be deleted"
+                f"{did_you_mean(name, held)}"
+            )
 
     def __iter__(self) -> Iterator[str]:
         yield from self._all()
@@ -225,7 +230,11 @@ class FaceState(State):
 
     @times.setter
     def times(self, value: Any) -> None:
-        pass  # ignite resets them at a run's start; here they are the engine's variables
+        raise AttributeError(
+            f"{self._engine.name}.ignite.state.times is read from the engine's epoch_time and "
+            f"run_time variables and cannot be replaced (got {summarize(value)}); set "
+            f"state.engines.{self._engine.name}.epoch_time or run_time instead"
+        )
 
     def __repr__(self) -> str:
         keys = ("epoch", "iteration", "max_epochs", "epoch_length", "output", "batch")

@@ -634,6 +634,23 @@ class TestMessages:
         ):
             engine.ignite.run([4, 5], max_iters=3)
 
+    def test_state_times_cannot_be_replaced(self, engine: Engine) -> None:
+        """Assigning state.times is refused (it reads the engine's variables), not ignored."""
+        engine.run()
+        with pytest.raises(AttributeError, match=r"trainer\.ignite\.state\.times is read from"):
+            engine.ignite.state.times = {"COMPLETED": 1.0}
+        assert engine.ignite.state.times["COMPLETED"] == engine.run_time
+
+    def test_deleting_a_metric_not_written_there_lists_the_names_held(self, engine: Engine) -> None:
+        """del state.metrics[name] of an unknown name lists the names that can be deleted."""
+        metrics = engine.ignite.state.metrics
+        metrics["acc"] = 0.5
+        metrics["top-5"] = 0.9
+        with pytest.raises(KeyError, match=r"'ac' was not written .* \['acc', 'top-5'\].*'acc'"):
+            del metrics["ac"]
+        del metrics["acc"]
+        assert list(metrics) == ["top-5"]  # the variable stays, the name is forgotten
+
     def test_add_event_handler_on_a_statefire_engine(self, engine: Engine) -> None:
         """trainer.add_event_handler points to engine.ignite and to the variables."""
         with pytest.raises(AttributeError, match=r"trainer\.ignite\.add_event_handler"):
