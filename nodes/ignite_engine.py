@@ -39,7 +39,8 @@ from ignite.engine import Events, EventsList, State
 from ignite.engine.events import RemovableEventHandle
 
 from nodes.engine import Engine, batch_size
-from nodes.ignite_face import _FaceHandlers, _filter_label, _stateful
+from nodes.ignite_face import _filter_label
+from nodes.ignite_handler_state import _FaceHandlers, _stateful
 from pipeline import Handle, Node, Ref, Variable
 from pipeline import State as StatefireState
 
