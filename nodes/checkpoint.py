@@ -19,7 +19,6 @@ import numbers
 import os
 import platform
 import re
-import socket
 import sys
 import time
 import zipfile
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nodes.atomic_file import _HOST, _TMP_MARK, save_atomic
 from nodes.distributed import is_writer_process, world_size
 from nodes.engine import Engine
 from nodes.ignite_names import speaks_ignite
@@ -39,8 +39,6 @@ __all__ = ["Checkpoint", "CheckpointError"]
 
 FORMAT = "statefire.checkpoint/1"
 SUFFIX = ".pt"
-_TMP_MARK = ".tmp-"
-_HOST = re.sub(r"[^A-Za-z0-9.]+", ".", socket.gethostname()) or "host"  # no "-": it ends the host
 
 
 class CheckpointError(RuntimeError):
@@ -81,45 +79,6 @@ def graph_summary(state: State) -> dict[str, Any]:
         "nodes": [f"{key} ({type(node).__name__})" for key, node in state.nodes().items()],
         "variables_sha256": hashlib.sha256("\n".join(paths).encode()).hexdigest(),
     }
-
-
-def save_atomic(
-    payload: Any, path: Path, on_error: Callable[[BaseException, int], None] | None = None
-) -> None:
-    """``torch.save(payload)`` to ``path`` atomically: into a temporary file of a name unique
-    to this host and process (``.<name>.tmp-<host>-<pid>``), flushed and fsynced, renamed
-    over ``path``, the directory fsynced. On an error the temporary file is removed (no
-    partial file is left, an earlier ``path`` is untouched); ``on_error(exc, bytes_written)``
-    is then called (it may raise an error of its own) and the error raised.
-    """
-    tmp = path.with_name(f".{path.name}{_TMP_MARK}{_HOST}-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        written = tmp.stat().st_size if tmp.is_file() else 0
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if on_error is not None:
-            on_error(exc, written)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # some file systems do not open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _corrupted(path: Path, size: int, why: str) -> CheckpointError:

@@ -15,7 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nodes.checkpoint import Checkpoint, save_atomic
+from nodes.atomic_file import save_atomic
+from nodes.checkpoint import Checkpoint
 from pipeline.values import did_you_mean
 
 __all__ = ["export_for_ignite", "object_state"]
