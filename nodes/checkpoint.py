@@ -19,7 +19,6 @@ import numbers
 import os
 import platform
 import re
-import socket
 import sys
 import time
 import zipfile
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nodes.atomic_file import _HOST, _TMP_MARK, save_atomic
 from nodes.distributed import is_writer_process, world_size
 from nodes.engine import Engine
 from nodes.ignite_names import speaks_ignite
@@ -39,8 +39,6 @@ __all__ = ["Checkpoint", "CheckpointError"]
 
 FORMAT = "statefire.checkpoint/1"
 SUFFIX = ".pt"
-_TMP_MARK = ".tmp-"
-_HOST = re.sub(r"[^A-Za-z0-9.]+", ".", socket.gethostname()) or "host"  # no "-": it ends the host
 
 
 class CheckpointError(RuntimeError):
@@ -83,19 +81,6 @@ def graph_summary(state: State) -> dict[str, Any]:
     }
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # some file systems do not open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _corrupted(path: Path, size: int, why: str) -> CheckpointError:
     return CheckpointError(
         f"checkpoint {path} ({size} bytes) is truncated or corrupted and cannot be read "
@@ -127,6 +112,47 @@ def _check_records(path: Path, size: int) -> None:
 
 def _head(prefix: str, engine: str) -> str:
     return f"{_sanitise(prefix)}_{_sanitise(engine)}_"
+
+
+def _engine_counters() -> frozenset[str]:
+    """The names of the engine's own counters, those a checkpoint file's name can carry."""
+    return frozenset(
+        name
+        for name, var in vars(Engine).items()
+        if isinstance(var, Variable) and type(var.default) is int
+    )
+
+
+def _saved_by(path: Path, engine: str) -> bool:
+    """Whether the checkpoint at ``path`` names the engine ``engine`` in its metadata."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        key = str(payload["metadata"]["engine"])
+    except Exception:  # not readable: not this engine's checkpoint
+        return False
+    return _sanitise(key.rpartition(".")[2]) == engine
+
+
+def _is_node_file(path: Path, prefix: str | None, engine: str | None) -> bool:
+    """Whether the name of ``path`` is a checkpoint name of a node with this ``prefix`` and
+    ``engine`` (None: any), ``<prefix>_<engine>_<counter>=<n>[_<score>=<x>][_<tag>].pt``.
+
+    The whole name is matched, so ``trainer`` does not take ``trainer_ft``'s files nor
+    ``best`` ``best_val``'s; when the counter is not one of the engine's own counters
+    (``trainer_ft_step=3`` could be engine ``trainer``, counter ``ft_step``), the engine
+    the file's metadata names decides.
+    """
+    p = re.escape(_sanitise(prefix)) if prefix is not None else ".*"
+    e = re.escape(_sanitise(engine)) if engine is not None else "[^_].*?"
+    match = re.fullmatch(
+        rf"(?:{p})_(?:{e})_(?P<counter>[A-Za-z0-9.-][^=]*)=-?[0-9]+(?:_.*)?{re.escape(SUFFIX)}",
+        path.name,
+    )
+    if match is None:
+        return False
+    if engine is None or match["counter"] in _engine_counters():
+        return True
+    return _saved_by(path, _sanitise(engine))
 
 
 def _is_checkpoint(path: Path) -> bool:
@@ -294,9 +320,15 @@ class Checkpoint(Node):
 
     def _adopt_existing(self) -> None:
         """Count files this node wrote in an earlier run of the same script (for retention)."""
-        head = self._head
+        head = re.escape(_sanitise(f"{self._head}{self.counter.name}"))
+        score = (
+            rf"(?:_{re.escape(_sanitise(self.score.name))}=-?(?:[0-9.]+|inf))?"
+            if self.score is not None
+            else ""
+        )
+        mine = re.compile(rf"{head}=-?[0-9]+{score}{re.escape(SUFFIX)}")
         found = sorted(
-            (p for p in self.dirname.glob(f"{head}*{SUFFIX}") if "_exception" not in p.stem),
+            (p for p in self.dirname.glob(f"{self._head}*{SUFFIX}") if mine.fullmatch(p.name)),
             key=lambda p: p.stat().st_mtime_ns,
         )
         for i, path in enumerate(found):
@@ -414,19 +446,15 @@ class Checkpoint(Node):
         if not self.is_writer:
             return path
         self._remove_orphans()
-        tmp = path.with_name(f".{path.name}{_TMP_MARK}{_HOST}-{os.getpid()}")
-        try:
-            with open(tmp, "wb") as f:
-                torch.save(payload, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException as exc:
-            written = tmp.stat().st_size if tmp.is_file() else 0
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            if not isinstance(exc, (OSError, RuntimeError)):
-                raise
+        save_atomic(payload, path, lambda exc, written: self._write_failed(path, exc, written))
+        self.n_saves += 1
+        self.last_saved = str(path)
+        return path
+
+    def _write_failed(self, path: Path, exc: BaseException, written: int) -> None:
+        """Raise the CheckpointError that says why writing ``path`` failed (an OSError or
+        torch's RuntimeError; other errors, interrupts included, go on as they are)."""
+        if isinstance(exc, (OSError, RuntimeError)):
             previous = Checkpoint.latest(self.dirname, prefix=self.prefix, engine=self.engine.name)
             kept = (
                 f"the newest complete checkpoint is still {previous}"
@@ -448,10 +476,6 @@ class Checkpoint(Node):
                 f"could not write checkpoint {path}: {why}; no partial file was left and {kept}",
                 path,
             ) from exc
-        _fsync_dir(path.parent)
-        self.n_saves += 1
-        self.last_saved = str(path)
-        return path
 
     def _remove_orphans(self) -> None:
         """Delete the temporary files a killed save of this node left: written on this host
@@ -480,16 +504,18 @@ class Checkpoint(Node):
         if not folder.is_dir():
             return None
         start = f"{_sanitise(prefix)}_" if prefix is not None else ""
-        middle = f"_{_sanitise(engine)}_" if engine is not None else ""
-        files = [
-            p
-            for p in folder.glob(f"{start}*{SUFFIX}")
-            if not p.name.startswith(".")
-            and middle in p.name[max(len(start) - 1, 0) :]
-            and p.is_file()
-        ]
+        files = [p for p in folder.glob(f"{start}*{SUFFIX}") if not p.name.startswith(".")]
         files.sort(key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
-        return next((p for p in files if _is_checkpoint(p)), None)
+        return next(
+            (
+                p
+                for p in files
+                if ((prefix is None and engine is None) or _is_node_file(p, prefix, engine))
+                and p.is_file()
+                and _is_checkpoint(p)
+            ),
+            None,
+        )
 
     @staticmethod
     def read(path: str | Path) -> dict[str, Any]:

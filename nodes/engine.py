@@ -150,7 +150,8 @@ class Engine(Node):
     epoch_length = Variable(None, doc="iterations per epoch")
     should_terminate = Variable(
         False,
-        doc="set by terminate(): the run ends after the current iteration",
+        doc="set by terminate(): the run ends after the current iteration (before it at "
+        "n_iteration_started, before the epoch's first at n_epoch_started)",
         shared=True,
         persistent=False,
     )
@@ -342,6 +343,10 @@ class Engine(Node):
                         f"{epoch_length} in the middle of a run"
                     )
                 self.reset_variables(should_terminate=False, exception=None)
+                if self.n_iteration_started != self.n_iteration_completed:
+                    # terminated at ITERATION_STARTED: that iteration starts again
+                    self.reset_variables(n_iteration_started=self.n_iteration_completed)
+            self._end_epoch = False
             started = time.perf_counter()
             self.n_run_started += 1
             try:
@@ -350,6 +355,16 @@ class Engine(Node):
                     self._set_sampler_epoch(self.n_epoch_completed)
                     if self.n_epoch_started == self.n_epoch_completed:
                         self.n_epoch_started = self.n_epoch_completed + 1
+                        if self.should_terminate:  # terminate() from EPOCH_STARTED, as ignite
+                            break
+                        if self._end_epoch:
+                            self._end_epoch = False
+                            raise RuntimeError(
+                                f"{self.key}: terminate_epoch() was called before the epoch's "
+                                "first iteration (at n_run_started or n_epoch_started), as ignite "
+                                "refuses it; call it from n_iteration_started or "
+                                "n_iteration_completed, or end the run with terminate()"
+                            )
                         done_in_epoch = 0
                     else:  # resuming inside an epoch
                         done_in_epoch = self.n_iteration_in_epoch
@@ -404,6 +419,8 @@ class Engine(Node):
                 except StopIteration:
                     raise ValueError(f"{self.key}: the dataloader yielded no batch") from None
             self.n_iteration_started = self.n_iteration_completed + 1
+            if self.should_terminate or self._end_epoch:
+                return self._stop_before_process(k)
             self.batch = batch
             self.output = process(self, batch)
             self.n_samples += batch_size(batch)
@@ -416,6 +433,19 @@ class Engine(Node):
                 return True
         if self._length_from_len and not self._len_warned and self.n_batches_drawn > length:
             self._check_len(exact=False)
+        return True
+
+    def _stop_before_process(self, done: int) -> bool:
+        """terminate()/terminate_epoch() from ITERATION_STARTED: the drawn batch is not processed.
+
+        As in ignite, the started iteration is not processed. terminate() leaves it uncounted
+        (the next run draws that batch again); terminate_epoch() counts it, without an
+        ITERATION_COMPLETED event, as ignite counts it, and the next epoch opens new data.
+        """
+        if self.should_terminate:
+            return False  # run() re-opens the data at the saved position: the batch comes again
+        self.reset_variables(n_iteration_completed=self.n_iteration_completed + 1)
+        self._end_short_epoch(done + 1)
         return True
 
     def _end_short_epoch(self, done: int) -> None:
@@ -503,12 +533,21 @@ class Engine(Node):
             sampler.set_epoch(epoch)
 
     def terminate(self) -> None:
-        """End the run after the current iteration (the run then completes)."""
+        """End the run after the current iteration (the run then completes).
+
+        Called at ``n_iteration_started`` the iteration is not processed and the next run
+        starts it again; called at ``n_epoch_started`` the epoch runs no iteration.
+        """
         self.should_terminate = True
 
     def terminate_epoch(self) -> None:
         """End the current epoch after the current iteration; the run goes on with the next
-        epoch, on a new data iterator (as ignite's ``terminate_epoch``)."""
+        epoch, on a new data iterator (as ignite's ``terminate_epoch``). Called at
+        ``n_iteration_started``, that iteration is not processed.
+
+        Called before an epoch's first iteration (at ``n_run_started`` or ``n_epoch_started``),
+        the run raises RuntimeError, as ignite's does.
+        """
         self._end_epoch = True
 
     def set_dataloader(self, dataloader: Iterable[Any]) -> None:

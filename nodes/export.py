@@ -12,12 +12,10 @@ checkpoints is ``nodes/checkpoint.py``'s business, not this module's.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from nodes.atomic_file import save_atomic
 from nodes.checkpoint import Checkpoint
 from pipeline.values import did_you_mean
 
@@ -118,7 +116,5 @@ def export_for_ignite(
             "max_epochs": variables[f"{prefix}max_epochs"],
         }
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, out)
+    save_atomic(payload, out)
     return out

@@ -39,7 +39,8 @@ from ignite.engine import Events, EventsList, State
 from ignite.engine.events import RemovableEventHandle
 
 from nodes.engine import Engine, batch_size
-from nodes.ignite_face import _FaceHandlers, _filter_label, _stateful
+from nodes.ignite_face import _filter_label
+from nodes.ignite_handler_state import _FaceHandlers, _stateful
 from pipeline import Handle, Node, Ref, Variable
 from pipeline import State as StatefireState
 
@@ -438,7 +439,12 @@ def _completed(face: IgniteEngine, loop: IgniteLoop) -> None:
 
 
 def _exception_raised(face: IgniteEngine, loop: IgniteLoop) -> None:
-    loop.exception = face._event_args[0][0]
+    # ignite fires EXCEPTION_RAISED once per loop level with the same exception: the event
+    # must reach the handlers each time, so that a re-raise from the second call propagates.
+    exc = face._event_args[0][0]
+    if loop.exception is exc:
+        loop.reset_variables(exception=None)
+    loop.exception = exc
 
 
 def _get_batch_started(face: IgniteEngine, loop: IgniteLoop) -> None:

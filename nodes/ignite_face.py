@@ -27,8 +27,9 @@ from ignite.engine.events import CallableEventWithFilter
 from ignite.engine.utils import _check_signature
 
 from nodes.engine import Engine
-from pipeline import Handle, Node, Ref
-from pipeline.values import did_you_mean
+from nodes.ignite_handler_state import _FaceHandlers, _stateful
+from pipeline import Handle, Ref
+from pipeline.values import did_you_mean, summarize
 
 __all__ = ["EVENT_VARIABLES", "FaceState", "IgniteFace", "face_of"]
 
@@ -130,7 +131,12 @@ class _Metrics(MutableMapping[str, Any]):
         if name in self._plain:
             del self._plain[name]
         elif self._refs.pop(name, None) is None:
-            raise KeyError(name)
+            held = sorted(self._refs) + sorted(self._plain)
+            raise KeyError(
+                f"{name!r} was not written through {self._engine.name}.ignite.state.metrics "
+                f"(it holds {held or 'none'}); only those names can be deleted"
+                f"{did_you_mean(name, held)}"
+            )
 
     def __iter__(self) -> Iterator[str]:
         yield from self._all()
@@ -224,7 +230,11 @@ class FaceState(State):
 
     @times.setter
     def times(self, value: Any) -> None:
-        pass  # ignite resets them at a run's start; here they are the engine's variables
+        raise AttributeError(
+            f"{self._engine.name}.ignite.state.times is read from the engine's epoch_time and "
+            f"run_time variables and cannot be replaced (got {summarize(value)}); set "
+            f"state.engines.{self._engine.name}.epoch_time or run_time instead"
+        )
 
     def __repr__(self) -> str:
         keys = ("epoch", "iteration", "max_epochs", "epoch_length", "output", "batch")
@@ -308,59 +318,6 @@ class FaceHandle:
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
-
-
-class _FaceHandlers(Node):
-    """Saves and restores, with the state, the handlers of a face that have a ``state_dict``."""
-
-    def __init__(self, face: IgniteFace) -> None:
-        self.objects: dict[str, Any] = {}
-        super().__init__(face._sf.state, f"{face._sf.name}_ignite", container="handlers")
-
-    def add(self, obj: Any) -> None:
-        if any(o is obj for o in self.objects.values()):
-            return
-        base, n = type(obj).__name__, 1
-        key = base
-        while key in self.objects:
-            n += 1
-            key = f"{base}_{n}"
-        self.objects[key] = obj
-
-    def state_dict(self) -> dict[str, Any]:
-        """Each stateful handler's ``state_dict()``, by class name (and attach order).
-
-        A handler that cannot serialise itself (an ignite metric without
-        ``_state_dict_all_req_keys`` raises) is left out, as ``Metric`` does.
-        """
-        out = {}
-        for key, obj in self.objects.items():
-            try:
-                out[key] = dict(obj.state_dict())
-            except (NotImplementedError, AttributeError, TypeError):
-                continue
-        return out
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the handlers that :meth:`state_dict` saved."""
-        unknown = sorted(set(state_dict) - set(self.objects))
-        if unknown:
-            raise ValueError(
-                f"{self.key}: saved handlers {unknown} are not attached now "
-                f"(attached: {sorted(self.objects) or 'none'}); attach them before loading"
-            )
-        for key, saved in state_dict.items():
-            self.objects[key].load_state_dict(saved)
-
-
-def _stateful(handler: Any) -> Any:
-    """The object whose state a handler carries (itself, or a bound method's owner), or None."""
-    for obj in (handler, getattr(handler, "__self__", None)):
-        if callable(getattr(obj, "state_dict", None)) and callable(
-            getattr(obj, "load_state_dict", None)
-        ):
-            return obj
-    return None
 
 
 class IgniteFace(IgniteEngine):

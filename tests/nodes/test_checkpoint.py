@@ -569,6 +569,27 @@ class TestRetention:
             "checkpoint_trainer_n_epoch_completed=2_accuracy=0.9000.pt",
         ]
 
+    def test_rerun_keeps_the_files_of_an_engine_whose_name_extends_its_own(
+        self, tmp_path: Path
+    ) -> None:
+        """'trainer' adopts and deletes only its own files, never 'trainer_ft''s."""
+
+        def build_two() -> tuple[Engine, Engine]:
+            state = State()
+            a = Engine(state, "trainer", lambda e, b: b, [1, 2])
+            b = Engine(state, "trainer_ft", lambda e, b: b, [1, 2])
+            Checkpoint(state, tmp_path, a.n_epoch_completed_ref, n_saved=1, name="ck_a")
+            Checkpoint(state, tmp_path, b.n_epoch_completed_ref, n_saved=2, name="ck_b")
+            return a, b
+
+        build_two()[1].run(max_epochs=2)
+        build_two()[0].run(max_epochs=2)
+        assert sorted(os.listdir(tmp_path)) == [
+            "checkpoint_trainer_ft_n_epoch_completed=1.pt",
+            "checkpoint_trainer_ft_n_epoch_completed=2.pt",
+            "checkpoint_trainer_n_epoch_completed=2.pt",
+        ]
+
 
 class TestLatestAndMetadata:
     """Checkpoint.latest finds the newest complete file; each file says where it came from."""
@@ -582,6 +603,47 @@ class TestLatestAndMetadata:
         assert Checkpoint.latest(tmp_path) == tmp_path / "checkpoint_trainer_n_epoch_completed=2.pt"
         (tmp_path / ".checkpoint_trainer_n_epoch_completed=3.pt.tmp-1").write_bytes(b"partial")
         assert Checkpoint.latest(tmp_path).name == "checkpoint_trainer_n_epoch_completed=2.pt"
+
+    def test_latest_of_a_node_is_never_another_nodes_file(self, tmp_path: Path) -> None:
+        """prefix='best' does not take 'best_val''s files, engine='trainer' not 'trainer_ft''s,
+        however new those are."""
+        state = State()
+        trainer = Engine(state, "trainer", lambda e, b: b, [1, 2])
+        tuned = Engine(state, "trainer_ft", lambda e, b: b, [1, 2])
+        Checkpoint(state, tmp_path, trainer.n_epoch_completed_ref, prefix="best")
+        Checkpoint(state, tmp_path, trainer.n_epoch_completed_ref, prefix="best_val", name="c2")
+        Checkpoint(state, tmp_path, tuned.n_epoch_completed_ref, prefix="best", name="c3")
+        trainer.run(max_epochs=1)
+        tuned.run(max_epochs=1)
+        later = os.stat(tmp_path / "best_trainer_n_epoch_completed=1.pt").st_mtime_ns + 10**9
+        for name in (
+            "best_val_trainer_n_epoch_completed=1.pt",
+            "best_trainer_ft_n_epoch_completed=1.pt",
+        ):
+            os.utime(tmp_path / name, ns=(later, later))
+        found = Checkpoint.latest(tmp_path, prefix="best", engine="trainer")
+        assert found == tmp_path / "best_trainer_n_epoch_completed=1.pt"
+        found = Checkpoint.latest(tmp_path, engine="trainer")
+        assert found is not None and found.name in (
+            "best_trainer_n_epoch_completed=1.pt",
+            "best_val_trainer_n_epoch_completed=1.pt",
+        )
+        found = Checkpoint.latest(tmp_path, prefix="best", engine="trainer_ft")
+        assert found == tmp_path / "best_trainer_ft_n_epoch_completed=1.pt"
+
+    def test_latest_reads_the_engine_when_the_counter_is_not_the_engines_own(
+        self, tmp_path: Path
+    ) -> None:
+        """A name 'best_trainer_ft_step=3' could be engine 'trainer' and counter 'ft_step':
+        the engine named in the file decides."""
+        state = State()
+        tuned = Engine(state, "trainer_ft", lambda e, b: b, [1, 2])
+        ck = Checkpoint(state, tmp_path, tuned.n_epoch_completed_ref, prefix="best")
+        tuned.run(max_epochs=1)
+        path = ck.write(tmp_path / "best_trainer_ft_step=3.pt")
+        (tmp_path / "best_trainer_n_epoch_completed=1.pt").unlink(missing_ok=True)
+        assert Checkpoint.latest(tmp_path, prefix="best", engine="trainer") is None
+        assert Checkpoint.latest(tmp_path, prefix="best", engine="trainer_ft") == path
 
     def test_metadata(self, tmp_path: Path, saved: Path) -> None:
         """Versions, time, engine, counter and a summary of the graph."""

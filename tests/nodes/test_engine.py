@@ -296,6 +296,66 @@ class TestTerminate:
         engine.run()
         assert (engine.n_iteration_completed, engine.n_run_completed) == (2, 1)
 
+    def test_terminate_at_iteration_started_skips_its_batch_and_resumes_on_it(
+        self, state: State
+    ) -> None:
+        """As ignite: no process call after terminate() at n_iteration_started; the next run,
+        here from a state dict, processes that batch first."""
+
+        def build(state: State) -> tuple[Engine, list[int]]:
+            seen: list[int] = []
+            engine = Engine(
+                state,
+                "e",
+                lambda e, b: seen.append(int(b.shape[0])),
+                ones(1, 2, 3, 4),
+                max_epochs=2,
+            )
+            return engine, seen
+
+        engine, seen = build(state)
+        stops = [3]  # once: iteration 3 starts again in the next run
+
+        def stop(ev: Any) -> None:
+            if ev.new in stops:
+                stops.remove(ev.new)
+                engine.terminate()
+
+        engine.n_iteration_started_ref.subscribe(stop)
+        engine.run()
+        assert seen == [1, 2]
+        assert (engine.n_iteration_started, engine.n_iteration_completed, engine.n_samples) == (
+            3,
+            2,
+            3,
+        )
+        assert engine.n_batches_drawn == 2
+        other, rest = build(State())
+        other.state.load_state_dict(state.state_dict(), strict=False)
+        started: list[int] = []
+        other.n_iteration_started_ref.subscribe(lambda ev: started.append(ev.new))
+        other.run()
+        assert rest == [3, 4, 1, 2, 3, 4]
+        assert started == [3, 4, 5, 6, 7, 8]
+        engine.run()  # the same engine goes on from the same batch
+        assert seen == [1, 2, 3, 4, 1, 2, 3, 4]
+        assert (engine.n_iteration_completed, engine.n_epoch_completed) == (8, 2)
+
+    def test_terminate_at_epoch_started_runs_no_iteration(self, state: State) -> None:
+        """As ignite: terminate() at n_epoch_started ends the run before the epoch's first batch."""
+        seen: list[int] = []
+        engine = Engine(state, "e", lambda e, b: seen.append(int(b.shape[0])), ones(1, 2))
+        engine.n_epoch_started_ref.subscribe(engine.terminate, once=2)
+        engine.run(max_epochs=3)
+        assert seen == [1, 2]
+        assert (engine.n_epoch_started, engine.n_epoch_completed, engine.n_run_completed) == (
+            2,
+            1,
+            1,
+        )
+        engine.run()
+        assert seen == [1, 2, 1, 2, 1, 2]
+
     def test_continued_run_with_larger_max_epochs(self, state: State) -> None:
         """run(max_epochs=n) on a terminated run extends it to n epochs."""
         engine = Engine(state, "e", echo, ones(1, 1), max_epochs=2)
@@ -683,6 +743,35 @@ class TestTerminateEpoch:
         ignite.run(ones(1, 2, 3), max_epochs=3)
         assert ours == theirs == [1, 2, 1, 2, 3, 1, 2, 3]
         assert (engine.n_epoch_completed, engine.n_iteration_completed) == (3, 8)
+
+    def test_at_iteration_started_as_ignite(self, state: State) -> None:
+        """terminate_epoch() at n_iteration_started: that batch is not processed, the iteration
+        counts (as ignite's), and the next epoch starts from the first batch."""
+        from ignite.engine import Engine as IgniteEngine
+        from ignite.engine import Events
+
+        ours: list[int] = []
+        engine = Engine(state, "e", lambda e, b: ours.append(int(b.shape[0])), ones(1, 2, 3))
+        completed: list[int] = []
+        engine.n_iteration_completed_ref.subscribe(lambda ev: completed.append(ev.new))
+        engine.n_iteration_started_ref.subscribe(engine.terminate_epoch, once=2)
+        engine.run(max_epochs=2)
+
+        theirs: list[int] = []
+        ignite = IgniteEngine(lambda e, b: theirs.append(int(b.shape[0])))
+        ignite.add_event_handler(Events.ITERATION_STARTED(once=2), lambda e: e.terminate_epoch())
+        ignite.run(ones(1, 2, 3), max_epochs=2)
+        assert ours == theirs == [1, 1, 2, 3]
+        assert completed == [1, 3, 4, 5]
+        assert (engine.n_iteration_completed, engine.n_samples) == (ignite.state.iteration, 7)
+
+    def test_before_the_first_iteration_is_refused_as_by_ignite(self, state: State) -> None:
+        """terminate_epoch() at n_epoch_started raises, as ignite's does at EPOCH_STARTED."""
+        engine = Engine(state, "e", echo, ones(1, 2))
+        engine.n_epoch_started_ref.subscribe(engine.terminate_epoch, once=2)
+        with pytest.raises(RuntimeError, match=r"e: terminate_epoch\(\) was called before"):
+            engine.run(max_epochs=3)
+        assert (engine.n_epoch_completed, engine.n_iteration_completed) == (1, 2)
 
     def test_resume_after_a_cut_epoch(self, state: State) -> None:
         """A state dict saved mid-epoch after a cut epoch resumes with the same batches."""

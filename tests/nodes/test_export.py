@@ -92,3 +92,34 @@ def test_errors(saved: tuple[Path, nn.Module, torch.optim.Optimizer], tmp_path: 
     torch.save({"model": {}}, tmp_path / "plain.pt")
     with pytest.raises(CheckpointError, match="is not a statefire checkpoint"):
         object_state(tmp_path / "plain.pt")
+
+
+def test_a_failed_export_leaves_no_file_and_the_earlier_one_intact(
+    saved: tuple[Path, nn.Module, torch.optim.Optimizer],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The export is written to a temporary file of this host and process, fsynced, and renamed;
+    a failure midway removes it and leaves an earlier export as it was."""
+    import os
+
+    import nodes.checkpoint
+
+    path, _, _ = saved
+    out = export_for_ignite(path, tmp_path / "for_ignite.pt")
+    before = out.read_bytes()
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    export_for_ignite(path, out)
+    assert synced  # the file is on disk before it replaces the earlier one
+
+    def partial(payload: object, f: object) -> None:
+        f.write(b"partial")  # type: ignore[attr-defined]
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(nodes.checkpoint.torch, "save", partial)
+    with pytest.raises(OSError, match="No space left on device"):
+        export_for_ignite(path, out)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "for_ignite.pt"]

@@ -162,6 +162,27 @@ class TestEventsAreVariables:
         assert [str(e) for e in caught] == ["boom"]
         assert engine.statefire_engine.exception is caught[0]
 
+    @pytest.mark.parametrize("cls", [PlainEngine, IgniteEngine])
+    def test_an_exception_re_raised_by_the_handler_propagates_as_in_ignite(self, cls: Any) -> None:
+        """ignite fires EXCEPTION_RAISED at both loop levels: a handler's re-raise ends run()."""
+
+        def fail(engine: Any) -> None:
+            raise KeyError("x")
+
+        engine = cls(echo)
+        engine.add_event_handler(Events.ITERATION_COMPLETED(once=3), fail)
+        calls: list[tuple[int, str]] = []
+
+        @engine.on(Events.EXCEPTION_RAISED)
+        def reraise(e: Any, exc: BaseException) -> None:
+            calls.append((e.state.iteration, type(exc).__name__))
+            raise exc
+
+        with pytest.raises(KeyError, match="x"):
+            engine.run(list(range(5)), max_epochs=3)
+        assert calls == [(3, "KeyError"), (3, "KeyError")]
+        assert (engine.state.iteration, engine.state.epoch) == (3, 1)
+
 
 class TestHandlersAreSubscriptions:
     def test_a_handler_is_a_subscriber_named_after_it(self) -> None:

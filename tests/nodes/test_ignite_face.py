@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -441,6 +442,76 @@ class TestHandlers:
         assert pair.state is not None
         assert "handlers.trainer_ignite" not in pair.state.state_dict()["nodes"]
 
+    @staticmethod
+    def _counting(saved: Callable[[Any], dict[str, Any]]) -> tuple[State, Engine, Any]:
+        """An engine with one face handler whose state_dict() returns ``saved(handler)``."""
+
+        class Counting:
+            def __init__(self) -> None:
+                self.n = 0
+
+            def __call__(self, engine: Any) -> None:
+                self.n += 1
+
+            def state_dict(self) -> dict[str, Any]:
+                return saved(self)
+
+            def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+                self.n = state_dict["n"]
+
+        state = State()
+        engine = Engine(state, "t", lambda e, b: b, [1, 2, 3])
+        handler = Counting()
+        engine.ignite.add_event_handler(Events.ITERATION_COMPLETED, handler)
+        return state, engine, handler
+
+    def test_a_bug_in_a_handlers_state_dict_is_warned_about(self) -> None:
+        """An error other than NotImplementedError inside state_dict() is not silent."""
+        state, engine, _ = self._counting(lambda h: {"n": h.missing})
+        engine.run()
+        with pytest.warns(
+            RuntimeWarning,
+            match=r"handlers.t_ignite: Counting.state_dict\(\) raised AttributeError: .*'missing'",
+        ):
+            nodes = state.state_dict()["nodes"]
+        assert "handlers.t_ignite" not in nodes
+
+    def test_a_handler_state_a_safe_load_cannot_read_is_refused_at_save(self) -> None:
+        """The handler class and the key are named when the state dict is built."""
+        state, engine, _ = self._counting(lambda h: {"n": h.n, "obj": object()})
+        engine.run()
+        with pytest.raises(TypeError, match=r"Counting.state_dict\(\)\['obj'\] is <object>"):
+            state.state_dict()
+
+    def test_numpy_numbers_and_mappings_in_a_handler_state_are_saved_as_plain_data(self) -> None:
+        """NumPy scalars become Python numbers, mappings dicts: the file loads weights_only."""
+        from collections import OrderedDict
+
+        import numpy as np
+
+        state, engine, _ = self._counting(
+            lambda h: {"n": np.int64(h.n), "best": OrderedDict(score=np.float32(0.5))}
+        )
+        engine.run()
+        buffer = io.BytesIO()
+        torch.save(state.state_dict(), buffer)
+        buffer.seek(0)
+        saved = torch.load(buffer, weights_only=True)["nodes"]["handlers.t_ignite"]["Counting"]
+        assert saved == {"n": 3, "best": {"score": 0.5}}
+        assert type(saved["n"]) is int and type(saved["best"]["score"]) is float
+
+    def test_loading_without_an_attached_handlers_state_warns(self) -> None:
+        """An attached stateful handler with no saved entry keeps its state, with a warning."""
+        state, engine, handler = self._counting(lambda h: {"n": h.n})
+        engine.run()
+        saved = state.state_dict()
+        saved["nodes"]["handlers.t_ignite"] = {}
+        with pytest.warns(
+            RuntimeWarning, match=r"attached handlers \['Counting'\] have no saved state"
+        ):
+            state.load_state_dict(saved)
+        assert handler.n == 3
+
     def test_timer(self) -> None:
         """Timer counts the same steps and measures time through the face."""
         from ignite.handlers import Timer
@@ -562,6 +633,23 @@ class TestMessages:
             TypeError, match=r"takes data, max_epochs and epoch_length; got \['max_iters'\]"
         ):
             engine.ignite.run([4, 5], max_iters=3)
+
+    def test_state_times_cannot_be_replaced(self, engine: Engine) -> None:
+        """Assigning state.times is refused (it reads the engine's variables), not ignored."""
+        engine.run()
+        with pytest.raises(AttributeError, match=r"trainer\.ignite\.state\.times is read from"):
+            engine.ignite.state.times = {"COMPLETED": 1.0}
+        assert engine.ignite.state.times["COMPLETED"] == engine.run_time
+
+    def test_deleting_a_metric_not_written_there_lists_the_names_held(self, engine: Engine) -> None:
+        """del state.metrics[name] of an unknown name lists the names that can be deleted."""
+        metrics = engine.ignite.state.metrics
+        metrics["acc"] = 0.5
+        metrics["top-5"] = 0.9
+        with pytest.raises(KeyError, match=r"'ac' was not written .* \['acc', 'top-5'\].*'acc'"):
+            del metrics["ac"]
+        del metrics["acc"]
+        assert list(metrics) == ["top-5"]  # the variable stays, the name is forgotten
 
     def test_add_event_handler_on_a_statefire_engine(self, engine: Engine) -> None:
         """trainer.add_event_handler points to engine.ignite and to the variables."""

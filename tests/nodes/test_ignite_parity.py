@@ -107,3 +107,42 @@ def test_same_weights_as_ignite_across_a_resume(generator: bool, variable: str, 
     resumed.run(max_epochs=EPOCHS)
     assert resumed.n_iteration_completed == EPOCHS * 6
     assert same(ignite_weights(n, drop_last, generator), model)
+
+
+STOP_EVENTS = ["STARTED", "EPOCH_STARTED", "ITERATION_STARTED", "ITERATION_COMPLETED"]
+
+
+def stopped_run(make: Any, stop: str, where: str) -> list[tuple[Any, ...]]:
+    """The events, epochs, iterations and processed batches of a run stopped by ``stop``
+    (``terminate``/``terminate_epoch``) called once at ``where`` (the second such event)."""
+    from ignite.engine import Events
+
+    log: list[tuple[Any, ...]] = []
+    engine = make(lambda e, b: log.append(("process", b)))
+    for name in (*STOP_EVENTS, "EPOCH_COMPLETED", "COMPLETED"):
+        engine.add_event_handler(
+            getattr(Events, name),
+            lambda e, n=name: log.append((n, e.state.epoch, e.state.iteration)),
+        )
+    engine.add_event_handler(getattr(Events, where)(once=2), lambda e: getattr(e, stop)())
+    try:
+        engine.run([10, 11, 12], max_epochs=3)
+    except RuntimeError as exc:
+        log.append(("raised", str(exc)[:40]))
+    return log
+
+
+@pytest.mark.parametrize("where", STOP_EVENTS[1:])
+@pytest.mark.parametrize("stop", ["terminate", "terminate_epoch"])
+def test_terminating_at_an_event_stops_where_ignite_does(stop: str, where: str) -> None:
+    """engine.ignite: the same events and processed batches as ignite's Engine."""
+    from ignite.engine import Engine as PlainEngine
+
+    from nodes import Engine
+
+    theirs = stopped_run(PlainEngine, stop, where)
+    ours = stopped_run(lambda fn: Engine(State(), "e", fn, [0]).ignite, stop, where)
+    if stop == "terminate_epoch" and where == "EPOCH_STARTED":  # both refuse, in their words
+        assert theirs[-1][0] == ours[-1][0] == "raised"
+        theirs, ours = theirs[:-1], ours[:-1]
+    assert ours == theirs
