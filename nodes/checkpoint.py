@@ -498,7 +498,7 @@ class Checkpoint(Node):
 
         Other ``.pt`` files (exported weights, files of other programs) and temporary
         files are never returned. ``prefix`` and ``engine`` (the ``prefix=`` and engine
-        name of a :class:`Checkpoint` node) keep only that node's files.
+        name of a ``Checkpoint`` node) keep only that node's files.
         """
         folder = Path(dirname)
         if not folder.is_dir():
@@ -577,7 +577,7 @@ class Checkpoint(Node):
         """Load a checkpoint into ``state`` (no events fire); return its metadata.
 
         Raises:
-            CheckpointError: the file cannot be read (see :meth:`read`).
+            CheckpointError: the file cannot be read (see ``read``).
             StateDictError: with ``strict``, every mismatch between the file and
                 the state in one error (nothing is loaded then); ``strict=False``
                 loads what matches.

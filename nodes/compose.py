@@ -44,9 +44,9 @@ def supervised_training(
 ) -> State:
     """Build a trainer, a train evaluator and a validation evaluator with metrics on ``state``.
 
-    Creates ``state.trainer`` (a :class:`Trainer`), ``state.train_evaluator``
-    and ``state.val_evaluator`` (:class:`Evaluator`\\ s run every ``eval_every``
-    trainer epochs), one :class:`Metric` per entry of ``metrics`` on each
+    Creates ``state.trainer`` (a ``Trainer``), ``state.train_evaluator``
+    and ``state.val_evaluator`` (``Evaluator``\\ s run every ``eval_every``
+    trainer epochs), one ``Metric`` per entry of ``metrics`` on each
     evaluator (``state.metrics.val_evaluator_accuracy``, ...), the trainer's
     mean loss of each epoch (``state.metrics.trainer_loss``, the series to
     compare with the evaluators' losses) and its running average loss
@@ -72,7 +72,7 @@ def supervised_training(
         score_mode: ``"max"`` or ``"min"``.
         progress: show a progress bar for the trainer.
         progress_file: where the bar writes (default stderr).
-        trainer_kwargs: more keyword arguments for :class:`Trainer`.
+        trainer_kwargs: more keyword arguments for ``Trainer``.
 
     Returns:
         The same ``state``, with everything added.

@@ -41,7 +41,7 @@ def _context() -> tuple[int, int, int, str | None]:
 class Distributed(Node):
     """Rank, world size, local rank and backend of this process (``state.handlers.distributed``).
 
-    Created by :class:`~nodes.Trainer` when the state has none. In a run of
+    Created by ``Trainer`` when the state has none. In a run of
     more than one process it sets ``state.structure.title`` to
     ``"rank R of W, backend"``, which heads the overview and the rendered graph.
     """
@@ -72,7 +72,7 @@ class Distributed(Node):
 
 
 def ensure_distributed(state: State) -> Distributed:
-    """The state's :class:`Distributed` node, created when it has none."""
+    """The state's ``Distributed`` node, created when it has none."""
     for node in state.nodes().values():
         if isinstance(node, Distributed):
             node.refresh()

@@ -110,7 +110,7 @@ class Engine(Node):
         name: the engine's name (``state.<name>`` when unique).
         process_fn: ``process_fn(engine, batch) -> output``.
         dataloader: any re-iterable (a ``DataLoader``, a list of batches, ...).
-        max_epochs: the default for :meth:`run`.
+        max_epochs: the default for ``run``.
         run_on: a Ref; the engine runs whenever it fires (e.g. an evaluator on
             ``trainer.n_epoch_completed_ref``).
         every, once, when: filters of the ``run_on`` subscription.
@@ -220,7 +220,7 @@ class Engine(Node):
 
     # The loop ------------------------------------------------------------------------
     def run(self, max_epochs: int | None = None, epoch_length: int | None = None) -> None:
-        """Run until ``max_epochs`` epochs are completed or :meth:`terminate` is called.
+        """Run until ``max_epochs`` epochs are completed or ``terminate`` is called.
 
         A run that completed starts again from epoch 0 (counters reset without
         events, ``n_samples`` kept) unless ``max_epochs`` asks for more epochs
@@ -296,7 +296,7 @@ class Engine(Node):
             self._validated_at = state.graph_version
 
     def _run(self, max_epochs: int | None, epoch_length: int | None) -> None:
-        """The loop of :meth:`run`, once its arguments and the state are checked."""
+        """The loop of ``run``, once its arguments and the state are checked."""
         state = self.state
         # As in ignite: asking for more epochs than a finished run did continues it
         # (a run loaded from a checkpoint of its last epoch goes on); asking for
@@ -565,7 +565,7 @@ class Engine(Node):
     @property
     def ignite(self) -> Any:
         """This engine seen as an ``ignite.engine.Engine``, for ignite's handlers, loggers
-        and ``Metric.attach`` (see :mod:`nodes.ignite_face`); made on first use."""
+        and ``Metric.attach`` (see ``nodes.ignite_face``); made on first use."""
         from nodes.ignite_face import face_of
 
         return face_of(self)
@@ -588,7 +588,7 @@ class Engine(Node):
         (``epoch_rng``), the epoch it was made in, how many of its batches completed
         an iteration (``consumed``), the DataLoader generator's state now, and, saved in
         the middle of a propagation this engine started, the subscribers still to run
-        (``pending``, made at the start of the next :meth:`run`; see ``nodes.resume``)."""
+        (``pending``, made at the start of the next ``run``; see ``nodes.resume``)."""
         out: dict[str, Any] = {}
         pending = resume.pending_calls(self) if self._running else self._pending
         if pending:
@@ -608,7 +608,7 @@ class Engine(Node):
         return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`; the next run re-creates the data iterator's order."""
+        """Restore ``state_dict``; the next run re-creates the data iterator's order."""
         rng = state_dict.get("epoch_rng")
         if rng is not None and not isinstance(rng, torch.Tensor):
             raise ValueError(f"{self.key}: epoch_rng must be a tensor, got {type(rng).__name__}")

@@ -2,9 +2,9 @@
 
 A statefire checkpoint keeps every model's and optimizer's ``state_dict()``
 under ``state["objects"]["modules.<name>"]`` / ``["optimizers.<name>"]`` and
-the engines' counters under ``state["variables"]``. :func:`object_state`
+the engines' counters under ``state["variables"]``. ``object_state``
 reads one of them (``object_state(path, "model")`` is a plain model
-``state_dict`` for ``model.load_state_dict``); :func:`export_for_ignite`
+``state_dict`` for ``model.load_state_dict``); ``export_for_ignite``
 writes the file ignite's ``Checkpoint.load_objects`` reads. Files are read with
 ``Checkpoint.read`` (``weights_only=True``, records checked). Writing
 checkpoints is ``nodes/checkpoint.py``'s business, not this module's.

@@ -1,6 +1,6 @@
 """Handlers as nodes: ``EarlyStopping``, ``LRScheduler`` and ``TerminateOnNan``.
 
-Each handler is a :class:`pipeline.Node` registered in ``state.handlers``: it
+Each handler is a ``pipeline.Node`` registered in ``state.handlers``: it
 subscribes to the variables that trigger it, declares what it reads and
 writes (so the graph shows it), and keeps what it knows in ``Variable``s (so
 ``state.state_dict()`` saves it and subscribers can react to it). The progress
@@ -102,7 +102,7 @@ class EarlyStopping(Node):
     previous one fires nothing, and a plateau is exactly what early stopping
     must count. So the handler subscribes to ``trigger_ref``, a variable that
     changes once per evaluation, and reads the score then. When the score is
-    the value of a :class:`~nodes.Metric`, ``trigger_ref`` defaults to the
+    the value of a ``Metric``, ``trigger_ref`` defaults to the
     variable that metric is computed on (``val_evaluator.n_epoch_completed``
     for an epoch metric), and the handler runs after every metric published
     with the score (metrics of one evaluation publish together, whenever they
@@ -433,7 +433,7 @@ class LRScheduler(Node):
         return {"scheduler": dict(self.scheduler.state_dict())}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` and re-read ``lr``/``lrs`` from the optimizer (no events)."""
+        """Restore ``state_dict`` and re-read ``lr``/``lrs`` from the optimizer (no events)."""
         if "scheduler" not in state_dict:
             raise ValueError(
                 f"{self.key}: expected a 'scheduler' entry, got keys {sorted(state_dict)}"
@@ -478,7 +478,7 @@ class TerminateOnNan(Node):
 
     The output (after ``output_transform``) may be a tensor, a number, or
     lists, tuples and dicts of them. The run then completes as after
-    :meth:`Engine.terminate`, and ``terminated_at_iteration`` says where.
+    ``Engine.terminate``, and ``terminated_at_iteration`` says where.
 
     Performance: the engine loop itself never synchronises with the device;
     this handler must read the output, so it adds one host-device

@@ -5,7 +5,7 @@ What belongs here: the class an ignite user constructs as
 passes ignite's ``isinstance`` checks and keeps ignite's ``run`` semantics:
 ``max_epochs``/``max_iters``/``epoch_length``, ``terminate``,
 ``terminate_epoch``, ``interrupt``, ``set_data``, ``state_dict``, custom
-events), and the statefire engine node behind it, :class:`IgniteLoop`.
+events), and the statefire engine node behind it, ``IgniteLoop``.
 
 How the two meet: every ignite event is a variable of the statefire state.
 Firing an event sets its variable: ``STARTED`` adds one to the node's
@@ -50,7 +50,7 @@ EVENTS_CONTAINER = "events"  # where custom events get their variables
 
 
 class IgniteLoop(Engine):
-    """The statefire engine behind an :class:`IgniteEngine`: its variables are ignite's events.
+    """The statefire engine behind an ``IgniteEngine``: its variables are ignite's events.
 
     The core events write the variables every statefire engine has; the
     other built-in events count in the variables below. ``run`` runs the
@@ -91,7 +91,7 @@ class IgniteLoop(Engine):
         return {"ignite": dict(self.ignite.state_dict())}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Put the ignite engine where :meth:`state_dict` saved it (its next run resumes there).
+        """Put the ignite engine where ``state_dict`` saved it (its next run resumes there).
 
         Raises:
             ValueError: ``state_dict`` has no ``ignite`` entry.
@@ -105,7 +105,7 @@ class IgniteLoop(Engine):
 
 
 class _Handlers(_FaceHandlers):
-    """The handlers of an :class:`IgniteEngine` that have a ``state_dict``, saved and
+    """The handlers of an ``IgniteEngine`` that have a ``state_dict``, saved and
     restored with the state as ``engine.ignite``'s are (``handlers.<engine>_ignite``)."""
 
     def __init__(self, loop: IgniteLoop) -> None:  # the face's own __init__ takes a face
@@ -162,8 +162,8 @@ class IgniteEngine(_IgniteEngine):
     Constructed and used exactly as ``ignite.engine.Engine(process_function)``;
     ``run``, ``state``, the events and their filters, ``terminate``,
     ``terminate_epoch``, ``state_dict``/``load_state_dict``, custom events and
-    ``set_data`` behave as ignite's. Behind it, :attr:`statefire_engine` (an
-    :class:`IgniteLoop` on ``state``, a new ``State`` unless given) holds the
+    ``set_data`` behave as ignite's. Behind it, ``statefire_engine`` (an
+    ``IgniteLoop`` on ``state``, a new ``State`` unless given) holds the
     run's variables, and every handler is a subscription in that state's graph.
 
     Args:

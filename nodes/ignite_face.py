@@ -2,7 +2,7 @@
 
 The face is an ignite ``Engine`` (``isinstance`` checks pass) that has no loop
 and no event system of its own: each ignite event *is* one of the engine's
-variables (:data:`EVENT_VARIABLES`), a handler added to the face is a
+variables (``EVENT_VARIABLES``), a handler added to the face is a
 subscription of that variable (it runs inside the statefire loop, in
 dependency order, and shows in the graph and the trace under its own name),
 an event filter is the subscription's ``when=`` predicate, and a custom
@@ -325,7 +325,7 @@ class IgniteFace(IgniteEngine):
 
     Every ignite handler, logger and ``Metric.attach`` works on it unchanged.
     ``add_event_handler(event, handler, *args)`` subscribes ``handler`` to the
-    variable of ``event`` (see :data:`EVENT_VARIABLES`), with the event's
+    variable of ``event`` (see ``EVENT_VARIABLES``), with the event's
     filter as the subscription's predicate; ``run``, ``terminate`` and
     ``terminate_epoch`` act on the statefire engine.
 

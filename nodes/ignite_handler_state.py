@@ -69,7 +69,7 @@ class _FaceHandlers(Node):
         return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the handlers that :meth:`state_dict` saved; warn about an attached
+        """Restore the handlers that ``state_dict`` saved; warn about an attached
         stateful handler that has no saved entry (it keeps its current state)."""
         unknown = sorted(set(state_dict) - set(self.objects))
         if unknown:

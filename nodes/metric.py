@@ -250,7 +250,7 @@ class Metric(Node):
             return {}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`.
+        """Restore ``state_dict``.
 
         An ignite metric saves one entry per rank and loads only from as many
         as there are processes now. Saved by another number of processes (a

@@ -8,10 +8,10 @@ file must run those subscribers before the trainer goes on, or the run
 differs from one that was not stopped.
 
 This module holds that plan only: which calls are pending when an engine's
-state is saved (:func:`pending_calls`), in what order they resume
+state is saved (``pending_calls``), in what order they resume
 (innermost notification first), and the warning given when a state saved
 here cannot resume exactly. The engine stores the plan in its own
-``state_dict`` and makes the calls at the start of its next :meth:`run`.
+``state_dict`` and makes the calls at the start of its next ``run``.
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ class ResumeWarning(UserWarning):
 
 def pending_calls(engine: Engine) -> list[PendingCall]:
     """The subscribers still to run, innermost notification first, when ``engine``'s state is
-    saved in the middle of a propagation that it started; warn (:class:`ResumeWarning`) and
+    saved in the middle of a propagation that it started; warn (``ResumeWarning``) and
     return nothing when resuming them cannot be exact.
 
-    Only the outermost engine of the propagation carries the plan: its :meth:`run` resumes
+    Only the outermost engine of the propagation carries the plan: its ``run`` resumes
     the loop after the calls; a triggered engine inside it is only resumable once its run
     has completed (the change in progress is its ``n_run_completed``), since an interrupted
     triggered run is started afresh, not continued.
@@ -101,7 +101,7 @@ def _after_exception(engine: Engine, exc: BaseException) -> list[PendingCall]:
     user code would only raise again); the subscribers after it are. A triggered run the
     exception cut short before its first epoch began (in a subscriber of its
     ``n_run_started``) is run again from its start, which draws what it would have drawn;
-    one cut later is not continued on resume, which a :class:`ResumeWarning` says.
+    one cut later is not continued on resume, which a ``ResumeWarning`` says.
     """
     from nodes.engine import Engine
 
@@ -175,7 +175,7 @@ def encode(calls: list[PendingCall]) -> list[list[Any]]:
 
 
 def decode(owner: str, saved: object) -> list[PendingCall]:
-    """The calls back from :func:`encode`'s lists.
+    """The calls back from ``encode``'s lists.
 
     Raises:
         ValueError: ``saved`` is not a list of such lists.

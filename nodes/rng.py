@@ -23,7 +23,7 @@ __all__ = ["RandomStates", "ensure_random_states"]
 class RandomStates(Node):
     """Saves and restores the process's random generators with the state.
 
-    A :class:`~nodes.Trainer` adds one (``state.handlers.random_states``) when
+    A ``Trainer`` adds one (``state.handlers.random_states``) when
     the state has none.
     """
 
@@ -44,7 +44,7 @@ class RandomStates(Node):
         return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Put the generators back where :meth:`state_dict` found them."""
+        """Put the generators back where ``state_dict`` found them."""
         missing = [k for k in ("python", "numpy", "torch") if k not in state_dict]
         if missing:
             raise ValueError(f"{self.key}: the saved random states lack {missing}")
@@ -58,7 +58,7 @@ class RandomStates(Node):
 
 
 def ensure_random_states(state: State) -> RandomStates:
-    """The state's :class:`RandomStates`, created when it has none."""
+    """The state's ``RandomStates``, created when it has none."""
     for node in state.nodes().values():
         if isinstance(node, RandomStates):
             return node

@@ -113,7 +113,7 @@ class Trainer(Engine):
         amp: run forward and loss under autocast.
         scaler: a ``torch.amp.GradScaler``; ``True`` creates one (CUDA only).
         model_fn: ``model_fn(model, x) -> output``.
-        max_epochs: default for :meth:`run`.
+        max_epochs: default for ``run``.
         run_on: a Ref that starts a run of ``max_epochs`` epochs (with
             ``every``/``once``/``when``), e.g. ``state.pretrainer.n_run_completed_ref``
             for a training that follows another one.
@@ -234,7 +234,7 @@ class Evaluator(Engine):
         dataloader: the evaluation data.
         run_on: a Ref that makes it run (with ``every``/``once``/``when``), e.g.
             ``state.trainer.n_epoch_completed_ref``.
-        device, non_blocking, prepare_batch, model_transform, model_fn: as for :class:`Trainer`.
+        device, non_blocking, prepare_batch, model_transform, model_fn: as for ``Trainer``.
         output_transform: ``(x, y, y_pred) -> output``; default ``(y_pred, y)``.
         amp: run the forward under autocast.
     """

@@ -6,7 +6,7 @@ engines (``epoch/accuracy`` in ``train_evaluator`` and in
 ``val_evaluator``), so TensorBoard's Scalars page already overlays the
 engines, one colour each, and names the run in the tooltip. The same node
 writes what a user expects without asking: each engine's epoch time
-(``time/epoch``) and the learning rates of every :class:`~nodes.LRScheduler`
+(``time/epoch``) and the learning rates of every ``LRScheduler``
 (``lr/<scheduler>``), all at the training's x axis.
 
 The chart calls write no scalar: they discover the metrics (now and later)

@@ -178,7 +178,7 @@ class Node(_Owner, metaclass=_NodeMeta):
         return f"{self._name} ({type(self).__name__})"
 
     def ref(self, name: str) -> Ref:
-        """The :class:`Ref` of one of this node's variables (same as ``self.<name>_ref``)."""
+        """The ``Ref`` of one of this node's variables (same as ``self.<name>_ref``)."""
         return self._slot(name).ref
 
     def variables(self) -> dict[str, Any]:
@@ -221,19 +221,19 @@ class Node(_Owner, metaclass=_NodeMeta):
         return {}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned (override with it)."""
+        """Restore what ``state_dict`` returned (override with it)."""
         if state_dict:
             raise ValueError(
                 f"{self.key} has no state of its own to load, got keys {sorted(state_dict)}"
             )
 
     def check_state_dict(self, state_dict: dict[str, Any]) -> list[str]:
-        """What keeps :meth:`load_state_dict` from loading ``state_dict`` (empty: it can).
+        """What keeps ``load_state_dict`` from loading ``state_dict`` (empty: it can).
 
         ``state.load_state_dict`` calls it for every node before it loads
         anything, so that a part a node would refuse is reported with every
         other mismatch and nothing is half-loaded. Override it next to
-        :meth:`load_state_dict` to check what that one would refuse.
+        ``load_state_dict`` to check what that one would refuse.
         """
         if state_dict and type(self).load_state_dict is Node.load_state_dict:
             return [f"{self.key} has no state of its own to load, got keys {sorted(state_dict)}"]

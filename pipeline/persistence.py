@@ -205,7 +205,7 @@ def _module_mismatches(path: str, current: dict[str, Any], loaded: dict[str, Any
 
 
 def restore(state: State, sd: dict[str, Any], strict: bool = True) -> None:
-    """Load ``sd`` into ``state`` without firing events (see :meth:`State.load_state_dict`)."""
+    """Load ``sd`` into ``state`` without firing events (see ``State.load_state_dict``)."""
     malformed = _malformed(sd)
     if malformed:
         header = "the state dict is malformed"

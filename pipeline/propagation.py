@@ -112,7 +112,7 @@ def _pending_call(slot: Slot, old: Any, new: Any, sub: Subscription, filtered: b
 
 
 class Runtime(RuntimeBase):
-    """The mutable propagation state of one :class:`~pipeline.State` (framework internal).
+    """The mutable propagation state of one ``State`` (framework internal).
 
     It is a separate slotted object so that the per-set bookkeeping is plain
     slot stores, not attribute writes on the State façade.

@@ -172,7 +172,7 @@ def _legend(title: str, level: str, traced: bool) -> str:
 
 
 def to_dot(model: dict[str, Any]) -> str:
-    """The DOT source of a view model (what :func:`render` draws)."""
+    """The DOT source of a view model (what ``render`` draws)."""
     import graphviz
 
     level = model["level"]
@@ -264,7 +264,7 @@ def to_dot(model: dict[str, Any]) -> str:
 
 
 def render(model: dict[str, Any], path: Path) -> Path:
-    """Write a view model's picture to ``path``; see :meth:`pipeline.State.render`."""
+    """Write a view model's picture to ``path``; see ``pipeline.State.render``."""
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(
@@ -332,7 +332,7 @@ def mimebundle(state: State) -> dict[str, str]:
 
 
 def overview(state: State) -> str:
-    """The text tree of ``state``; see :meth:`pipeline.State.overview`."""
+    """The text tree of ``state``; see ``pipeline.State.overview``."""
     title = state.structure.title
     lines = [f"State ({title})" if title else "State"]
     boxes = [(n, c) for n, c in state._containers.items() if len(c)]

@@ -322,7 +322,7 @@ class State:
 
     # Paths and refs ----------------------------------------------------------
     def ref(self, path: str) -> Ref:
-        """The :class:`Ref` of the variable at ``path`` (``"configs.lr"``,
+        """The ``Ref`` of the variable at ``path`` (``"configs.lr"``,
         ``"engines.trainer.n_samples"``, or ``"trainer.n_samples"`` for a unique node name).
 
         Raises:
@@ -393,11 +393,11 @@ class State:
         writes: Iterable[Ref | str] = (),
         allow_cycle: bool = False,
     ) -> Callable[[F], F]:
-        """Decorator form of :meth:`Ref.subscribe`; returns the function unchanged.
+        """Decorator form of ``Ref.subscribe``; returns the function unchanged.
 
         Raises:
             AttributeError: ``target`` names no variable.
-            TypeError, ValueError: the filters are invalid (see :meth:`Ref.subscribe`).
+            TypeError, ValueError: the filters are invalid (see ``Ref.subscribe``).
         """
         slot = self._resolve(target)
         check_filters(every, once, when)  # fail at the line that wrote them, not at def
@@ -642,7 +642,7 @@ class State:
 
     @property
     def holding(self) -> bool:
-        """Whether a :meth:`hold` block is open (notifications are being deferred)."""
+        """Whether a ``hold`` block is open (notifications are being deferred)."""
         return self._rt.hold_depth > 0
 
     @property
@@ -665,12 +665,12 @@ class State:
 
     def interrupted(self, exc: BaseException) -> list[InProgress]:
         """The notifications an exception came out of, outermost first, as
-        :meth:`in_progress` gives them; ``subscriber`` is the one it came from."""
+        ``in_progress`` gives them; ``subscriber`` is the one it came from."""
         return self._rt.interrupted(exc)
 
     def call_pending(self, call: PendingCall) -> bool:
         """Call a subscriber that a saved notification had still to call (see
-        :meth:`in_progress`); False when its filter does not pass.
+        ``in_progress``); False when its filter does not pass.
 
         Raises:
             LookupError: the state has no such subscription.
@@ -711,7 +711,7 @@ class State:
         return self._graph.copy(as_view=True)
 
     def validate(self) -> None:
-        """Check the whole graph and raise one :class:`GraphError` listing every problem."""
+        """Check the whole graph and raise one ``GraphError`` listing every problem."""
         problems = graph_ops.find_problems(
             self._graph,
             lambda path: self._slots[path].value,
@@ -754,14 +754,14 @@ class State:
         ``"variables"`` (every variable its own box). ``focus`` (a variable,
         node, callback or container) keeps only what lies within ``depth``
         edges upstream and downstream of it. ``trace`` overlays what a
-        :meth:`trace` recorded: old -> new values, sets and changes, the
+        ``trace`` recorded: old -> new values, sets and changes, the
         calls along each edge, the node that ran. ``connected_only`` (at the
         ``variables`` level) leaves out the variables nothing reads, writes or
-        subscribes to besides their owner. See :meth:`view_model` for the data
+        subscribes to besides their owner. See ``view_model`` for the data
         the picture is drawn from.
 
         Without the ``dot`` program, writes the ``.dot`` source next to ``path``,
-        warns with :class:`~pipeline.RenderWarning` how to install Graphviz, and
+        warns with ``RenderWarning`` how to install Graphviz, and
         returns the ``.dot`` path.
 
         Raises:
@@ -787,7 +787,7 @@ class State:
     ) -> dict[str, Any]:
         """The graph at one level of detail as JSON-able data (boxes and edges).
 
-        The shape is documented in :mod:`pipeline.views.model`; every picture
+        The shape is documented in ``pipeline.views.model``; every picture
         of the state is drawn from it.
 
         Args:
@@ -869,7 +869,7 @@ class State:
         return collect(self)
 
     def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> None:
-        """Restore a :meth:`state_dict` without firing events.
+        """Restore a ``state_dict`` without firing events.
 
         Raises:
             StateDictError: with ``strict``, listing every missing, unexpected and

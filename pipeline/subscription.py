@@ -1,7 +1,7 @@
 """Subscriptions: the one callback contract, its filters, and the handle that
 removes it.
 
-A callback takes no argument or one :class:`~pipeline.Event`; that is checked
+A callback takes no argument or one ``Event``; that is checked
 when it subscribes, never guessed when it fires (``takes_event`` says which
 signatures get the Event). Filters (``every``, ``once``,
 ``when``) are checked here. Who calls the callbacks, and in which order, is
@@ -263,7 +263,7 @@ class Subscription:
     @property
     def filter_label(self) -> str:
         """The filters as text, such as ``every=10`` (empty when there are none); part of
-        :attr:`key`, so a lambda is ``when=<lambda>`` here, whatever line it is on."""
+        ``key``, so a lambda is ``when=<lambda>`` here, whatever line it is on."""
         return self._filters(lambda fn: getattr(fn, "__name__", "predicate"))
 
     @property

@@ -98,7 +98,7 @@ def is_plain_data(value: object) -> bool:
 #: The Python number types a 0-d value may stand for.
 _NUMBER_TYPES = (bool, int, float, complex)
 
-#: What :func:`to_plain_data` returns for a value a state dict cannot hold.
+#: What ``to_plain_data`` returns for a value a state dict cannot hold.
 NOT_DATA: Any = type("NotData", (), {"__repr__": lambda self: "NOT_DATA"})()
 
 
@@ -129,9 +129,9 @@ def as_number(value: object) -> bool | int | float | complex | None:
 
 
 def to_plain_data(value: object) -> Any:
-    """``value`` as data a state dict may hold, or :data:`NOT_DATA`.
+    """``value`` as data a state dict may hold, or ``NOT_DATA``.
 
-    Plain data (see :func:`is_plain_data`) is returned as it is, except that
+    Plain data (see ``is_plain_data``) is returned as it is, except that
     NumPy scalars and 0-d arrays, alone or inside lists, tuples and dicts,
     become the Python numbers they hold, and tensors (0-d included) stay
     tensors: whether a variable is saved must not depend on which kind of

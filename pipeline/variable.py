@@ -25,10 +25,10 @@ __all__ = ["Event", "Ref", "Slot", "Variable"]
 
 
 class Variable:
-    """Declare a state variable on a :class:`~pipeline.Node` class.
+    """Declare a state variable on a ``Node`` class.
 
     Reading ``node.<name>`` is a plain attribute read; setting it notifies the
-    subscribers when the value changed (see :func:`pipeline.values.is_changed`).
+    subscribers when the value changed (see ``pipeline.values.is_changed``).
 
     Args:
         default: the initial value (lists, dicts and sets are copied per instance).
@@ -230,7 +230,7 @@ class Ref:
         """Call ``callback`` when this variable changes and the filters pass.
 
         Args:
-            callback: takes no argument, or one :class:`Event`.
+            callback: takes no argument, or one ``Event``.
             every: for an int variable, fire when the new value is a multiple
                 of ``every``; for any other variable, on every ``every``-th change.
             once: for an int variable, fire when the new value equals ``once``;
@@ -242,7 +242,7 @@ class Ref:
             allow_cycle: accept a trigger cycle through this subscription at ``validate()``.
 
         Returns:
-            A :class:`~pipeline.Handle` whose ``remove()`` (or ``with``) detaches it.
+            A ``Handle`` whose ``remove()`` (or ``with``) detaches it.
 
         Raises:
             TypeError: the callback takes other than zero or one argument.

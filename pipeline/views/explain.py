@@ -2,7 +2,7 @@
 is known), who reads it, every subscriber with its filter and what the filter
 decided, and the last writer.
 
-The facts come from :func:`pipeline.views.model.variable_info`, the same data
+The facts come from ``pipeline.views.model.variable_info``, the same data
 a picture's side panel shows.
 """
 
@@ -21,7 +21,7 @@ __all__ = ["explain"]
 
 
 def explain(state: State, target: Ref | str, trace: Trace | None = None) -> str:
-    """Describe one variable; see :meth:`pipeline.State.explain`."""
+    """Describe one variable; see ``pipeline.State.explain``."""
     slot = state._resolve(target)
     info = variable_info(state, slot.path, TraceStats(state, trace) if trace is not None else None)
     lines = [f"{info['path']} = {info['value']}"]

@@ -1,7 +1,7 @@
 """The interactive view: one self-contained HTML page drawn from the view model.
 
 What belongs here: the page's JSON document (the view models of
-:mod:`pipeline.views.model` at the three levels, where each box of a level
+``pipeline.views.model`` at the three levels, where each box of a level
 folds into at the next coarser one, the variables' details, the trace's
 entries) and filling the page template with it. What does not: what a box or
 an edge is (the model decides), drawing and interaction (the page's own
@@ -50,7 +50,7 @@ def page_document(
 
     Its keys: ``levels`` (the view model at each level, unfocused, every box's
     ``variables`` moved to the shared ``variables``), ``variables`` (path to
-    the ``Var`` of :mod:`pipeline.views.model`), ``homes`` (for ``"nodes"``
+    the ``Var`` of ``pipeline.views.model``), ``homes`` (for ``"nodes"``
     and ``"variables"``: box id to the id of the box it folds into one level
     coarser, for expanding and collapsing on the page), ``entries`` (the
     trace's last entries as ``[seq, path, writer, old, new, depth,
@@ -140,7 +140,7 @@ def write_html(
     focus: str | None = None,
     depth: int = 2,
 ) -> Path:
-    """Write the interactive page of ``state`` to ``path``; see :meth:`pipeline.State.render`."""
+    """Write the interactive page of ``state`` to ``path``; see ``pipeline.State.render``."""
     text = page_html(page_document(state, trace, level=level, focus=focus, depth=depth))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

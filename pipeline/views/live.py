@@ -15,7 +15,7 @@ lock.
 
 The loop may register nodes and variables while a request reads them: a
 reader can then meet a dict that changed size or a name not yet in every
-table, so each request reads again (up to :data:`RETRIES` times). The server
+table, so each request reads again (up to ``RETRIES`` times). The server
 holds the state weakly: a state dropped without ``close()`` is collected, and
 the server answers 503 from then on.
 """
@@ -77,10 +77,10 @@ def snapshot(state: State) -> dict[str, Any]:
 
 
 class LiveServer:
-    """A local HTTP server with a state's live page; see :meth:`pipeline.State.serve`.
+    """A local HTTP server with a state's live page; see ``pipeline.State.serve``.
 
     Routes: ``/`` the interactive page (it polls ``snapshot.json`` every
-    second), ``/snapshot.json`` (:func:`snapshot`), ``/document.json`` (the
+    second), ``/snapshot.json`` (``snapshot``), ``/document.json`` (the
     page's whole document).
 
     Attributes:
@@ -92,7 +92,7 @@ class LiveServer:
     def __init__(
         self, state: State, port: int = 0, host: str = "127.0.0.1", *, level: str = "nodes"
     ) -> None:
-        """Start serving ``state`` in a daemon thread (the arguments of :meth:`State.serve`).
+        """Start serving ``state`` in a daemon thread (the arguments of ``State.serve``).
 
         The server holds the state weakly: it does not keep a state alive,
         and answers 503 once the state is gone. ``close()`` (or ``with``)
@@ -102,7 +102,7 @@ class LiveServer:
             state: the state to show.
             port: the port to listen on; 0 takes any free port.
             host: the address to listen on.
-            level: the page's first level, as for :meth:`State.view`.
+            level: the page's first level, as for ``State.view``.
 
         Raises:
             ValueError: a port outside 0-65535 or an unknown level.
@@ -177,7 +177,7 @@ class LiveServer:
         return self._page
 
     def snapshot(self) -> dict[str, Any]:
-        """What ``GET snapshot.json`` returns (see :func:`snapshot`).
+        """What ``GET snapshot.json`` returns (see ``snapshot``).
 
         Raises:
             RuntimeError: the server is closed (``StateGone``: the state was collected).

@@ -1,7 +1,7 @@
 """The view model: a state's graph at one level of detail, as plain data.
 
 Every picture of a state (the Graphviz drawing of ``pipeline/render.py``, an
-HTML page, a live view) is drawn from :func:`view_model`, which returns only
+HTML page, a live view) is drawn from ``view_model``, which returns only
 dicts, lists, strings, ints, bools and None, so ``json.dumps`` takes it as is.
 
 Levels:
@@ -144,7 +144,7 @@ def view_model(
         focus: keep only what lies within ``depth`` edges of this variable
             path, node key, callback key or container name.
         depth: how many edges upstream and downstream of ``focus`` to keep.
-        trace: a :class:`~pipeline.Trace` whose sets and calls to overlay.
+        trace: a ``Trace`` whose sets and calls to overlay.
         connected_only: at the ``variables`` level, leave out variables
             nothing uses besides their owner.
 
@@ -178,7 +178,7 @@ def sub_info(sub: Subscription) -> dict[str, Any]:
 
 
 def variable_info(state: State, path: str, stats: TraceStats | None = None) -> dict[str, Any]:
-    """One variable as data for a side panel or :func:`~pipeline.views.explain` (``Var`` above)."""
+    """One variable as data for a side panel or ``explain`` (``Var`` above)."""
     g = state._graph
     slot = state._slots[path]
     writers, ordering = [], []
