@@ -17,18 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from chromium_setup import CHROMIUM, FLAGS, missing
+
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 def write_page(out: Path) -> Path:
@@ -77,8 +69,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="write the example's outputs and page here")
     args = parser.parse_args()
-    if not Path(CHROMIUM).exists() or importlib.util.find_spec("playwright") is None:
-        print(f"skipped: needs Chromium at {CHROMIUM} and the playwright package", file=sys.stderr)
+    reason = missing()
+    if reason is not None:
+        print(f"skipped: {reason}", file=sys.stderr)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         out = args.keep or Path(tmp)

@@ -18,7 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tensorboard_browser import CHROMIUM, CHROMIUM_FLAGS, clipped, read_charts, tensorboard_server
+from chromium_setup import CHROMIUM, FLAGS
+from tensorboard_browser import clipped, read_charts, tensorboard_server
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
@@ -59,7 +60,7 @@ def photograph(url: str) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         for name, (dashboard, wanted) in PAGES.items():
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()

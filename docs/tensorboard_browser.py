@@ -10,7 +10,6 @@ Chromium (Debian: ``apt-get install chromium``).
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,17 +19,6 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 # Every line chart of the page (they live in shadow DOMs): its card's title (a custom
 # scalars chart) or tag (a Scalars chart), its category, the y range TensorBoard chose,

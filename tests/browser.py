@@ -8,35 +8,20 @@ position on screen, as a user's would.
 
 from __future__ import annotations
 
-import importlib.util
-import os
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-CHROMIUM = os.environ.get("STATEFIRE_CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs"))
+from chromium_setup import CHROMIUM, FLAGS, missing
 
 
 def skip_reason() -> str | None:
     """Why the browser tests cannot run here, or None."""
-    if importlib.util.find_spec("playwright") is None:
-        return "the playwright package is not installed (pip install -e '.[dev]')"
-    if not os.path.exists(CHROMIUM):
-        return (
-            f"Chromium is not at {CHROMIUM}; install Debian's chromium (make setup does it "
-            "as root) or set STATEFIRE_CHROMIUM to its path"
-        )
-    return None
+    return missing()
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,8 @@ from nodes.compose import supervised_training
 from pipeline import State
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "docs"))
+from chromium_setup import CHROMIUM, FLAGS
 from tensorboard_browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     read_charts,
     tensorboard_server,
 )
@@ -92,7 +91,7 @@ def dashboards(log_dir: Path) -> Dashboards:
 
     seen = Dashboards()
     with tensorboard_server(log_dir) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
 
         def only_tensorboard(route: Route) -> None:
             if route.request.url.startswith(url + "/"):
