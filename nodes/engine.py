@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+import nodes.ignite_names  # noqa: F401  (registers the ignite-habit note of subscriber errors)
 from nodes import resume
 from pipeline import Node, Ref, State, Variable
 

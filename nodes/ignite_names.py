@@ -5,7 +5,9 @@ both libraries with other arguments. An ignite habit (``score_function=``,
 ``to_save=``, ``lr_scheduler=``, ``ProgressBar(persist=True)`` without an
 engine) gets a ``TypeError`` that names the statefire spelling and says how to
 keep ignite's own class, attached to ``engine.ignite``. This module holds the
-tables and the decorator only; the classes keep their own checks.
+tables and the decorator only; the classes keep their own checks. It also holds
+the hint for a callback written the ignite way (``def h(engine): engine.state.epoch``),
+which it registers in the core's ``ERROR_HINTS`` on import.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+
+from pipeline import State
+from pipeline.propagation import ERROR_HINTS
 
 __all__ = ["IGNITE_NAMES", "speaks_ignite"]
 
@@ -110,3 +115,53 @@ def speaks_ignite(cls: T) -> T:
 
     cls.__init__ = __init__  # type: ignore[misc]
     return cls
+
+
+#: ignite's ``engine.state.<name>`` -> the engine variable that holds it.
+_ENGINE_STATE = {
+    "epoch": "n_epoch_started",
+    "iteration": "n_iteration_started",
+    "output": "output",
+    "batch": "batch",
+    "max_epochs": "max_epochs",
+    "epoch_length": "epoch_length",
+    "metrics": "",
+    "dataloader": "dataloader",
+    "times": "epoch_time",
+}
+
+
+def _engine_state_habit(exc: BaseException, path: str) -> str:
+    """A hint for a callback written for an ignite engine (``def h(engine): engine.state.epoch``),
+    which receives an Event whose ``state`` is the whole State; registered in the core's
+    ``ERROR_HINTS``, so a subscriber's AttributeError gets it as a note.
+
+    Args:
+        exc: what the subscriber of ``path`` raised.
+        path: the variable whose change called the subscriber.
+
+    Returns:
+        The note, or "" when ``exc`` is not such a read.
+    """
+    name = getattr(exc, "name", None)
+    if not isinstance(exc, AttributeError) or not isinstance(getattr(exc, "obj", None), State):
+        return ""
+    if name not in _ENGINE_STATE:
+        return ""
+    owner = path.rsplit(".", 1)[0]
+    engine = owner.split(".", 1)[1] if owner.startswith("engines.") else "<engine>"
+    where = (
+        f"state.metrics.{engine}_<name>"
+        if name == "metrics"
+        else f"engines.{engine}.{_ENGINE_STATE[name]}"
+    )
+    return (
+        f"a callback gets an Event (ref, old, new, state), not an ignite engine: event.state is "
+        f"the whole State. ignite's engine.state.{name} is the variable {where}; or attach an "
+        f"ignite-style handler to the engine's ignite face: "
+        f"state.{engine}.ignite.add_event_handler(Events..., handler)"
+    )
+
+
+if _engine_state_habit not in ERROR_HINTS:
+    ERROR_HINTS.append(_engine_state_habit)

@@ -11,7 +11,7 @@ when the graph changed.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipeline._hooks import RuntimeBase
@@ -26,48 +26,16 @@ if TYPE_CHECKING:
     from pipeline.trace import Trace
     from pipeline.variable import Ref, Slot
 
-__all__ = ["InProgress", "PendingCall", "Runtime"]
+__all__ = ["ERROR_HINTS", "InProgress", "PendingCall", "Runtime"]
 
 _CHAIN_ATTR = "_statefire_chain"
 
 
-#: ignite's ``engine.state.<name>`` -> the engine variable that holds it.
-_ENGINE_STATE = {
-    "epoch": "n_epoch_started",
-    "iteration": "n_iteration_started",
-    "output": "output",
-    "batch": "batch",
-    "max_epochs": "max_epochs",
-    "epoch_length": "epoch_length",
-    "metrics": "",
-    "dataloader": "dataloader",
-    "times": "epoch_time",
-}
-
-
-def _engine_state_habit(exc: BaseException, slot: Slot) -> str:
-    """A hint for a callback written for an ignite engine (``def h(engine): engine.state.epoch``),
-    which receives an Event whose ``state`` is the whole State."""
-    from pipeline.state import State
-
-    name = getattr(exc, "name", None)
-    if not isinstance(exc, AttributeError) or not isinstance(getattr(exc, "obj", None), State):
-        return ""
-    if name not in _ENGINE_STATE:
-        return ""
-    owner = slot.path.rsplit(".", 1)[0]
-    engine = owner.split(".", 1)[1] if owner.startswith("engines.") else "<engine>"
-    where = (
-        f"state.metrics.{engine}_<name>"
-        if name == "metrics"
-        else f"engines.{engine}.{_ENGINE_STATE[name]}"
-    )
-    return (
-        f"a callback gets an Event (ref, old, new, state), not an ignite engine: event.state is "
-        f"the whole State. ignite's engine.state.{name} is the variable {where}; or attach an "
-        f"ignite-style handler to the engine's ignite face: "
-        f"state.{engine}.ignite.add_event_handler(Events..., handler)"
-    )
+#: Functions ``hint(exc, path) -> str`` that may explain an exception raised by a
+#: subscriber of the variable at ``path``; a non-empty answer becomes a note of the
+#: exception. The core has none of its own; ``nodes`` adds the ignite habit
+#: (``engine.state.epoch`` read from an Event).
+ERROR_HINTS: list[Callable[[BaseException, str], str]] = []
 
 
 class PendingCall(NamedTuple):
@@ -302,9 +270,10 @@ class Runtime(RuntimeBase):
         if self.depth == 1:
             exc.add_note("while " + " -> ".join(chain))
             delattr(exc, _CHAIN_ATTR)
-            habit = _engine_state_habit(exc, slot)
-            if habit:
-                exc.add_note(habit)
+            for hint in ERROR_HINTS:
+                text = hint(exc, slot.path)
+                if text:
+                    exc.add_note(text)
 
     def flush_held(self) -> None:
         """Notify what changed inside the outermost ``hold()`` block, once per subscriber."""
