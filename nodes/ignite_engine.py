@@ -5,7 +5,9 @@ What belongs here: the class an ignite user constructs as
 passes ignite's ``isinstance`` checks and keeps ignite's ``run`` semantics:
 ``max_epochs``/``max_iters``/``epoch_length``, ``terminate``,
 ``terminate_epoch``, ``interrupt``, ``set_data``, ``state_dict``, custom
-events), and the statefire engine node behind it, ``IgniteLoop``.
+events), and how its events become variables. Its runs are run by the
+statefire engine node behind it, ``IgniteLoop`` (``nodes/ignite_loop.py``),
+whose loop fires the events in ignite's order; ignite's own loop is not used.
 
 How the two meet: every ignite event is a variable of the statefire state.
 Firing an event sets its variable: ``STARTED`` adds one to the node's
@@ -38,70 +40,16 @@ from ignite.engine import Engine as _IgniteEngine
 from ignite.engine import Events, EventsList, State
 from ignite.engine.events import RemovableEventHandle
 
-from nodes.engine import Engine, batch_size
+from nodes.engine import batch_size
 from nodes.ignite_face import _filter_label
 from nodes.ignite_handler_state import _FaceHandlers, _stateful
-from pipeline import Handle, Node, Ref, Variable
+from nodes.ignite_loop import IgniteLoop
+from pipeline import Handle, Node, Ref
 from pipeline import State as StatefireState
 
 __all__ = ["IgniteEngine", "IgniteLoop"]
 
 EVENTS_CONTAINER = "events"  # where custom events get their variables
-
-
-class IgniteLoop(Engine):
-    """The statefire engine behind an ``IgniteEngine``: its variables are ignite's events.
-
-    The core events write the variables every statefire engine has; the
-    other built-in events count in the variables below. ``run`` runs the
-    ignite engine (on the data of its last run) and ``terminate`` terminates it.
-    """
-
-    n_get_batch_started = Variable(0, doc="GET_BATCH_STARTED events fired")
-    n_get_batch_completed = Variable(0, doc="GET_BATCH_COMPLETED events fired")
-    n_dataloader_stop_iteration = Variable(0, doc="DATALOADER_STOP_ITERATION events fired")
-    n_terminate = Variable(0, doc="TERMINATE events fired")
-    n_terminate_single_epoch = Variable(0, doc="TERMINATE_SINGLE_EPOCH events fired")
-    n_interrupt = Variable(0, doc="INTERRUPT events fired")
-
-    def __init__(self, state: StatefireState, name: str, face: IgniteEngine) -> None:
-        # The data comes with each run of the ignite engine; a placeholder passes the check.
-        super().__init__(state, name, face._process_function, [None])
-        self.dataloader = None  # type: ignore[assignment]
-        self._ignite_face = face  # what the engine's ``ignite`` property returns
-
-    def run(self, max_epochs: int | None = None, epoch_length: int | None = None) -> None:
-        """Run the ignite engine on the data of its last run (see ``IgniteEngine.run``)."""
-        self.ignite.run(self.dataloader, max_epochs=max_epochs, epoch_length=epoch_length)
-
-    def terminate(self) -> None:
-        """Terminate the ignite engine's run after the current event."""
-        self.ignite.terminate()
-
-    def terminate_epoch(self) -> None:
-        """End the ignite engine's current epoch after the current event."""
-        self.ignite.terminate_epoch()
-
-    def set_dataloader(self, dataloader: Iterable[Any]) -> None:
-        """Give the ignite engine other data from the next batch on (its ``set_data``)."""
-        self.ignite.set_data(dataloader)
-
-    def state_dict(self) -> dict[str, Any]:
-        """The ignite engine's ``state_dict()`` (its position in the run and its user keys)."""
-        return {"ignite": dict(self.ignite.state_dict())}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Put the ignite engine where ``state_dict`` saved it (its next run resumes there).
-
-        Raises:
-            ValueError: ``state_dict`` has no ``ignite`` entry.
-        """
-        if "ignite" not in state_dict:
-            raise ValueError(
-                f"{self.key}: expected the ignite engine's state under 'ignite', got keys "
-                f"{sorted(state_dict)}; save it with state.state_dict() from an IgniteEngine's state"
-            )
-        self.ignite.load_state_dict(state_dict["ignite"])
 
 
 class _Handlers(_FaceHandlers):
@@ -196,7 +144,6 @@ class IgniteEngine(_IgniteEngine):
         self._event_args: tuple[tuple[Any, ...], dict[str, Any]] = _NO_ARGS
         self._firers: dict[int, Callable[[IgniteEngine, IgniteLoop], None]] = {}
         self._persisted: _Handlers | None = None
-        self._validated_at: int | None = None  # the graph version last validated
         self._loop: IgniteLoop | None = None
         super().__init__(process_function)  # checks process_function, registers Events
         self._loop = IgniteLoop(state if state is not None else StatefireState(), name, self)
@@ -332,20 +279,24 @@ class IgniteEngine(_IgniteEngine):
         max_iters: int | None = None,
         epoch_length: int | None = None,
     ) -> State:
-        """Run as ignite's ``Engine.run``; the statefire state is validated first (again
-        whenever its graph changed since)."""
+        """Run as ignite's ``Engine.run``, on the statefire loop (``IgniteLoop.run_face``).
+
+        The arguments mean what they mean to ignite (a new run, or the rest of an
+        interrupted or terminated one). The statefire engine's guard comes first: a run
+        inside its own run or inside ``state.hold()`` raises RuntimeError, and the state
+        graph is validated (again whenever it changed since).
+        """
         loop = self._loop
         assert loop is not None
-        state = loop.state
-        if self._validated_at != state.graph_version:  # validated again when the graph changed
-            state.validate()
-            self._validated_at = state.graph_version
-        if data is not None:
-            loop.dataloader = data  # type: ignore[assignment]
-        with loop.state.writing_as(loop):
-            return super().run(
-                data, max_epochs=max_epochs, max_iters=max_iters, epoch_length=epoch_length
-            )
+        loop._check_can_run()
+        return super().run(data, max_epochs=max_epochs, max_iters=max_iters, epoch_length=epoch_length)
+
+    def _internal_run(self) -> State:
+        """The run, set up by ``run``: the statefire engine's loop runs it."""
+        assert self._loop is not None
+        return self._loop.run_face(self)
+
+    _internal_run_legacy = _internal_run  # ``interrupt_resume_enabled = False``: interrupt() refuses
 
     def set_data(self, data: Iterable[Any]) -> None:
         """Switch the data from the next batch on, as ignite's ``set_data``."""
@@ -404,6 +355,7 @@ def _iteration_started(face: IgniteEngine, loop: IgniteLoop) -> None:
 def _started(face: IgniteEngine, loop: IgniteLoop) -> None:
     s = face.state
     loop.reset_variables(
+        max_iters=s.max_iters,
         n_epoch_started=s.epoch,
         n_iteration_started=s.iteration,
         n_iteration_completed=s.iteration,
