@@ -5,9 +5,9 @@ Four loops over the same data, in one run (for (d), see below):
   raw           a hand-written Python ``for`` loop calling the same process function;
   ignite        ``ignite.engine.Engine(process_fn).run(data)``;
   statefire     ``nodes.Engine(state, name, process_fn, data).run()``;
-  IgniteEngine  ``nodes.IgniteEngine(process_fn).run(data)``: ignite's Engine whose
-                events are the variables of a statefire engine (target: an overhead
-                at most ignite's);
+  IgniteEngine  ``nodes.IgniteEngine(process_fn).run(data)``: ignite's Engine run by
+                statefire's ``IgniteLoop``, whose events are the variables of that
+                statefire engine (target: an overhead at most ignite's);
 
 on four workloads:
 

@@ -46,6 +46,7 @@ from nodes.ignite_handler_state import _FaceHandlers, _stateful
 from nodes.ignite_loop import IgniteLoop
 from pipeline import Handle, Node, Ref
 from pipeline import State as StatefireState
+from pipeline.values import did_you_mean
 
 __all__ = ["IgniteEngine", "IgniteLoop"]
 
@@ -212,6 +213,18 @@ class IgniteEngine(_IgniteEngine):
         else:  # the common case: no arguments, and none to restore for an enclosing event
             fire(self, self._loop)
 
+    def _assert_allowed_event(self, event_name: Any) -> None:
+        """Raise ValueError, naming the known events, when ``event_name`` is not one of them."""
+        if event_name in self._allowed_events:
+            return
+        known = [getattr(e, "name", str(e)) for e in self._allowed_events]
+        raise ValueError(
+            f"Event {event_name!r} is not a valid event for this Engine (an IgniteEngine on "
+            f"{self.statefire_engine.key if self._loop is not None else 'a new state'}); "
+            "register a custom event first with register_events(...)"
+            f"{did_you_mean(str(getattr(event_name, 'name', event_name)), known)}"
+        )
+
     def fire_event(self, event_name: Any) -> None:
         """Fire a registered event (set its variable), as ignite's ``fire_event``."""
         self._assert_allowed_event(event_name)
@@ -289,14 +302,18 @@ class IgniteEngine(_IgniteEngine):
         loop = self._loop
         assert loop is not None
         loop._check_can_run()
-        return super().run(data, max_epochs=max_epochs, max_iters=max_iters, epoch_length=epoch_length)
+        return super().run(
+            data, max_epochs=max_epochs, max_iters=max_iters, epoch_length=epoch_length
+        )
 
     def _internal_run(self) -> State:
         """The run, set up by ``run``: the statefire engine's loop runs it."""
         assert self._loop is not None
         return self._loop.run_face(self)
 
-    _internal_run_legacy = _internal_run  # ``interrupt_resume_enabled = False``: interrupt() refuses
+    _internal_run_legacy = (
+        _internal_run  # ``interrupt_resume_enabled = False``: interrupt() refuses
+    )
 
     def set_data(self, data: Iterable[Any]) -> None:
         """Switch the data from the next batch on, as ignite's ``set_data``."""

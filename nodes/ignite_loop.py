@@ -235,13 +235,21 @@ class IgniteLoop(Engine):
                 try:
                     if with_data and face.last_event_name != Events.DATALOADER_STOP_ITERATION:
                         fire(Events.GET_BATCH_STARTED)
-                        if face.should_terminate or face.should_terminate_single_epoch or face.should_interrupt:
+                        if (
+                            face.should_terminate
+                            or face.should_terminate_single_epoch
+                            or face.should_interrupt
+                        ):
                             yield from self._stop(face)
                     s.batch = next(face._dataloader_iter)
                     s.output = None
                     if with_data:
                         fire(Events.GET_BATCH_COMPLETED)
-                        if face.should_terminate or face.should_terminate_single_epoch or face.should_interrupt:
+                        if (
+                            face.should_terminate
+                            or face.should_terminate_single_epoch
+                            or face.should_interrupt
+                        ):
                             yield from self._stop(face)
                     done += 1
                     renewed = False
@@ -257,18 +265,30 @@ class IgniteLoop(Engine):
                         break
                     if with_data:
                         fire(Events.DATALOADER_STOP_ITERATION)
-                        if face.should_terminate or face.should_terminate_single_epoch or face.should_interrupt:
+                        if (
+                            face.should_terminate
+                            or face.should_terminate_single_epoch
+                            or face.should_interrupt
+                        ):
                             yield from self._stop(face)
                     face._setup_dataloader_iter()
                     renewed = True
                     continue
                 s.iteration += 1
                 fire(Events.ITERATION_STARTED)
-                if face.should_terminate or face.should_terminate_single_epoch or face.should_interrupt:
+                if (
+                    face.should_terminate
+                    or face.should_terminate_single_epoch
+                    or face.should_interrupt
+                ):
                     yield from self._stop(face)
                 s.output = face._process_function(face, s.batch)
                 fire(Events.ITERATION_COMPLETED)
-                if face.should_terminate or face.should_terminate_single_epoch or face.should_interrupt:
+                if (
+                    face.should_terminate
+                    or face.should_terminate_single_epoch
+                    or face.should_interrupt
+                ):
                     yield from self._stop(face)
                 if done == s.epoch_length:
                     break

@@ -4,6 +4,7 @@ in ``make peer``; these tests check the statefire side.)"""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pytest
@@ -365,3 +366,166 @@ class TestMemory:
         engine_ref, state_ref = run_one()
         gc.collect()
         assert engine_ref() is None and state_ref() is None
+
+
+def _record(engine: Any) -> list[tuple[int, int, str]]:
+    """Every built-in event ``engine`` fires, as (epoch, iteration, event name)."""
+    log: list[tuple[int, int, str]] = []
+    for event in Events:
+        engine.add_event_handler(
+            event,
+            lambda e, *args, name=event.name, **kwargs: log.append(
+                (e.state.epoch, e.state.iteration, name)
+            ),
+        )
+    return log
+
+
+def _scenario(name: str, cls: Any) -> tuple[list[tuple[int, int, str]], tuple[int, int]]:
+    """Run scenario ``name`` on an engine of class ``cls``; its events and end position."""
+    fail_at = {"swallowed": 3}
+
+    def step(engine: Any, batch: Any) -> Any:
+        if name == "swallowed" and engine.state.iteration == fail_at["swallowed"]:
+            raise ValueError("bad batch")
+        return batch
+
+    engine = cls(step)
+    log = _record(engine)
+    data: Any = list(range(4))
+    kwargs: dict[str, Any] = {"max_epochs": 3}
+    if name == "terminate at GET_BATCH_COMPLETED":
+        engine.add_event_handler(Events.GET_BATCH_COMPLETED(once=6), lambda e: e.terminate())
+    elif name == "terminate, skip COMPLETED":
+        engine.add_event_handler(Events.EPOCH_COMPLETED(once=2), lambda e: e.terminate(True))
+    elif name == "terminate_epoch at ITERATION_STARTED":
+        engine.add_event_handler(Events.ITERATION_STARTED(once=2), lambda e: e.terminate_epoch())
+    elif name == "terminate_epoch, skip EPOCH_COMPLETED":
+        engine.add_event_handler(
+            Events.ITERATION_COMPLETED(once=5), lambda e: e.terminate_epoch(True)
+        )
+    elif name == "interrupt and resume":
+        engine.add_event_handler(Events.ITERATION_COMPLETED(every=5), lambda e: e.interrupt())
+    elif name == "swallowed":
+        engine.add_event_handler(Events.EXCEPTION_RAISED, lambda e, exc: None)
+    elif name == "iterator, max_iters":
+        data, kwargs = iter(range(5)), {"max_iters": 5}
+    elif name == "iterator runs out":
+        data, kwargs = iter(range(5)), {"max_epochs": 2, "epoch_length": 4}
+    elif name == "no data":
+        data, kwargs = None, {"max_epochs": 2, "epoch_length": 3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "iterator runs out" warns on both
+        state = engine.run(data, **kwargs)
+        while name == "interrupt and resume" and state.iteration < 12:
+            state = engine.run(data, **kwargs)
+    return log, (state.epoch, state.iteration)
+
+
+SCENARIOS = [
+    "plain",
+    "terminate at GET_BATCH_COMPLETED",
+    "terminate, skip COMPLETED",
+    "terminate_epoch at ITERATION_STARTED",
+    "terminate_epoch, skip EPOCH_COMPLETED",
+    "interrupt and resume",
+    "swallowed",
+    "iterator, max_iters",
+    "iterator runs out",
+    "no data",
+]
+
+
+class TestTheStatefireLoop:
+    """``IgniteEngine.run`` runs ``IgniteLoop``'s loop, with ignite's events in ignite's order."""
+
+    @pytest.mark.parametrize("scenario", SCENARIOS)
+    def test_the_events_are_ignites_event_for_event(self, scenario: str) -> None:
+        """The same (epoch, iteration, event) sequence as ignite's own Engine."""
+        expected, expected_end = _scenario(scenario, PlainEngine)
+        got, end = _scenario(scenario, IgniteEngine)
+        assert got == expected
+        assert end == expected_end
+        assert len(got) > 8  # each scenario runs batches
+
+    @pytest.mark.parametrize("resumable", [True, False])
+    def test_ignites_own_loop_is_never_called(
+        self, resumable: bool, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def refuse(self: Any, *args: Any) -> Any:
+            raise AssertionError("ignite's own loop ran")
+
+        for name in (
+            "_internal_run_as_gen",
+            "_run_once_on_dataset_as_gen",
+            "_run_once_on_dataset_legacy",
+            "_maybe_terminate_or_interrupt",
+        ):
+            monkeypatch.setattr(PlainEngine, name, refuse)
+        monkeypatch.setattr(IgniteEngine, "interrupt_resume_enabled", resumable)
+        engine = IgniteEngine(echo)
+        state = engine.run([1, 2, 3], max_epochs=2)
+        assert (state.epoch, state.iteration, state.output) == (2, 6, 3)
+        assert engine.statefire_engine.n_iteration_completed == 6
+
+    def test_a_run_inside_its_own_handler_is_refused_by_the_statefire_guard(self) -> None:
+        engine = IgniteEngine(echo)
+        engine.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda e: e.run([5]))
+        with pytest.raises(
+            RuntimeError, match=r"engines\.engine\.run\(\) was called by .* while engine is running"
+        ):
+            engine.run([1, 2, 3])
+
+    def test_a_run_inside_hold_is_refused_before_any_event(self) -> None:
+        engine = IgniteEngine(echo)
+        log = _record(engine)
+        hold = engine.statefire_engine.state.hold()
+        with pytest.raises(RuntimeError, match=r"inside a state\.hold"), hold:
+            engine.run([1, 2])
+        assert log == []
+
+    def test_interrupt_counts_in_its_variable_and_the_next_run_resumes(self) -> None:
+        engine = IgniteEngine(echo)
+        loop = engine.statefire_engine
+        interrupts: list[int] = []
+        loop.n_interrupt_ref.subscribe(lambda: interrupts.append(engine.state.iteration))
+        engine.add_event_handler(Events.ITERATION_COMPLETED(once=3), lambda e: e.interrupt())
+        state = engine.run(list(range(4)), max_epochs=2)
+        assert (state.iteration, loop.n_iteration_completed, loop.n_run_completed) == (3, 3, 0)
+        assert engine._internal_run_generator is not None
+        state = engine.run(list(range(4)), max_epochs=2)
+        assert (state.iteration, loop.n_iteration_completed) == (8, 8)
+        assert (interrupts, loop.n_run_started, loop.n_run_completed) == ([3], 1, 1)
+        assert engine._internal_run_generator is None
+
+    def test_terminate_counts_and_skip_completed_leaves_n_run_completed(self) -> None:
+        engine = IgniteEngine(echo)
+        loop = engine.statefire_engine
+        engine.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda e: e.terminate(True))
+        engine.run([1, 2, 3], max_epochs=2)
+        assert (loop.n_terminate, loop.n_run_completed, loop.n_iteration_completed) == (1, 0, 2)
+        assert loop.should_terminate
+
+    def test_max_iters_is_a_variable_of_the_run(self) -> None:
+        engine = IgniteEngine(echo)
+        state = engine.run([1, 2, 3], max_iters=5)
+        loop = engine.statefire_engine
+        assert (state.iteration, state.epoch, loop.max_iters) == (5, 2, 5)
+        assert (loop.n_iteration_completed, loop.n_terminate, loop.n_run_completed) == (5, 1, 1)
+
+    def test_an_exception_without_handler_propagates_and_is_recorded(self) -> None:
+        def fail(engine: Any, batch: Any) -> None:
+            raise ZeroDivisionError("step")
+
+        engine = IgniteEngine(fail)
+        with pytest.raises(ZeroDivisionError, match="step"):
+            engine.run([1, 2])
+        assert isinstance(engine.statefire_engine.exception, ZeroDivisionError)
+        assert engine._dataloader_iter is None
+
+    def test_an_unknown_event_names_the_known_ones(self) -> None:
+        engine = IgniteEngine(echo)
+        with pytest.raises(
+            ValueError, match=r"not a valid event for this Engine .*ITERATION_COMPLETED"
+        ):
+            engine.add_event_handler("ITERATION_COMPLETE", lambda e: None)
