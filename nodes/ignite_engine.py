@@ -48,7 +48,7 @@ from pipeline import Handle, Node, Ref
 from pipeline import State as StatefireState
 from pipeline.values import did_you_mean
 
-__all__ = ["IgniteEngine", "IgniteLoop"]
+__all__ = ["IgniteEngine"]
 
 EVENTS_CONTAINER = "events"  # where custom events get their variables
 

@@ -5,10 +5,11 @@ ignite's events) and the loop that ``IgniteEngine.run`` runs. The loop is the
 node's: it runs under the statefire engine's guard (``run`` re-entered, a
 ``state.hold()`` block open, a state graph changed since its last check:
 the same errors as any statefire engine), writes as the node, keeps the
-run's position in the node's variables at every event, records the
-exception that ended a run in ``exception``, and makes the calls a state
-saved mid-propagation still owes before it goes on. ignite's own loop
-(``Engine._internal_run``) is never called.
+run's position in the node's variables at every event, and records the
+exception that ended a run in ``exception``. ignite's own loop
+(``Engine._internal_run``) is never called. Saved, the node is the ignite
+engine's ``state_dict()`` (its position at an event boundary), as ignite saves
+it; a run resumed from it opens a new data iterator, as ignite's does.
 
 The order of the events is ignite's, event for event, because ignite's
 handlers depend on it: ``STARTED``; per epoch ``EPOCH_STARTED``; per batch
@@ -128,8 +129,6 @@ class IgniteLoop(Engine):
         self._running = True
         self.dataloader = face.state.dataloader
         try:
-            if self._pending:
-                self._call_pending()
             with self.state.writing_as(self):
                 run = face._internal_run_generator
                 if run is None:
