@@ -41,7 +41,7 @@ from ignite.engine import Events, EventsList, State
 from ignite.engine.events import RemovableEventHandle
 
 from nodes.engine import batch_size
-from nodes.ignite_face import _filter_label
+from nodes.ignite_face import _filter_label, handler_name
 from nodes.ignite_handler_state import _FaceHandlers, _stateful
 from nodes.ignite_loop import IgniteLoop
 from pipeline import Handle, Node, Ref
@@ -98,7 +98,7 @@ def _dispatcher(
         else:
             handler(*event_args, *args, **kwargs)
 
-    dispatch.__qualname__ = getattr(handler, "__qualname__", None) or type(handler).__qualname__
+    dispatch.__qualname__ = handler_name(handler)
     dispatch.__module__ = getattr(handler, "__module__", None) or type(handler).__module__
     dispatch.__wrapped__ = handler  # type: ignore[attr-defined]  # for the label's file:line
     dispatch.__signature__ = inspect.Signature()  # type: ignore[attr-defined]  # called bare

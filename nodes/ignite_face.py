@@ -261,6 +261,19 @@ def _filter_label(event: Any) -> str:
     return ", ".join(parts) or getattr(fn, "__name__", "event_filter")
 
 
+def handler_name(handler: Callable[..., Any]) -> str:
+    """The name a handler's subscription shows in the graph and the trace.
+
+    A method bound to an object is named after the object's class, not the class that
+    defines it: ``Accuracy.completed``, where ``__qualname__`` says ``Metric.completed``.
+    """
+    owner = getattr(handler, "__self__", None)
+    name = getattr(handler, "__name__", None)
+    if owner is not None and name is not None and not isinstance(owner, type):
+        return f"{type(owner).__qualname__}.{name}"
+    return getattr(handler, "__qualname__", None) or type(handler).__qualname__
+
+
 def _caller(
     face: IgniteFace,
     event: Any,
@@ -295,7 +308,7 @@ def _caller(
             face.last_event_name = event
             handler(*call_args)
 
-    fire.__qualname__ = getattr(handler, "__qualname__", None) or type(handler).__qualname__
+    fire.__qualname__ = handler_name(handler)
     fire.__module__ = getattr(handler, "__module__", None) or type(handler).__module__
     fire.__wrapped__ = handler  # type: ignore[attr-defined]  # for the label's file:line
     fire.__signature__ = inspect.Signature()  # type: ignore[attr-defined]  # called with nothing

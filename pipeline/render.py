@@ -64,6 +64,9 @@ def _folded_label(box: dict[str, Any], connected: set[str]) -> str:
         # A node by its name in the container, a callback by its name without file:line.
         callbacks = box["kind"] == "callback"
         names = [m.split(" (", 1)[0] if callbacks else m.split(".", 1)[-1] for m in members]
+        prefix = box["label"].split(" #", 1)[0] + "."
+        if callbacks and all(n.startswith(prefix) for n in names):  # one object's methods
+            names = [n[len(prefix) :] for n in names]
         what = ("callback" if callbacks else "node") + ("s" if len(members) > 1 else "")
         lines = [", ".join(names[i : i + 2]) for i in range(0, len(names), 2)]
         rows.append(

@@ -14,7 +14,9 @@ Levels:
   form one box per container; the nodes of the ``writers`` container (output
   sinks that read many variables: TensorBoard, charts) fold into one box;
   the ``structure`` bookkeeping is left out unless something uses it or a
-  trace saw it set. Edges are merged per source, target and kind, and
+  trace saw it set; callbacks that are methods of one object (an ignite
+  metric's ``started``, ``iteration_completed`` and ``completed``) fold into
+  one box named after the object's class. Edges are merged per source, target and kind, and
   labelled with the variables and filters they carry.
 - ``"variables"``: one box per variable, node and callback (containers and
   nodes also as boxes, the parents of their variables).
@@ -94,6 +96,7 @@ The exact shape (every key is always present)::
 
 from __future__ import annotations
 
+import inspect
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -366,6 +369,7 @@ class _Builder:
                             box["hidden"] += 1
                     else:
                         self.put(slot.path, box)
+        objects: dict[int, str] = {}  # id of an object whose methods are callbacks -> its box
         for key, data in self.g.nodes(data=True):
             if data["kind"] != "callback":
                 continue
@@ -373,9 +377,24 @@ class _Builder:
                 box = self.box(CALLBACKS_BOX, "callback", "callbacks", None)
                 box["members"].append(key)
                 self.place[key] = CALLBACKS_BOX
-            else:
+                continue
+            owner = self.method_owner(key) if level == "nodes" else None
+            if owner is None:
                 self.box(key, "callback", key, None)
                 self.place[key] = key
+                continue
+            # One box for the methods of one object (a metric's started, iteration_completed
+            # and completed): named after its class, numbered when several share the class.
+            box_id = objects.get(id(owner))
+            if box_id is None:
+                name = type(owner).__qualname__
+                box_id, n = name, 1
+                while box_id in self.boxes or box_id in self.g:
+                    n += 1
+                    box_id = f"{name} #{n}"
+                objects[id(owner)] = box_id
+            self.box(box_id, "callback", box_id, None)["members"].append(key)
+            self.place[key] = box_id
         # Container variables last: at the nodes level they may fold into their writer.
         for cname, container in state._containers.items():
             for slot in container._vars.values():
@@ -400,6 +419,23 @@ class _Builder:
             self.variable_box(focus_path, owner["id"])
 
     # Filling in --------------------------------------------------------------
+    def method_owner(self, key: str) -> object | None:
+        """The object a callback is a bound method of (through ``functools.partial`` and
+        ``__wrapped__``), when it is not a node or a class; else None."""
+        for sub in self.subs_of.get(key, ()):
+            fn: Any = sub.callback
+            for _ in range(8):  # a wrapper of a wrapper of a method, at most a few deep
+                owner: object = getattr(fn, "__self__", None)
+                if owner is not None:
+                    if isinstance(owner, (Node, type)) or inspect.ismodule(owner):
+                        return None
+                    return owner
+                fn = getattr(fn, "func", None) or getattr(fn, "__wrapped__", None)
+                if fn is None:
+                    break
+            return None
+        return None
+
     def var_info(self, path: str) -> dict[str, Any]:
         return variable_info(self.state, path, self.stats)
 

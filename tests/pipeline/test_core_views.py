@@ -372,6 +372,60 @@ class TestViewModel:
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' not on PATH")
+class Tally:
+    """Not a node: an object whose methods are subscribed, as an ignite metric's are."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def started(self) -> None:
+        self.calls.append("started")
+
+    def completed(self) -> None:
+        self.calls.append("completed")
+
+
+class TestObjectMethods:
+    def test_one_objects_methods_fold_into_one_box(self, state: State, loop: Loop) -> None:
+        """At the nodes level two objects' methods are two boxes named after their class,
+        one merged edge from the loop each; at the variables level every method is its own."""
+        first, second = Tally(), Tally()
+        for tally in (first, second):
+            loop.batch_ref.subscribe(tally.started)
+            loop.n_iteration_completed_ref.subscribe(tally.completed)
+        loop.run(2)
+        assert first.calls == second.calls == ["started", "completed"] * 2
+        model = state.view_model()
+        tallies = [b for b in model["boxes"] if b["label"].startswith("Tally")]
+        assert [b["id"] for b in tallies] == ["Tally", "Tally #2"]
+        assert [len(b["members"]) for b in tallies] == [2, 2]
+        assert all(
+            m.startswith(("Tally.started", "Tally.completed")) for m in tallies[0]["members"]
+        )
+        edges = [e for e in model["edges"] if e["target"] == "Tally"]
+        assert [(e["source"], e["kind"]) for e in edges] == [("engines.loop", "triggers")]
+        assert set(edges[0]["variables"]) == {
+            "engines.loop.batch",
+            "engines.loop.n_iteration_completed",
+        }
+        variables = state.view_model("variables")
+        assert sum(b["kind"] == "callback" for b in variables["boxes"]) == 4
+
+    def test_a_folded_method_is_a_focus_and_draws_its_names(
+        self, state: State, loop: Loop, tmp_path: Path
+    ) -> None:
+        tally = Tally()
+        loop.batch_ref.subscribe(tally.started)
+        loop.n_iteration_completed_ref.subscribe(tally.completed)
+        (key,) = [k for k in box(state.view_model(), "Tally")["members"] if "completed" in k]
+        focused = state.view_model(focus=key, depth=1)
+        assert {b["id"] for b in focused["boxes"]} >= {"Tally", "engines.loop"}
+        if shutil.which("dot") is None:
+            pytest.skip("Graphviz's dot is not installed")
+        svg = Path(state.render(tmp_path / "graph.svg")).read_text()
+        assert "2 callbacks: started, completed" in svg
+
+
 class TestNotebook:
     def test_mimebundle_has_text_and_svg(self, toy: State) -> None:
         """In a notebook the state shows its overview and its graph."""
