@@ -41,7 +41,7 @@ from ignite.engine import Events, EventsList, State
 from ignite.engine.events import RemovableEventHandle
 
 from nodes.engine import batch_size
-from nodes.ignite_face import _filter_label, handler_name
+from nodes.ignite_face import _filter_label, _Metrics, declare_metric, handler_name
 from nodes.ignite_handler_state import _FaceHandlers, _stateful
 from nodes.ignite_loop import IgniteLoop
 from pipeline import Handle, Node, Ref
@@ -148,6 +148,9 @@ class IgniteEngine(_IgniteEngine):
         self._loop: IgniteLoop | None = None
         super().__init__(process_function)  # checks process_function, registers Events
         self._loop = IgniteLoop(state if state is not None else StatefireState(), name, self)
+        # ignite's metrics write engine.state.metrics[name]: each is a variable of the state,
+        # metrics.<name>_<metric>, so a metric's value is an event like any other.
+        self.state.metrics = _Metrics(self._loop)
         self._map_events(self._allowed_events)
 
     @property
@@ -244,15 +247,18 @@ class IgniteEngine(_IgniteEngine):
         entry = self._event_handlers[event_name][-1]
         ref = self._event_refs[event_name]  # a filtered event (X(every=2)) equals its event
         flt = getattr(event_name, "filter", None)
+        writes = declare_metric(self.state.metrics, handler, args)  # an ignite metric's value
         if flt is None:
-            subscription = ref.subscribe(_dispatcher(self, entry, entry[0]))
+            subscription = ref.subscribe(_dispatcher(self, entry, entry[0]), writes=writes)
         else:  # the filter goes on the subscription, around the handler ignite wrapped
             dispatch = _dispatcher(self, entry, entry[0].__wrapped__)
             every = _every(flt)
             if every is not None and ref.name in _POSITIONS:
-                subscription = ref.subscribe(dispatch, every=every)
+                subscription = ref.subscribe(dispatch, every=every, writes=writes)
             else:
-                subscription = ref.subscribe(dispatch, when=self._predicate(event_name, flt))
+                subscription = ref.subscribe(
+                    dispatch, when=self._predicate(event_name, flt), writes=writes
+                )
         # ignite rebuilds the list of entries on a removal; an entry's kwargs dict stays the same.
         self._subscriptions[id(entry[2])] = (entry, subscription)
         stateful = _stateful(handler)

@@ -96,6 +96,9 @@ class _Metrics(MutableMapping[str, Any]):
     def __getitem__(self, name: str) -> Any:
         if name in self._plain:
             return self._plain[name]
+        ref = self._refs.get(name)  # written through this mapping: no search of the nodes
+        if ref is not None:
+            return ref.value
         refs = self._all()
         if name not in refs:
             raise KeyError(
@@ -105,26 +108,35 @@ class _Metrics(MutableMapping[str, Any]):
         return refs[name].value
 
     def __setitem__(self, name: str, value: Any) -> None:
+        ref = self._refs.get(name)
+        if ref is not None:  # the common case: a metric written again, every epoch or iteration
+            ref.value = value
+            return
         ref = self._all().get(name)
         if ref is None and not name.isidentifier():
             self._plain[name] = value
             return
         if ref is None:
-            var = f"{self._engine.name}_{name}"
-            box = self._engine.state.metrics
-            if var in box:
-                ref = getattr(box, f"{var}_ref")
-            else:
-                # Not saved, as ignite's state.metrics: it appears only when first written,
-                # so a fresh state (before its run) would not match a saved one.
-                ref = box.add_variable(
-                    var,
-                    None,
-                    doc=f"written through {self._engine.name}.ignite.state.metrics",
-                    persistent=False,
-                )
+            ref = self.declare(name)
+            assert ref is not None  # an identifier
             self._refs[name] = ref
         ref.value = value
+
+    def declare(self, name: str) -> Ref | None:
+        """The variable ``metrics.<engine>_<name>``, made now if it is not there (None,
+        without an event), so that it can be drawn and subscribed to before the metric's
+        first value; the name joins this mapping when a value is written. None for a name
+        that is not an identifier (kept in this mapping only)."""
+        if not name.isidentifier():
+            return None
+        var = f"{self._engine.name}_{name}"
+        box = self._engine.state.metrics
+        if var in box:
+            return getattr(box, f"{var}_ref")  # type: ignore[no-any-return]
+        # Not saved, as ignite's state.metrics: a metric is computed again by its next run.
+        return box.add_variable(
+            var, None, doc=f"ignite metric {name!r} of {self._engine.key}", persistent=False
+        )
 
     def __delitem__(self, name: str) -> None:
         # ignite's Metric.detach forgets the name; the statefire variable stays.
@@ -272,6 +284,27 @@ def handler_name(handler: Callable[..., Any]) -> str:
     if owner is not None and name is not None and not isinstance(owner, type):
         return f"{type(owner).__qualname__}.{name}"
     return getattr(handler, "__qualname__", None) or type(handler).__qualname__
+
+
+def declare_metric(
+    metrics: Any, handler: Callable[..., Any], args: tuple[Any, ...]
+) -> tuple[Ref, ...]:
+    """An ignite ``Metric`` attached under a name (its ``completed`` handler takes the name):
+    its variable, made at attach time (see ``_Metrics.declare``), as the ``writes`` of the
+    handler's subscription; ``()`` for any other handler."""
+    if not (
+        isinstance(metrics, _Metrics)
+        and getattr(handler, "__name__", None) == "completed"
+        and args
+        and isinstance(args[0], str)
+    ):
+        return ()
+    from ignite.metrics import Metric as IgniteMetric
+
+    if not isinstance(getattr(handler, "__self__", None), IgniteMetric):
+        return ()
+    ref = metrics.declare(args[0])
+    return () if ref is None else (ref,)
 
 
 def _caller(
@@ -477,9 +510,10 @@ class IgniteFace(IgniteEngine):
         except ValueError:
             _check_signature(handler, "handler", *extra, *args, **kwargs)
             with_engine = False
+        writes = declare_metric(self.state.metrics, handler, args)
         base = self._custom_key(event_name)
         wrapper = _caller(self, base, handler, args, kwargs, with_engine)
-        handle = ref.subscribe(wrapper, when=self._predicate(event_name, ref))
+        handle = ref.subscribe(wrapper, when=self._predicate(event_name, ref), writes=writes)
         self._registered.append((base, handler, handle))
         obj = _stateful(handler)
         if obj is not None:

@@ -529,3 +529,34 @@ class TestTheStatefireLoop:
             ValueError, match=r"not a valid event for this Engine .*ITERATION_COMPLETED"
         ):
             engine.add_event_handler("ITERATION_COMPLETE", lambda e: None)
+
+
+class TestMetricsAreVariables:
+    def test_an_attached_metric_is_a_variable_before_and_after_its_run(self) -> None:
+        """Attaching makes metrics.<engine>_<name> (None, not in state.metrics yet); each
+        run's value is an event of it; a statefire subscriber sees every value."""
+        from ignite.metrics import Accuracy
+
+        batches = [
+            (torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 0])),
+            (torch.tensor([[0.1, 0.9], [0.3, 0.7]]), torch.tensor([1, 0])),
+        ]
+        engine = IgniteEngine(lambda e, batch: batch, name="val")
+        Accuracy().attach(engine, "accuracy")
+        box = engine.statefire_engine.state.metrics
+        assert "val_accuracy" in box and box.val_accuracy is None
+        assert "accuracy" not in engine.state.metrics
+        seen: list[float] = []
+        box.val_accuracy_ref.subscribe(lambda event: seen.append(event.new))
+        engine.run(batches[:1])
+        engine.run(batches)
+        assert seen == [1.0, 0.75]
+        assert dict(engine.state.metrics) == {"accuracy": 0.75}
+        writers = engine.statefire_engine.state.writers_of("metrics.val_accuracy")
+        assert any("Accuracy.completed" in w for w in writers)
+
+    def test_a_name_that_is_no_identifier_stays_in_the_mapping(self) -> None:
+        engine = IgniteEngine(echo)
+        engine.state.metrics["top-5"] = 0.5
+        assert engine.state.metrics["top-5"] == 0.5
+        assert "engine_top_5" not in engine.statefire_engine.state.metrics
