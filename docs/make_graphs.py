@@ -151,6 +151,7 @@ GRAPHS: list[Callable[[Path], Path]] = [
     _gallery_graph("cross_validation.py", "--folds", "3", "--epochs", "1"),
     _gallery_graph("distillation.py", "--teacher-epochs", "1", "--student-epochs", "1"),
     _gallery_graph("gan.py", "--epochs", "1", "--width", "8"),
+    _gallery_graph("ignite_script.py", "--epochs", "3"),
     gallery_gan_samples,
 ]
 
