@@ -560,3 +560,50 @@ class TestMetricsAreVariables:
         engine.state.metrics["top-5"] = 0.5
         assert engine.state.metrics["top-5"] == 0.5
         assert "engine_top_5" not in engine.statefire_engine.state.metrics
+
+
+class TestIgniteFactories:
+    def test_supervised_steps_train_as_create_supervised_trainer(self) -> None:
+        """``IgniteEngine(supervised_training_step(...))`` on a state trains to the same
+        weights and the same evaluator accuracy as ignite's ``create_supervised_*``."""
+        from ignite.engine import (
+            create_supervised_evaluator,
+            create_supervised_trainer,
+            supervised_evaluation_step,
+            supervised_training_step,
+        )
+        from ignite.metrics import Accuracy
+        from torch import nn
+
+        gen = torch.Generator().manual_seed(0)
+        x, y = torch.randn(40, 4, generator=gen), torch.randint(0, 3, (40,), generator=gen)
+        batches = [(x[i : i + 8], y[i : i + 8]) for i in range(0, 40, 8)]
+
+        def setup() -> tuple[nn.Module, torch.optim.Optimizer]:
+            torch.manual_seed(1)
+            model = nn.Linear(4, 3)
+            return model, torch.optim.SGD(model.parameters(), lr=0.1)
+
+        results = []
+        for ours in (False, True):
+            model, optimizer = setup()
+            loss = nn.CrossEntropyLoss()
+            if ours:
+                state = State()
+                trainer = IgniteEngine(
+                    supervised_training_step(model, optimizer, loss), state=state, name="trainer"
+                )
+                evaluator = IgniteEngine(supervised_evaluation_step(model), state=state, name="val")
+                Accuracy().attach(evaluator, "accuracy")
+            else:
+                trainer = create_supervised_trainer(model, optimizer, loss)
+                evaluator = create_supervised_evaluator(model, metrics={"accuracy": Accuracy()})
+            trainer.add_event_handler(
+                Events.EPOCH_COMPLETED, lambda e, ev=evaluator: ev.run(batches)
+            )
+            trainer.run(batches, max_epochs=3)
+            results.append((model.weight.detach().clone(), evaluator.state.metrics["accuracy"]))
+        assert torch.equal(results[0][0], results[1][0])
+        assert results[0][1] == results[1][1]
+        assert state.metrics.val_accuracy == results[1][1]
+        assert (state.trainer.n_epoch_completed, state.val.n_run_completed) == (3, 3)
