@@ -62,6 +62,28 @@ class _Handlers(_FaceHandlers):
         Node.__init__(self, loop.state, f"{loop.name}_ignite", container="handlers")
 
 
+class _IgniteState(State):
+    """ignite's ``State`` of an ``IgniteEngine``: its ``metrics`` are the state's metric
+    variables (a ``_Metrics`` mapping); assigning a dict to it puts that dict's items in."""
+
+    def __init__(self, metrics: _Metrics) -> None:
+        self._metric_map = metrics
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def metrics(self) -> _Metrics:
+        """The metrics by name: ``metrics.<engine>_<name>`` variables (see ``_Metrics``)."""
+        return self._metric_map
+
+    @metrics.setter
+    def metrics(self, value: Any) -> None:
+        if value is self._metric_map:
+            return
+        items = dict(value)
+        self._metric_map.clear()
+        self._metric_map.update(items)
+
+
 def _dispatcher(
     engine: IgniteEngine,
     entry: tuple[Any, tuple[Any, ...], dict[str, Any]],
@@ -150,7 +172,7 @@ class IgniteEngine(_IgniteEngine):
         self._loop = IgniteLoop(state if state is not None else StatefireState(), name, self)
         # ignite's metrics write engine.state.metrics[name]: each is a variable of the state,
         # metrics.<name>_<metric>, so a metric's value is an event like any other.
-        self.state.metrics = _Metrics(self._loop)
+        self.state = _IgniteState(_Metrics(self._loop))
         self._map_events(self._allowed_events)
 
     @property

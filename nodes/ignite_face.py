@@ -17,8 +17,11 @@ classes are ``nodes/ignite_names.py``'s business.
 
 from __future__ import annotations
 
+import copy
 import inspect
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+import warnings
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from ignite.engine import Engine as IgniteEngine
@@ -67,19 +70,29 @@ def face_of(engine: Engine) -> IgniteFace:
     return face
 
 
+#: state -> {metric variable name: the key of the engine whose metric it is}: a variable
+#: that another engine's metric already uses is not shared (``a`` + ``b_c`` vs ``a_b`` + ``c``).
+_METRIC_OWNERS: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
 class _Metrics(MutableMapping[str, Any]):
     """``face.state.metrics``: the engine's metric variables under their ignite names.
 
     ``metrics["acc"]`` reads ``state.metrics.<engine>_acc``, whether a statefire
     ``Metric`` or an ignite metric attached to the face wrote it; a new name
     creates that variable, so a value written the ignite way is an event too.
-    Names that are not identifiers stay in this mapping only.
+    A name that cannot be a variable (not an identifier, ending in ``_ref``, or
+    taken by another engine's metric) stays in this mapping only. Names keep
+    the order they were first written in, as in ignite's dict; ``copy()``,
+    ``copy.deepcopy``, ``pickle`` and ``|`` give plain dicts.
     """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._refs: dict[str, Ref] = {}
         self._plain: dict[str, Any] = {}
+        self._order: dict[str, None] = {}  # names written through this mapping, in order
+        self._refused: set[str] = set()  # names another engine's metric variable has
 
     def _all(self) -> dict[str, Ref]:
         from nodes.metric import Metric
@@ -112,30 +125,49 @@ class _Metrics(MutableMapping[str, Any]):
         if ref is not None:  # the common case: a metric written again, every epoch or iteration
             ref.value = value
             return
-        ref = self._all().get(name)
-        if ref is None and not name.isidentifier():
+        if name in self._plain:
             self._plain[name] = value
             return
+        ref = self._all().get(name)
         if ref is None:
             ref = self.declare(name)
-            assert ref is not None  # an identifier
-            self._refs[name] = ref
+            if ref is None:
+                self._plain[name] = value
+                self._order[name] = None
+                return
+        self._refs[name] = ref
+        self._order[name] = None
         ref.value = value
 
     def declare(self, name: str) -> Ref | None:
         """The variable ``metrics.<engine>_<name>``, made now if it is not there (None,
         without an event), so that it can be drawn and subscribed to before the metric's
         first value; the name joins this mapping when a value is written. None for a name
-        that is not an identifier (kept in this mapping only)."""
-        if not name.isidentifier():
+        that cannot be a variable (kept in this mapping only): not an identifier, ending
+        in ``_ref``, or the variable of another engine's metric (warned about)."""
+        if not name.isidentifier() or name.endswith("_ref") or name in self._refused:
             return None
-        var = f"{self._engine.name}_{name}"
-        box = self._engine.state.metrics
+        engine = self._engine
+        var = f"{engine.name}_{name}"
+        box = engine.state.metrics
+        owners = _METRIC_OWNERS.setdefault(engine.state, {})
         if var in box:
+            if owners.get(var, engine.key) != engine.key:
+                warnings.warn(
+                    f"{engine.key}: ignite metric {name!r} would be the variable metrics.{var}, "
+                    f"which a metric of {owners[var]} already is; it stays in "
+                    f"{engine.name}.state.metrics only. Give the metric or the engine another "
+                    "name to see it in the state",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                self._refused.add(name)
+                return None
             return getattr(box, f"{var}_ref")  # type: ignore[no-any-return]
+        owners[var] = engine.key
         # Not saved, as ignite's state.metrics: a metric is computed again by its next run.
-        return box.add_variable(
-            var, None, doc=f"ignite metric {name!r} of {self._engine.key}", persistent=False
+        return box.add_variable(  # type: ignore[no-any-return]
+            var, None, doc=f"ignite metric {name!r} of {engine.key}", persistent=False
         )
 
     def __delitem__(self, name: str) -> None:
@@ -143,22 +175,51 @@ class _Metrics(MutableMapping[str, Any]):
         if name in self._plain:
             del self._plain[name]
         elif self._refs.pop(name, None) is None:
-            held = sorted(self._refs) + sorted(self._plain)
+            held = list(self._order)
             raise KeyError(
                 f"{name!r} was not written through {self._engine.name}.ignite.state.metrics "
                 f"(it holds {held or 'none'}); only those names can be deleted"
                 f"{did_you_mean(name, held)}"
             )
+        self._order.pop(name, None)
+
+    def clear(self) -> None:
+        """Forget every name written through this mapping (the variables stay)."""
+        self._refs.clear()
+        self._plain.clear()
+        self._order.clear()
 
     def __iter__(self) -> Iterator[str]:
-        yield from self._all()
-        yield from self._plain
+        for name in self._all():  # a statefire Metric's names first, then in written order
+            if name not in self._order:
+                yield name
+        yield from self._order
 
     def __len__(self) -> int:
-        return len(self._all()) + len(self._plain)
+        return sum(1 for _ in self)
+
+    def copy(self) -> dict[str, Any]:
+        """The metrics now, as a plain dict."""
+        return dict(self.items())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return copy.deepcopy(self.copy(), memo)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (self.copy(),))  # pickled as the plain dict of its values
+
+    def __or__(self, other: Any) -> dict[str, Any]:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return {**self.copy(), **other}
+
+    def __ror__(self, other: Any) -> dict[str, Any]:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return {**other, **self.copy()}
 
     def __repr__(self) -> str:
-        return repr(dict(self.items()))
+        return repr(self.copy())
 
 
 def _mirror(variable: str, doc: str) -> property:

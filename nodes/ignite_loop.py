@@ -141,7 +141,12 @@ class IgniteLoop(Engine):
                 except BaseException as exc:
                     face._internal_run_generator = None
                     if self.exception is not exc:
-                        self.exception = exc
+                        if face._event_handlers.get(Events.EXCEPTION_RAISED):
+                            # ignite's handlers had the exception (EXCEPTION_RAISED fired, and
+                            # a handler raised this one): recorded, not fired again.
+                            self.reset_variables(exception=exc)
+                        else:  # no ignite handler: statefire subscribers of exception see it
+                            self.exception = exc
                     raise
         finally:
             self._running = False
@@ -204,7 +209,9 @@ class IgniteLoop(Engine):
             if face.should_terminate != "skip_completed":
                 began = time.time()
                 fire(Events.COMPLETED)
-                times[Events.COMPLETED.name] = took + time.time() - began
+                took += time.time() - began
+                times[Events.COMPLETED.name] = took
+            face.logger.info(f"{self.key}: the run took {took:.3f} s")
         except GeneratorExit:
             # An interrupted run dropped (``run`` starting a new one): its data position goes
             # with it, and there is nothing to report.
@@ -306,8 +313,8 @@ class IgniteLoop(Engine):
 
     def _warn_data_ended(self, s: State) -> None:
         total = s.epoch_length * s.max_epochs if s.max_epochs is not None else s.max_iters
-        warnings.warn(
-            f"{self.key}: Data iterator can not provide data anymore: it ended at iteration "
+        warnings.warn(  # starts as ignite's, so that a filter written for ignite's still matches
+            f"Data iterator can not provide data anymore ({self.key}): it ended at iteration "
             f"{s.iteration} of the {total} the run asks for. Give data that can be iterated "
             "again (a list, a DataLoader), or a smaller max_epochs/max_iters",
             UserWarning,

@@ -387,9 +387,9 @@ class _Builder:
             # and completed): named after its class, numbered when several share the class.
             box_id = objects.get(id(owner))
             if box_id is None:
-                name = type(owner).__qualname__
+                name = type(owner).__qualname__.replace(".<locals>.", ".")
                 box_id, n = name, 1
-                while box_id in self.boxes or box_id in self.g:
+                while box_id in self.boxes or box_id in self.g or box_id in state._containers:
                     n += 1
                     box_id = f"{name} #{n}"
                 objects[id(owner)] = box_id

@@ -607,3 +607,76 @@ class TestIgniteFactories:
         assert results[0][1] == results[1][1]
         assert state.metrics.val_accuracy == results[1][1]
         assert (state.trainer.n_epoch_completed, state.val.n_run_completed) == (3, 3)
+
+
+class TestReviewedEdges:
+    @pytest.mark.parametrize("cls", [PlainEngine, IgniteEngine])
+    def test_a_handler_raising_another_exception_is_called_once(self, cls: Any) -> None:
+        engine = cls(echo)
+        calls: list[str] = []
+
+        @engine.on(Events.STARTED)
+        def bad(e: Any) -> None:
+            raise ValueError("boom")
+
+        @engine.on(Events.EXCEPTION_RAISED)
+        def wrap(e: Any, exc: BaseException) -> None:
+            calls.append(type(exc).__name__)
+            raise RuntimeError("wrapped") from exc
+
+        with pytest.raises(RuntimeError, match="wrapped"):
+            engine.run([1, 2])
+        assert calls == ["ValueError"]
+        if cls is IgniteEngine:
+            assert isinstance(engine.statefire_engine.exception, RuntimeError)
+
+    def test_metrics_copy_deepcopy_pickle_and_or_give_dicts_in_written_order(self) -> None:
+        import copy
+        import pickle
+
+        engine = IgniteEngine(echo)
+        engine.state.metrics["d"] = 1.0
+        engine.state.metrics["top-5"] = 0.5
+        engine.state.metrics["a"] = 2.0
+        expected = {"d": 1.0, "top-5": 0.5, "a": 2.0}
+        assert list(engine.state.metrics) == ["d", "top-5", "a"]
+        assert engine.state.metrics.copy() == expected
+        assert copy.deepcopy(engine.state.metrics) == expected
+        assert pickle.loads(pickle.dumps(engine.state.metrics)) == expected
+        assert engine.state.metrics | {"z": 0} == {**expected, "z": 0}
+        assert {"z": 0} | engine.state.metrics == {"z": 0, **expected}
+
+    def test_a_metric_variable_of_another_engine_is_not_shared(self) -> None:
+        from ignite.metrics import Average
+
+        state = State()
+        first = IgniteEngine(lambda e, b: float(b), state=state, name="a")
+        second = IgniteEngine(lambda e, b: float(b) * 100, state=state, name="a_b")
+        Average().attach(first, "b_c")
+        with pytest.warns(UserWarning, match=r"metrics\.a_b_c, which a metric of engines\.a"):
+            Average().attach(second, "c")
+        first.run([1.0, 3.0])
+        second.run([1.0, 3.0])
+        assert dict(first.state.metrics) == {"b_c": 2.0}
+        assert dict(second.state.metrics) == {"c": 200.0}
+        assert state.metrics.a_b_c == 2.0
+
+    def test_a_metric_named_like_a_ref_stays_in_the_mapping(self) -> None:
+        from ignite.metrics import Average
+
+        engine = IgniteEngine(lambda e, b: float(b))
+        Average().attach(engine, "loss_ref")
+        engine.run([1.0, 3.0])
+        assert dict(engine.state.metrics) == {"loss_ref": 2.0}
+
+    def test_assigning_a_dict_to_metrics_keeps_them_variables(self) -> None:
+        engine = IgniteEngine(echo)
+        seen: list[Any] = []
+        engine.state.metrics["avg"] = 1.0
+        engine.statefire_engine.state.metrics.engine_avg_ref.subscribe(
+            lambda event: seen.append(event.new)
+        )
+        engine.state.metrics = {"avg": 6.0}
+        assert dict(engine.state.metrics) == {"avg": 6.0}
+        assert engine.statefire_engine.state.metrics.engine_avg == 6.0
+        assert seen == [6.0]

@@ -490,3 +490,21 @@ def test_mimebundle_when_the_overview_fails(
     monkeypatch.setattr(render, "overview", broken)
     text = toy._repr_mimebundle_()["text/plain"]
     assert text == f"{toy!r}\n(no overview: KeyError: 'configs')"
+
+
+class Recorder:
+    """An object whose class is named like a container of the test below."""
+
+    def on_x(self) -> None:
+        pass
+
+
+def test_a_folded_box_never_takes_a_container_name(state: State) -> None:
+    """An object whose class is named like a container gets a box of its own."""
+    state.add_container("Recorder").add_variable("x", 0)
+    state.Recorder.x_ref.subscribe(Recorder().on_x)
+    model = state.view_model()
+    assert box(model, "Recorder")["kind"] == "container"
+    assert box(model, "Recorder")["paths"] == ["Recorder.x"]
+    folded = box(model, "Recorder #2")
+    assert folded["kind"] == "callback" and len(folded["members"]) == 1
