@@ -6,8 +6,9 @@ two evaluators built with ``Engine(process_function)``, ``Accuracy`` and
 trainer, an ``EPOCH_COMPLETED`` handler that runs the evaluators, and
 ``EarlyStopping`` and ``ModelCheckpoint`` on the validation evaluator.
 ``--engine statefire`` (the default) makes ``Engine`` statefire's
-``nodes.IgniteEngine``, the three engines on one state; ``--engine ignite``
-runs the very same lines on ignite's own ``Engine``. Both print the same
+``nodes.IgniteEngine``, the three engines on one state, and adds statefire's
+TensorBoard charts comparing the engines' metrics (``tb/``); ``--engine
+ignite`` runs the very same lines on ignite's own ``Engine``. Both print the same
 numbers, stop at the same epoch (``EarlyStopping``, patience 2) and write the
 same checkpoints (the test compares them); the statefire run also prints which handlers subscribe to the trainer's and the
 validation evaluator's events and renders the state graph.
@@ -130,6 +131,14 @@ val_evaluator.add_event_handler(
     ),
     {"model": model},
 )
+
+if args.engine == "statefire":
+    # statefire's own TensorBoard charts find the ignite metrics (variables of the state):
+    # one chart per metric, one line per engine, nothing else to declare.
+    from nodes import EnginesMetricsComparisonCharts, TensorBoard
+
+    TensorBoard(state, log_dir=args.output_dir / "tb")
+    EnginesMetricsComparisonCharts(x_axis_ref=state.trainer.n_samples_ref)
 
 trainer.run(train_loader, max_epochs=args.epochs)
 

@@ -269,7 +269,9 @@ class IgniteEngine(_IgniteEngine):
         entry = self._event_handlers[event_name][-1]
         ref = self._event_refs[event_name]  # a filtered event (X(every=2)) equals its event
         flt = getattr(event_name, "filter", None)
-        writes = declare_metric(self.state.metrics, handler, args)  # an ignite metric's value
+        writes = declare_metric(
+            self.state.metrics, event_name, handler, args
+        )  # an ignite metric's value
         if flt is None:
             subscription = ref.subscribe(_dispatcher(self, entry, entry[0]), writes=writes)
         else:  # the filter goes on the subscription, around the handler ignite wrapped

@@ -139,12 +139,15 @@ class _Metrics(MutableMapping[str, Any]):
         self._order[name] = None
         ref.value = value
 
-    def declare(self, name: str) -> Ref | None:
+    def declare(self, name: str, computed_on: Any = None) -> Ref | None:
         """The variable ``metrics.<engine>_<name>``, made now if it is not there (None,
         without an event), so that it can be drawn and subscribed to before the metric's
         first value; the name joins this mapping when a value is written. None for a name
         that cannot be a variable (kept in this mapping only): not an identifier, ending
-        in ``_ref``, or the variable of another engine's metric (warned about)."""
+        in ``_ref``, or the variable of another engine's metric (warned about).
+
+        ``computed_on``: the ignite event that computes the metric; its engine variable is
+        noted in ``nodes.metric.IGNITE_METRICS_COMPUTED_ON`` (charts read it)."""
         if not name.isidentifier() or name.endswith("_ref") or name in self._refused:
             return None
         engine = self._engine
@@ -165,10 +168,23 @@ class _Metrics(MutableMapping[str, Any]):
                 return None
             return getattr(box, f"{var}_ref")  # type: ignore[no-any-return]
         owners[var] = engine.key
+        event_ref = self._event_ref(computed_on)
+        if event_ref is not None:  # noted first: a chart that sees the variable appear reads it
+            from nodes.metric import IGNITE_METRICS_COMPUTED_ON
+
+            computed = IGNITE_METRICS_COMPUTED_ON.setdefault(engine.state, {})
+            computed[f"metrics.{var}"] = event_ref
         # Not saved, as ignite's state.metrics: a metric is computed again by its next run.
         return box.add_variable(  # type: ignore[no-any-return]
             var, None, doc=f"ignite metric {name!r} of {engine.key}", persistent=False
         )
+
+    def _event_ref(self, event: Any) -> Ref | None:
+        """The variable of the engine that ignite ``event`` sets, if it is a core event."""
+        variable = EVENT_VARIABLES.get(getattr(event, "name", ""))
+        if variable is None or not isinstance(event, CallableEventWithFilter):
+            return None
+        return self._engine.ref(variable)
 
     def __delitem__(self, name: str) -> None:
         # ignite's Metric.detach forgets the name; the statefire variable stays.
@@ -348,11 +364,11 @@ def handler_name(handler: Callable[..., Any]) -> str:
 
 
 def declare_metric(
-    metrics: Any, handler: Callable[..., Any], args: tuple[Any, ...]
+    metrics: Any, event: Any, handler: Callable[..., Any], args: tuple[Any, ...]
 ) -> tuple[Ref, ...]:
     """An ignite ``Metric`` attached under a name (its ``completed`` handler takes the name):
-    its variable, made at attach time (see ``_Metrics.declare``), as the ``writes`` of the
-    handler's subscription; ``()`` for any other handler."""
+    its variable, made at attach time (see ``_Metrics.declare``) and noted as computed on
+    ``event``, as the ``writes`` of the handler's subscription; ``()`` for any other handler."""
     if not (
         isinstance(metrics, _Metrics)
         and getattr(handler, "__name__", None) == "completed"
@@ -364,7 +380,7 @@ def declare_metric(
 
     if not isinstance(getattr(handler, "__self__", None), IgniteMetric):
         return ()
-    ref = metrics.declare(args[0])
+    ref = metrics.declare(args[0], computed_on=event)
     return () if ref is None else (ref,)
 
 
@@ -571,7 +587,7 @@ class IgniteFace(IgniteEngine):
         except ValueError:
             _check_signature(handler, "handler", *extra, *args, **kwargs)
             with_engine = False
-        writes = declare_metric(self.state.metrics, handler, args)
+        writes = declare_metric(self.state.metrics, event_name, handler, args)
         base = self._custom_key(event_name)
         wrapper = _caller(self, base, handler, args, kwargs, with_engine)
         handle = ref.subscribe(wrapper, when=self._predicate(event_name, ref), writes=writes)

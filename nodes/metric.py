@@ -9,6 +9,7 @@ metric change is an event like any other.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -19,9 +20,27 @@ from nodes.engine import Engine
 from pipeline import Container, Node, Ref, State
 from pipeline.values import did_you_mean
 
-__all__ = ["USAGES", "Metric", "default_usage"]
+__all__ = ["USAGES", "Metric", "computed_on", "default_usage"]
 
 #: usage -> (reset on, update on, compute on): the engine variables of each usage.
+#: Per state, metric variable path -> the engine variable whose change computes it, for the
+#: metrics of ignite metrics attached to an ignite engine (``IgniteEngine``, ``engine.ignite``);
+#: a ``Metric`` node says the same with ``computed_on``. Charts read it (see ``computed_on``).
+IGNITE_METRICS_COMPUTED_ON: weakref.WeakKeyDictionary[State, dict[str, Ref]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def computed_on(state: State, name: str) -> Ref | None:
+    """The engine variable whose change computes ``state.metrics.<name>`` (an evaluator's
+    ``n_epoch_completed`` for a per-epoch metric, ``n_iteration_completed`` for a running
+    one), or None when nothing says so."""
+    for node in Container.nodes(state.handlers).values():
+        if isinstance(node, Metric) and name in node.value_refs:
+            return node.engine.ref(USAGES[node.usage][2])
+    return IGNITE_METRICS_COMPUTED_ON.get(state, {}).get(f"metrics.{name}")
+
+
 USAGES: dict[str, tuple[str, str, str]] = {
     "epoch": ("n_epoch_started", "n_iteration_completed", "n_epoch_completed"),
     "batch": ("n_iteration_started", "n_iteration_completed", "n_iteration_completed"),

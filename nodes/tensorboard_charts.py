@@ -32,7 +32,7 @@ import torch
 
 from nodes.engine import Engine
 from nodes.handlers import LRScheduler
-from nodes.metric import USAGES, Metric
+from nodes.metric import computed_on
 from nodes.tensorboard import _check_x_axis, _writer_of, engine_run
 from pipeline import Container, Event, Node, Ref, State, Variable
 from pipeline.values import did_you_mean
@@ -87,15 +87,17 @@ class Line:
     tag: str = ""  # "" until the first value
     per_epoch: bool = True
     charts: list[Callable[[Line], None]] = field(default_factory=list)
+    # (x, the computing event's value) of the last point: a computation whose value did not
+    # change (no event of the variable) is logged at the computing event instead
+    logged_at: tuple[Any, Any] | None = None
+    computed: Ref | None = None
 
 
 def _per_epoch(state: State, var: str) -> bool:
-    """Whether the metric node computing ``var`` computes it once per epoch (else every
-    iteration); a variable no Metric node computes counts as per epoch."""
-    for node in Container.nodes(state.handlers).values():
-        if isinstance(node, Metric) and var in node.value_refs:
-            return USAGES[node.usage][2] == "n_epoch_completed"
-    return True
+    """Whether ``var`` is computed once per epoch or run (else every iteration); a variable
+    nothing computes on an engine event counts as per epoch."""
+    event = computed_on(state, var)
+    return event is None or event.name != "n_iteration_completed"
 
 
 def _scalar(value: Any) -> bool:
@@ -151,7 +153,13 @@ class Series(Node):
             if any(v == var for v, _ in self._lines):
                 metric = f"{metric}/by_{x_ref.name}"
             line = self._lines[key] = Line(var, run, metric, x_ref)
-            getattr(self.state.metrics, f"{var}_ref").subscribe(partial(self._log, line))
+            var_ref = getattr(self.state.metrics, f"{var}_ref")
+            var_ref.subscribe(partial(self._log, line))
+            # A point per computation, also when it gives the value it gave last time (not
+            # an event of the variable): at the computing event, after the metric's writer.
+            line.computed = computed_on(self.state, var)
+            if line.computed is not None:
+                line.computed.subscribe(partial(self._log_unchanged, line), reads=(var_ref,))
         line.charts.append(chart)
         if line.tag:
             chart(line)
@@ -165,11 +173,27 @@ class Series(Node):
             line.per_epoch = _per_epoch(self.state, line.var)
             line.tag = f"{'epoch' if line.per_epoch else 'iteration'}/{line.metric}"
             self.tb.claim(line.run, line.tag, self.key)
-        self.tb.add_scalar(line.tag, value, line.x_ref.value, line.run)
+        x = line.x_ref.value
+        self.tb.add_scalar(line.tag, value, x, line.run)
         self.n_points += 1
+        line.logged_at = (x, None if line.computed is None else line.computed.value)
         if first:
             for chart in line.charts:
                 chart(line)
+
+    def _log_unchanged(self, line: Line) -> None:
+        """The metric was computed: log it unless its change already did (or it has no
+        value yet)."""
+        assert line.computed is not None
+        x = line.x_ref.value
+        if not line.tag or line.logged_at == (x, line.computed.value):
+            return
+        value = getattr(self.state.metrics, line.var)
+        if not _scalar(value):
+            return
+        self.tb.add_scalar(line.tag, value, x, line.run)
+        self.n_points += 1
+        line.logged_at = (x, line.computed.value)
 
     # Epoch times and learning rates -------------------------------------------------
     def _on_new_node(self, event: Event) -> None:

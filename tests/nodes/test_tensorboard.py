@@ -406,6 +406,47 @@ class TestComparisonCharts:
         assert charts.n_metrics == 4
         assert state.writers.tensorboard_series.n_points == 12 + 3 * 3  # metrics, epoch times
 
+    def test_a_metric_computed_to_the_same_value_is_a_point_each_time(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """A frozen model's evaluator gives the same loss every epoch: the variable changes
+        once, and the chart still has a point per evaluation, at each x."""
+        from ignite.metrics import Loss
+
+        torch.manual_seed(0)
+        model = nn.Linear(4, 3)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+        trainer = Trainer(state, "trainer", model, optimizer, F.cross_entropy, batches(N_TRAIN, 0))
+        evaluator = add_evaluator(state, trainer, "val_evaluator", seed=1)
+        Metric(evaluator, Loss(F.cross_entropy), "loss")
+        changes = record(state.metrics.val_evaluator_loss_ref, trainer.n_samples_ref)
+        EnginesMetricsComparisonCharts(x_axis_ref=trainer.n_samples_ref)
+        trainer.run(max_epochs=3)
+        tb.flush()
+        points = Events(log_dir).scalars("epoch/loss", "val_evaluator")
+        assert len(changes) == 1
+        assert [x for x, _ in points] == [N_TRAIN, 2 * N_TRAIN, 3 * N_TRAIN]
+        assert len({v for _, v in points}) == 1
+
+    def test_an_ignite_engines_unchanged_metric_is_a_point_each_run(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """The same for an ignite metric attached to an IgniteEngine: a point per run."""
+        from ignite.engine import Events as IgniteEvents
+        from ignite.metrics import Average
+
+        from nodes import IgniteEngine
+
+        trainer = IgniteEngine(lambda e, b: b, state=state, name="trainer")
+        evaluator = IgniteEngine(lambda e, b: b, state=state, name="val")
+        Average().attach(evaluator, "avg")
+        trainer.add_event_handler(IgniteEvents.EPOCH_COMPLETED, lambda e: evaluator.run([1.0, 3.0]))
+        EnginesMetricsComparisonCharts(x_axis_ref=state.trainer.n_iteration_completed_ref)
+        trainer.run([0, 0], max_epochs=3)
+        tb.flush()
+        points = Events(log_dir).scalars("epoch/avg", "val")
+        assert points == [(2, 2.0), (4, 2.0), (6, 2.0)]
+
     def test_per_iteration_metric_on_its_own_chart(
         self, state: State, tb: TensorBoard, log_dir: Path
     ) -> None:
