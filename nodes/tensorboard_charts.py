@@ -153,22 +153,29 @@ class Series(Node):
             if any(v == var for v, _ in self._lines):
                 metric = f"{metric}/by_{x_ref.name}"
             line = self._lines[key] = Line(var, run, metric, x_ref)
-            var_ref = getattr(self.state.metrics, f"{var}_ref")
-            var_ref.subscribe(partial(self._log, line))
-            # A point per computation, also when it gives the value it gave last time (not
-            # an event of the variable): at the computing event, after the metric's writer.
-            line.computed = computed_on(self.state, var)
-            if line.computed is not None:
-                line.computed.subscribe(partial(self._log_unchanged, line), reads=(var_ref,))
+            getattr(self.state.metrics, f"{var}_ref").subscribe(partial(self._log, line))
+            self._follow_computation(line)
         line.charts.append(chart)
         if line.tag:
             chart(line)
+
+    def _follow_computation(self, line: Line) -> None:
+        """A point per computation, also when it gives the value it gave last time (no event
+        of the variable): subscribe to the event that computes the metric, after its writer.
+        Tried when the line is made and again at its first value (a ``Metric`` node made
+        after the chart call is not known as the variable's writer yet when it appears)."""
+        line.computed = computed_on(self.state, line.var)
+        if line.computed is not None:
+            var_ref = getattr(self.state.metrics, f"{line.var}_ref")
+            line.computed.subscribe(partial(self._log_unchanged, line), reads=(var_ref,))
 
     def _log(self, line: Line, event: Event) -> None:
         value = event.new
         if not _scalar(value):
             return  # not a scalar (a confusion matrix, a placeholder): nothing to chart
         first = not line.tag
+        if first and line.computed is None:
+            self._follow_computation(line)
         if first:
             line.per_epoch = _per_epoch(self.state, line.var)
             line.tag = f"{'epoch' if line.per_epoch else 'iteration'}/{line.metric}"

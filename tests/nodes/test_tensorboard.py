@@ -406,8 +406,9 @@ class TestComparisonCharts:
         assert charts.n_metrics == 4
         assert state.writers.tensorboard_series.n_points == 12 + 3 * 3  # metrics, epoch times
 
+    @pytest.mark.parametrize("chart_first", [False, True])
     def test_a_metric_computed_to_the_same_value_is_a_point_each_time(
-        self, state: State, tb: TensorBoard, log_dir: Path
+        self, state: State, tb: TensorBoard, log_dir: Path, chart_first: bool
     ) -> None:
         """A frozen model's evaluator gives the same loss every epoch: the variable changes
         once, and the chart still has a point per evaluation, at each x."""
@@ -418,9 +419,12 @@ class TestComparisonCharts:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
         trainer = Trainer(state, "trainer", model, optimizer, F.cross_entropy, batches(N_TRAIN, 0))
         evaluator = add_evaluator(state, trainer, "val_evaluator", seed=1)
+        if chart_first:  # the metric's variable appears after the chart call
+            EnginesMetricsComparisonCharts(x_axis_ref=trainer.n_samples_ref)
         Metric(evaluator, Loss(F.cross_entropy), "loss")
         changes = record(state.metrics.val_evaluator_loss_ref, trainer.n_samples_ref)
-        EnginesMetricsComparisonCharts(x_axis_ref=trainer.n_samples_ref)
+        if not chart_first:
+            EnginesMetricsComparisonCharts(x_axis_ref=trainer.n_samples_ref)
         trainer.run(max_epochs=3)
         tb.flush()
         points = Events(log_dir).scalars("epoch/loss", "val_evaluator")
