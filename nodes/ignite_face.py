@@ -31,6 +31,7 @@ from ignite.engine.utils import _check_signature
 
 from nodes.engine import Engine
 from nodes.ignite_handler_state import _FaceHandlers, _stateful
+from nodes.metric import publish
 from pipeline import Handle, Ref
 from pipeline.values import did_you_mean, summarize
 
@@ -70,6 +71,14 @@ def face_of(engine: Engine) -> IgniteFace:
     return face
 
 
+#: ignite's events that happen every iteration: a metric computed on one is per iteration.
+_ITERATION_EVENTS = {
+    "GET_BATCH_STARTED",
+    "GET_BATCH_COMPLETED",
+    "ITERATION_STARTED",
+    "ITERATION_COMPLETED",
+}
+
 #: state -> {metric variable name: the key of the engine whose metric it is}: a variable
 #: that another engine's metric already uses is not shared (``a`` + ``b_c`` vs ``a_b`` + ``c``).
 _METRIC_OWNERS: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
@@ -93,6 +102,8 @@ class _Metrics(MutableMapping[str, Any]):
         self._plain: dict[str, Any] = {}
         self._order: dict[str, None] = {}  # names written through this mapping, in order
         self._refused: set[str] = set()  # names another engine's metric variable has
+        #: variables of metrics computed on an iteration event (running averages, batch-wise)
+        self.per_iteration: set[str] = set()
 
     def _all(self) -> dict[str, Ref]:
         from nodes.metric import Metric
@@ -123,7 +134,7 @@ class _Metrics(MutableMapping[str, Any]):
     def __setitem__(self, name: str, value: Any) -> None:
         ref = self._refs.get(name)
         if ref is not None:  # the common case: a metric written again, every epoch or iteration
-            ref.value = value
+            publish(ref, value)
             return
         if name in self._plain:
             self._plain[name] = value
@@ -137,7 +148,7 @@ class _Metrics(MutableMapping[str, Any]):
                 return
         self._refs[name] = ref
         self._order[name] = None
-        ref.value = value
+        publish(ref, value)
 
     def declare(self, name: str, computed_on: Any = None) -> Ref | None:
         """The variable ``metrics.<engine>_<name>``, made now if it is not there (None,
@@ -146,45 +157,49 @@ class _Metrics(MutableMapping[str, Any]):
         that cannot be a variable (kept in this mapping only): not an identifier, ending
         in ``_ref``, or the variable of another engine's metric (warned about).
 
-        ``computed_on``: the ignite event that computes the metric; its engine variable is
-        noted in ``nodes.metric.IGNITE_METRICS_COMPUTED_ON`` (charts read it)."""
+        ``computed_on``: the ignite event the metric is computed on (its ``completed``
+        handler's); an iteration event puts the variable in ``per_iteration`` (charts tag
+        it ``iteration/...``), any other takes it out."""
         if not name.isidentifier() or name.endswith("_ref") or name in self._refused:
             return None
         engine = self._engine
         var = f"{engine.name}_{name}"
+        if computed_on is not None:
+            if getattr(computed_on, "name", None) in _ITERATION_EVENTS:
+                self.per_iteration.add(var)
+            else:
+                self.per_iteration.discard(var)
         box = engine.state.metrics
         owners = _METRIC_OWNERS.setdefault(engine.state, {})
         if var in box:
-            if owners.get(var, engine.key) != engine.key:
+            other = owners.get(var) or self._metric_node_engine(var)
+            if other is not None and other != engine.key:
                 warnings.warn(
                     f"{engine.key}: ignite metric {name!r} would be the variable metrics.{var}, "
-                    f"which a metric of {owners[var]} already is; it stays in "
+                    f"which a metric of {other} already is; it stays in "
                     f"{engine.name}.state.metrics only. Give the metric or the engine another "
                     "name to see it in the state",
                     UserWarning,
                     stacklevel=3,
                 )
                 self._refused.add(name)
+                self.per_iteration.discard(var)
                 return None
             return getattr(box, f"{var}_ref")  # type: ignore[no-any-return]
         owners[var] = engine.key
-        event_ref = self._event_ref(computed_on)
-        if event_ref is not None:  # noted first: a chart that sees the variable appear reads it
-            from nodes.metric import IGNITE_METRICS_COMPUTED_ON
-
-            computed = IGNITE_METRICS_COMPUTED_ON.setdefault(engine.state, {})
-            computed[f"metrics.{var}"] = event_ref
         # Not saved, as ignite's state.metrics: a metric is computed again by its next run.
         return box.add_variable(  # type: ignore[no-any-return]
             var, None, doc=f"ignite metric {name!r} of {engine.key}", persistent=False
         )
 
-    def _event_ref(self, event: Any) -> Ref | None:
-        """The variable of the engine that ignite ``event`` sets, if it is a core event."""
-        variable = EVENT_VARIABLES.get(getattr(event, "name", ""))
-        if variable is None or not isinstance(event, CallableEventWithFilter):
-            return None
-        return self._engine.ref(variable)
+    def _metric_node_engine(self, var: str) -> str | None:
+        """The key of the engine whose statefire ``Metric`` node writes ``metrics.<var>``."""
+        from nodes.metric import Metric
+
+        for node in self._engine.state.nodes().values():
+            if isinstance(node, Metric) and var in node.value_refs:
+                return node.engine.key
+        return None
 
     def __delitem__(self, name: str) -> None:
         # ignite's Metric.detach forgets the name; the statefire variable stays.

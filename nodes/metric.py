@@ -9,7 +9,6 @@ metric change is an event like any other.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -18,27 +17,27 @@ import torch
 
 from nodes.engine import Engine
 from pipeline import Container, Node, Ref, State
-from pipeline.values import did_you_mean
+from pipeline.values import did_you_mean, is_changed
 
-__all__ = ["USAGES", "Metric", "computed_on", "default_usage"]
+__all__ = ["USAGES", "Metric", "default_usage", "publish"]
+
 
 #: usage -> (reset on, update on, compute on): the engine variables of each usage.
-#: Per state, metric variable path -> the engine variable whose change computes it, for the
-#: metrics of ignite metrics attached to an ignite engine (``IgniteEngine``, ``engine.ignite``);
-#: a ``Metric`` node says the same with ``computed_on``. Charts read it (see ``computed_on``).
-IGNITE_METRICS_COMPUTED_ON: weakref.WeakKeyDictionary[State, dict[str, Ref]] = (
-    weakref.WeakKeyDictionary()
-)
+def publish(ref: Ref, value: Any) -> None:
+    """Write a newly computed metric value to its variable ``ref``.
 
-
-def computed_on(state: State, name: str) -> Ref | None:
-    """The engine variable whose change computes ``state.metrics.<name>`` (an evaluator's
-    ``n_epoch_completed`` for a per-epoch metric, ``n_iteration_completed`` for a running
-    one), or None when nothing says so."""
-    for node in Container.nodes(state.handlers).values():
-        if isinstance(node, Metric) and name in node.value_refs:
-            return node.engine.ref(USAGES[node.usage][2])
-    return IGNITE_METRICS_COMPUTED_ON.get(state, {}).get(f"metrics.{name}")
+    A value equal to the one the variable holds is no event of it (statefire's rule), yet
+    it is a computation: every node of ``state.writers`` that has a
+    ``metric_recomputed(ref)`` method (the chart series) is told, so that a chart gets a
+    point per evaluation, also when an accuracy repeats.
+    """
+    if is_changed(ref.value, value):
+        ref.value = value
+        return
+    for node in Container.nodes(ref.state.writers).values():
+        recomputed = getattr(node, "metric_recomputed", None)
+        if recomputed is not None:
+            recomputed(ref)
 
 
 USAGES: dict[str, tuple[str, str, str]] = {
@@ -118,13 +117,13 @@ class _Publication:
         metrics = self.state.metrics
         if len(pending) == 1 and len(values) == 1:  # alone: nothing to keep consistent
             for var, value in values.items():
-                setattr(metrics, var, value)
+                publish(getattr(metrics, f"{var}_ref"), value)
             return
         with self.state.hold():
             for member, member_values in pending.items():
                 with self.state.writing_as(member):
                     for var, value in member_values.items():
-                        setattr(metrics, var, value)
+                        publish(getattr(metrics, f"{var}_ref"), value)
 
 
 class Metric(Node):

@@ -32,7 +32,7 @@ import torch
 
 from nodes.engine import Engine
 from nodes.handlers import LRScheduler
-from nodes.metric import computed_on
+from nodes.metric import USAGES, Metric
 from nodes.tensorboard import _check_x_axis, _writer_of, engine_run
 from pipeline import Container, Event, Node, Ref, State, Variable
 from pipeline.values import did_you_mean
@@ -87,17 +87,23 @@ class Line:
     tag: str = ""  # "" until the first value
     per_epoch: bool = True
     charts: list[Callable[[Line], None]] = field(default_factory=list)
-    # (x, the computing event's value) of the last point: a computation whose value did not
-    # change (no event of the variable) is logged at the computing event instead
-    logged_at: tuple[Any, Any] | None = None
-    computed: Ref | None = None
 
 
 def _per_epoch(state: State, var: str) -> bool:
-    """Whether ``var`` is computed once per epoch or run (else every iteration); a variable
-    nothing computes on an engine event counts as per epoch."""
-    event = computed_on(state, var)
-    return event is None or event.name != "n_iteration_completed"
+    """Whether the metric computing ``var`` computes it once per epoch (else every
+    iteration): a ``Metric`` node's usage says, an ignite metric attached to an ignite
+    engine says when attached (its ``per_iteration`` names); a variable nothing says
+    anything of counts as per epoch."""
+    for node in Container.nodes(state.handlers).values():
+        if isinstance(node, Metric) and var in node.value_refs:
+            return USAGES[node.usage][2] == "n_epoch_completed"
+    for node in Container.nodes(state.engines).values():
+        face = getattr(node, "_ignite_face", None)
+        if var in getattr(
+            getattr(getattr(face, "state", None), "metrics", None), "per_iteration", ()
+        ):
+            return False
+    return True
 
 
 def _scalar(value: Any) -> bool:
@@ -154,53 +160,40 @@ class Series(Node):
                 metric = f"{metric}/by_{x_ref.name}"
             line = self._lines[key] = Line(var, run, metric, x_ref)
             getattr(self.state.metrics, f"{var}_ref").subscribe(partial(self._log, line))
-            self._follow_computation(line)
         line.charts.append(chart)
         if line.tag:
             chart(line)
-
-    def _follow_computation(self, line: Line) -> None:
-        """A point per computation, also when it gives the value it gave last time (no event
-        of the variable): subscribe to the event that computes the metric, after its writer.
-        Tried when the line is made and again at its first value (a ``Metric`` node made
-        after the chart call is not known as the variable's writer yet when it appears)."""
-        line.computed = computed_on(self.state, line.var)
-        if line.computed is not None:
-            var_ref = getattr(self.state.metrics, f"{line.var}_ref")
-            line.computed.subscribe(partial(self._log_unchanged, line), reads=(var_ref,))
 
     def _log(self, line: Line, event: Event) -> None:
         value = event.new
         if not _scalar(value):
             return  # not a scalar (a confusion matrix, a placeholder): nothing to chart
         first = not line.tag
-        if first and line.computed is None:
-            self._follow_computation(line)
         if first:
             line.per_epoch = _per_epoch(self.state, line.var)
             line.tag = f"{'epoch' if line.per_epoch else 'iteration'}/{line.metric}"
             self.tb.claim(line.run, line.tag, self.key)
-        x = line.x_ref.value
-        self.tb.add_scalar(line.tag, value, x, line.run)
+        self.tb.add_scalar(line.tag, value, line.x_ref.value, line.run)
         self.n_points += 1
-        line.logged_at = (x, None if line.computed is None else line.computed.value)
         if first:
             for chart in line.charts:
                 chart(line)
 
-    def _log_unchanged(self, line: Line) -> None:
-        """The metric was computed: log it unless its change already did (or it has no
-        value yet)."""
-        assert line.computed is not None
-        x = line.x_ref.value
-        if not line.tag or line.logged_at == (x, line.computed.value):
+    def metric_recomputed(self, ref: Ref) -> None:
+        """A metric was computed to the value its variable holds (``nodes.metric.publish``):
+        no event of the variable, still a point of each of its lines, at its x."""
+        if ref.owner is not self.state.metrics:
             return
-        value = getattr(self.state.metrics, line.var)
+        value = ref.value
         if not _scalar(value):
             return
-        self.tb.add_scalar(line.tag, value, x, line.run)
-        self.n_points += 1
-        line.logged_at = (x, line.computed.value)
+        lines = [line for (var, _), line in self._lines.items() if var == ref.name and line.tag]
+        if not lines:  # no line, or none that has had its first value
+            return
+        with self.state.writing_as(self):  # called from the metric's own write
+            for line in lines:
+                self.tb.add_scalar(line.tag, value, line.x_ref.value, line.run)
+                self.n_points += 1
 
     # Epoch times and learning rates -------------------------------------------------
     def _on_new_node(self, event: Event) -> None:

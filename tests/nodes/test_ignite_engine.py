@@ -357,10 +357,15 @@ class TestMemory:
         import gc
         import weakref
 
+        from ignite.metrics import Average, RunningAverage
+
         def run_one() -> tuple[Any, Any]:
-            engine = IgniteEngine(echo)
+            engine = IgniteEngine(lambda e, b: float(b))
             engine.add_event_handler(Events.ITERATION_COMPLETED(every=2), lambda e: None)
+            Average().attach(engine, "avg")  # metrics are variables of the state
+            RunningAverage(output_transform=lambda x: x).attach(engine, "running")
             engine.run([1, 2, 3])
+            assert engine.statefire_engine.state.metrics.engine_avg == 2.0
             return weakref.ref(engine), weakref.ref(engine.statefire_engine.state)
 
         engine_ref, state_ref = run_one()
@@ -680,3 +685,36 @@ class TestReviewedEdges:
         assert dict(engine.state.metrics) == {"avg": 6.0}
         assert engine.statefire_engine.state.metrics.engine_avg == 6.0
         assert seen == [6.0]
+
+
+def test_a_metric_nodes_variable_of_another_engine_is_not_overwritten() -> None:
+    """engine ``a``'s statefire Metric ``b_c`` is metrics.a_b_c: an ignite metric ``c`` of an
+    IgniteEngine ``a_b`` on the same state stays in its mapping, with a warning."""
+    from ignite.metrics import Average
+
+    from nodes import Engine, Metric
+
+    state = State()
+    a = Engine(state, "a", lambda e, b: float(b), [1.0, 2.0])
+    Metric(a, Average(), "b_c")
+    ab = IgniteEngine(lambda e, b: float(b) * 10, state=state, name="a_b")
+    with pytest.warns(UserWarning, match=r"metrics\.a_b_c, which a metric of engines\.a "):
+        Average().attach(ab, "c")
+    a.run()
+    ab.run([1.0, 3.0])
+    assert state.metrics.a_b_c == 1.5
+    assert dict(ab.state.metrics) == {"c": 20.0}
+
+
+def test_reattaching_with_another_usage_changes_the_tag_kind() -> None:
+    """A metric attached per epoch, then detached and attached batch-wise: per iteration."""
+    from ignite.metrics import Average
+    from ignite.metrics.metric import BatchWise
+
+    engine = IgniteEngine(lambda e, b: float(b))
+    average = Average()
+    average.attach(engine, "avg")
+    assert "engine_avg" not in engine.state.metrics.per_iteration
+    average.detach(engine)
+    average.attach(engine, "avg", usage=BatchWise())
+    assert "engine_avg" in engine.state.metrics.per_iteration

@@ -451,6 +451,47 @@ class TestComparisonCharts:
         points = Events(log_dir).scalars("epoch/avg", "val")
         assert points == [(2, 2.0), (4, 2.0), (6, 2.0)]
 
+    def test_ignite_metrics_a_point_per_computation_only(
+        self, state: State, tb: TensorBoard, log_dir: Path
+    ) -> None:
+        """Computed every second epoch (a filtered event): points there only; detached after
+        epoch 4: no more points; a MetricGroup's keys and an evaluator run twice per epoch:
+        a point per computation."""
+        from ignite.engine import Events as IgniteEvents
+        from ignite.metrics import Accuracy, Average, MetricGroup
+
+        from nodes import IgniteEngine
+
+        trainer = IgniteEngine(lambda e, b: b, state=state, name="trainer")
+        sparse = IgniteEngine(lambda e, b: b, state=state, name="sparse")
+        average = Average()
+        sparse.add_event_handler(IgniteEvents.EPOCH_STARTED, average.started)
+        sparse.add_event_handler(IgniteEvents.ITERATION_COMPLETED, average.iteration_completed)
+        sparse.add_event_handler(IgniteEvents.EPOCH_COMPLETED(every=2), average.completed, "avg")
+        group = IgniteEngine(lambda e, b: b, state=state, name="group")
+        MetricGroup({"acc": Accuracy()}).attach(group, "g")
+        twice = IgniteEngine(lambda e, b: b, state=state, name="twice")
+        detached = Average()
+        detached.attach(twice, "avg")
+        logits = (torch.tensor([[0.9, 0.1], [0.9, 0.1]]), torch.tensor([0, 1]))
+
+        @trainer.on(IgniteEvents.EPOCH_COMPLETED)
+        def evaluate(engine: Any) -> None:
+            group.run([logits])
+            twice.run([1.0, 3.0])
+            twice.run([1.0, 3.0])
+            if engine.state.epoch == 2:
+                detached.detach(twice)
+
+        EnginesMetricsComparisonCharts(x_axis_ref=state.trainer.n_iteration_completed_ref)
+        sparse.run([1.0, 3.0], max_epochs=6)
+        trainer.run([0], max_epochs=4)
+        tb.flush()
+        events = Events(log_dir)
+        assert [x for x, _ in events.scalars("epoch/avg", "sparse")] == [0, 0, 0]
+        assert events.scalars("epoch/acc", "group") == [(1, 0.5), (2, 0.5), (3, 0.5), (4, 0.5)]
+        assert events.scalars("epoch/avg", "twice") == [(1, 2.0), (1, 2.0), (2, 2.0), (2, 2.0)]
+
     def test_per_iteration_metric_on_its_own_chart(
         self, state: State, tb: TensorBoard, log_dir: Path
     ) -> None:
