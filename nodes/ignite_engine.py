@@ -127,6 +127,25 @@ def _dispatcher(
     return dispatch
 
 
+def _stop_flag(name: str) -> property:
+    """One of ignite's stop flags (``should_terminate``, ...) as a property whose setter also
+    sets ``_signalled``: whether any of the three is set, the one check of the loop."""
+    attr = f"_{name}"
+
+    def read(engine: IgniteEngine) -> Any:
+        return getattr(engine, attr, False)
+
+    def write(engine: IgniteEngine, value: Any) -> None:
+        setattr(engine, attr, value)
+        engine._signalled = bool(
+            getattr(engine, "_should_terminate", False)
+            or getattr(engine, "_should_terminate_single_epoch", False)
+            or getattr(engine, "_should_interrupt", False)
+        )
+
+    return property(read, write, doc=f"ignite's {name} flag (see ignite's Engine.{name})")
+
+
 class IgniteEngine(_IgniteEngine):
     """ignite's ``Engine``, whose events are variables of a statefire state.
 
@@ -350,6 +369,13 @@ class IgniteEngine(_IgniteEngine):
         super().set_data(data)
         assert self._loop is not None
         self._loop.dataloader = data  # type: ignore[assignment]
+
+    # The three stop flags ignite's loop checks after every event. The loop reads one
+    # attribute, _signalled, which each flag's setter keeps up to date.
+    _signalled = False
+    should_terminate = _stop_flag("should_terminate")
+    should_terminate_single_epoch = _stop_flag("should_terminate_single_epoch")
+    should_interrupt = _stop_flag("should_interrupt")
 
     def terminate(self, skip_completed: bool = False) -> None:
         """Terminate the run after the current event, as ignite's ``terminate``; also sets

@@ -56,6 +56,16 @@ class _TerminateEpoch(Exception):
     """``terminate_epoch()`` took effect: the epoch fires TERMINATE_SINGLE_EPOCH and ends."""
 
 
+def _fire_timed(face: IgniteEngine, event: Any, took: float) -> float:
+    """Fire ``event``; ``took`` plus its handlers' time, also put in ``state.times``
+    (where the handlers read ``took`` alone, as in ignite)."""
+    began = time.time()
+    face._fire_event(event)
+    took += time.time() - began
+    face.state.times[event.name] = took
+    return took
+
+
 class IgniteLoop(Engine):
     """The statefire engine behind an ``IgniteEngine``: its variables are ignite's events.
 
@@ -188,10 +198,7 @@ class IgniteLoop(Engine):
                     took += yield from self._epoch_gen(face)
                     times[Events.EPOCH_COMPLETED.name] = took
                     if face.should_terminate_single_epoch != "skip_epoch_completed":
-                        began = time.time()
-                        fire(Events.EPOCH_COMPLETED)
-                        took += time.time() - began
-                        times[Events.EPOCH_COMPLETED.name] = took
+                        took = _fire_timed(face, Events.EPOCH_COMPLETED, took)
                     # an epoch ended by terminate_epoch() is over: nothing left to end
                     face.should_terminate_single_epoch = False
                     yield from self._stop(face)
@@ -207,10 +214,7 @@ class IgniteLoop(Engine):
             took = time.time() - start
             times[Events.COMPLETED.name] = took
             if face.should_terminate != "skip_completed":
-                began = time.time()
-                fire(Events.COMPLETED)
-                took += time.time() - began
-                times[Events.COMPLETED.name] = took
+                took = _fire_timed(face, Events.COMPLETED, took)
             face.logger.info(f"{self.key}: the run took {took:.3f} s")
         except GeneratorExit:
             # An interrupted run dropped (``run`` starting a new one): its data position goes
@@ -241,21 +245,13 @@ class IgniteLoop(Engine):
                 try:
                     if with_data and face.last_event_name != Events.DATALOADER_STOP_ITERATION:
                         fire(Events.GET_BATCH_STARTED)
-                        if (
-                            face.should_terminate
-                            or face.should_terminate_single_epoch
-                            or face.should_interrupt
-                        ):
+                        if face._signalled:
                             yield from self._stop(face)
                     s.batch = next(face._dataloader_iter)
                     s.output = None
                     if with_data:
                         fire(Events.GET_BATCH_COMPLETED)
-                        if (
-                            face.should_terminate
-                            or face.should_terminate_single_epoch
-                            or face.should_interrupt
-                        ):
+                        if face._signalled:
                             yield from self._stop(face)
                     done += 1
                     renewed = False
@@ -271,30 +267,18 @@ class IgniteLoop(Engine):
                         break
                     if with_data:
                         fire(Events.DATALOADER_STOP_ITERATION)
-                        if (
-                            face.should_terminate
-                            or face.should_terminate_single_epoch
-                            or face.should_interrupt
-                        ):
+                        if face._signalled:
                             yield from self._stop(face)
                     face._setup_dataloader_iter()
                     renewed = True
                     continue
                 s.iteration += 1
                 fire(Events.ITERATION_STARTED)
-                if (
-                    face.should_terminate
-                    or face.should_terminate_single_epoch
-                    or face.should_interrupt
-                ):
+                if face._signalled:
                     yield from self._stop(face)
                 s.output = face._process_function(face, s.batch)
                 fire(Events.ITERATION_COMPLETED)
-                if (
-                    face.should_terminate
-                    or face.should_terminate_single_epoch
-                    or face.should_interrupt
-                ):
+                if face._signalled:
                     yield from self._stop(face)
                 if done == s.epoch_length:
                     break
