@@ -203,7 +203,7 @@
     var title = box.kind === "callback" ? box.label.replace(" (", "\n(") : box.label;
     if (compound) return title;
     var lines = [title];
-    if (box.members.length) lines.push(box.members.length + " nodes");
+    if (box.members.length) lines.push(box.members.length + (box.kind === "callback" ? " callbacks" : " nodes"));
     var paths = box.paths.slice();
     var traced = paths.filter(function (p) { var v = doc.variables[p]; return v && v.trace; });
     var rest = paths.filter(function (p) { return traced.indexOf(p) < 0; });
@@ -499,7 +499,7 @@
       h.push(varDetail(box.id));
     } else {
       if (box.members.length) {
-        h.push("<h3>nodes folded here</h3><ul>" + box.members.map(function (m) {
+        h.push("<h3>" + (box.kind === "callback" ? "callbacks" : "nodes") + " folded here</h3><ul>" + box.members.map(function (m) {
           return "<li><code>" + esc(m) + "</code></li>"; }).join("") + "</ul>");
       }
       if (box.paths.length) {
