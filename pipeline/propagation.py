@@ -268,7 +268,9 @@ class Runtime(RuntimeBase):
                 return
         chain.insert(0, link)
         if self.depth == 1:
-            exc.add_note("while " + " -> ".join(chain))
+            note = "while " + " -> ".join(chain)
+            if note not in getattr(exc, "__notes__", ()):  # an exception re-raised the same way
+                exc.add_note(note)
             delattr(exc, _CHAIN_ATTR)
             for hint in ERROR_HINTS:
                 text = hint(exc, slot.path)

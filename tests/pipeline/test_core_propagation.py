@@ -312,6 +312,23 @@ class TestExceptionNotes:
         assert re.fullmatch(pattern, notes[0]), notes[0]
         assert not hasattr(info.value, "_statefire_chain")
 
+    def test_one_exception_raised_the_same_way_twice_gets_the_note_once(self, state: State) -> None:
+        """An exception object re-raised through the same chain (an ignite handler that
+        re-raises, called at two levels) carries that chain's note once."""
+        exc = ValueError("again")
+
+        def fail() -> None:
+            raise exc
+
+        state.configs.x_ref.subscribe(fail)
+        for value in (1, 0, 1):
+            with pytest.raises(ValueError):
+                state.configs.x = value
+        assert [n.split(" -> ")[0] for n in exc.__notes__] == [
+            "while configs.x = 1",
+            "while configs.x = 0",
+        ]
+
     def test_node_subscriber_named_in_note(self, state: State, counter: Counter) -> None:
         """A node's method in the chain is named by the node's label."""
 
