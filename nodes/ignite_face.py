@@ -419,7 +419,12 @@ def _caller(
 
         def fire() -> None:
             face.last_event_name = event
-            handler(*first, face._sf.exception, *args, **kwargs)
+            exc = face._sf.exception
+            try:
+                handler(*first, exc, *args, **kwargs)
+            except BaseException:
+                face._not_handled = exc  # a handler raised: the exception is not taken care of
+                raise
 
     elif kwargs:
 
@@ -470,8 +475,9 @@ class IgniteFace(IgniteEngine):
     Differences from an ignite Engine, on purpose: ``GET_BATCH_STARTED`` and
     ``GET_BATCH_COMPLETED`` fire when the ``batch`` variable changes (after
     ``ITERATION_STARTED``, the batch already drawn); ``TERMINATE`` fires when
-    ``terminate()`` is called; ``EXCEPTION_RAISED`` handlers run and the
-    exception still propagates.
+    ``terminate()`` is called; ``EXCEPTION_RAISED`` handlers run, and the
+    exception propagates out of the statefire engine's ``run()``; out of this face's
+    ``run()`` it does not when every such handler returned, as in ignite.
 
     Example:
         >>> from ignite.engine import Events  # doctest: +SKIP
@@ -487,6 +493,7 @@ class IgniteFace(IgniteEngine):
         self._registered: list[tuple[Any, Callable[..., Any], Handle]] = []
         self._custom: dict[Any, Ref] = {}
         self._persisted: _FaceHandlers | None = None
+        self._not_handled: BaseException | None = None  # what an EXCEPTION_RAISED handler raised on
         super().__init__(lambda face, batch: engine.process_fn(engine, batch))
         self.state = FaceState(engine)
 
@@ -662,8 +669,19 @@ class IgniteFace(IgniteEngine):
             )
         if data is not None and data is not self._sf.dataloader:
             self._sf.set_dataloader(data)
-        self._sf.run(max_epochs=max_epochs, epoch_length=epoch_length)
+        self._not_handled = None
+        try:
+            self._sf.run(max_epochs=max_epochs, epoch_length=epoch_length)
+        except Exception as exc:
+            # As ignite's run: EXCEPTION_RAISED handlers that all returned took care of it.
+            handled = self._sf.exception is exc and self._not_handled is not exc
+            if not (handled and self._has_handlers_for(Events.EXCEPTION_RAISED)):
+                raise
         return self.state
+
+    def _has_handlers_for(self, event_name: Any) -> bool:
+        """Whether any handler is attached to ``event_name``."""
+        return any(e == event_name and handle.active for e, _, handle in self._registered)
 
     def terminate(self, skip_completed: bool = False) -> None:
         """End the statefire engine's run after the current iteration."""

@@ -191,6 +191,33 @@ class TestEvents:
             engine.run()
         assert len(seen) == 1 and seen[0][0] == 2 and isinstance(seen[0][1], KeyError)
 
+    def test_face_run_lets_a_returning_handler_take_the_exception(self) -> None:
+        """Run through the face, as in ignite: EXCEPTION_RAISED handlers that return take the
+        exception (run returns); one that re-raises lets it out; without one it propagates."""
+
+        def fail(engine: Engine, batch: Any) -> None:
+            if batch == 2:
+                raise KeyError("boom")
+
+        def make(handler: Any) -> Engine:
+            engine = Engine(State(), "e", fail, [1, 2, 3])
+            if handler is not None:
+                engine.ignite.add_event_handler(Events.EXCEPTION_RAISED, handler)
+            return engine
+
+        seen: list[Any] = []
+        engine = make(lambda e, exc: seen.append(type(exc).__name__))
+        state = engine.ignite.run()
+        assert seen == ["KeyError"] and state.iteration == 2
+        assert isinstance(engine.exception, KeyError) and engine.n_run_completed == 0
+
+        def reraise(e: Any, exc: BaseException) -> None:
+            raise exc
+
+        for handler in (reraise, None):
+            with pytest.raises(KeyError, match="boom"):
+                make(handler).ignite.run()
+
     def test_terminate_and_terminate_epoch(self) -> None:
         """terminate() and terminate_epoch() on the face stop the statefire engine as in ignite."""
 
