@@ -211,3 +211,45 @@ class TestFailure:
         assert "Process 1 terminated with the following error" in err
         assert "RuntimeError: rank 1 broke on purpose" in err
         assert "while engines.trainer.n_iteration_completed = 5 -> fail.break_on_rank_1" in err
+
+
+class TestIgniteEngine:
+    """An ignite training under ignite.distributed, on ignite's Engine and on IgniteEngine
+    (tests/nodes/dist_ignite_worker.py, two gloo processes): the same numbers."""
+
+    @pytest.fixture(scope="class")
+    def ignite_dir(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        out = tmp_path_factory.mktemp("ignite_two_processes")
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+        done = subprocess.run(
+            [sys.executable, str(WORKER.with_name("dist_ignite_worker.py")), str(out)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        assert done.returncode == 0, done.stderr[-6000:]
+        return out
+
+    def test_same_accuracies_weights_and_iterations_as_ignite(self, ignite_dir: Path) -> None:
+        per_epoch = -(-dist_worker.N_TRAIN // 2 // (dist_worker.BATCH_SIZE // 2))  # ceil
+        for rank in (0, 1):
+            ours, theirs = report(ignite_dir, "statefire", rank), report(ignite_dir, "ignite", rank)
+            assert ours["accuracies"] == theirs["accuracies"]
+            assert ours["iterations"] == theirs["iterations"] == 2 * per_epoch
+            assert ours["variable"] == ours["accuracies"][-1]  # metrics.val_accuracy
+            assert ours["subscribers"] == [
+                "train_with.evaluate (tests/nodes/dist_ignite_worker.py:65)"
+            ]
+            ours_w, theirs_w = (
+                weights(ignite_dir, "statefire", rank),
+                weights(ignite_dir, "ignite", rank),
+            )
+            assert all(torch.equal(ours_w[k], theirs_w[k]) for k in theirs_w)
+        # the accuracy is all-reduced: both ranks hold the whole validation set's
+        assert (
+            report(ignite_dir, "statefire", 0)["accuracies"]
+            == report(ignite_dir, "statefire", 1)["accuracies"]
+        )
+        assert 0.5 < report(ignite_dir, "statefire", 0)["accuracies"][-1] <= 1.0
