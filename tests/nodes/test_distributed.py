@@ -213,24 +213,26 @@ class TestFailure:
         assert "while engines.trainer.n_iteration_completed = 5 -> fail.break_on_rank_1" in err
 
 
+@pytest.fixture(scope="module")
+def ignite_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The outputs of one ignite training on two processes, on both engines."""
+    out = tmp_path_factory.mktemp("ignite_two_processes")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(
+        [sys.executable, str(WORKER.with_name("dist_ignite_worker.py")), str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr[-6000:]
+    return out
+
+
 class TestIgniteEngine:
     """An ignite training under ignite.distributed, on ignite's Engine and on IgniteEngine
     (tests/nodes/dist_ignite_worker.py, two gloo processes): the same numbers."""
-
-    @pytest.fixture(scope="class")
-    def ignite_dir(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
-        out = tmp_path_factory.mktemp("ignite_two_processes")
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-        done = subprocess.run(
-            [sys.executable, str(WORKER.with_name("dist_ignite_worker.py")), str(out)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-        )
-        assert done.returncode == 0, done.stderr[-6000:]
-        return out
 
     def test_same_accuracies_weights_and_iterations_as_ignite(self, ignite_dir: Path) -> None:
         per_epoch = -(-dist_worker.N_TRAIN // 2 // (dist_worker.BATCH_SIZE // 2))  # ceil
