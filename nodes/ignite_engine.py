@@ -37,11 +37,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ignite.engine import Engine as _IgniteEngine
-from ignite.engine import Events, EventsList, State
+from ignite.engine import Events, State
 from ignite.engine.events import RemovableEventHandle
 
 from nodes.engine import batch_size
-from nodes.ignite_face import _filter_label, _Metrics, declare_metric, handler_name
+from nodes.ignite_face import _Metrics, declare_metric, filter_text, handler_name
 from nodes.ignite_handler_state import _FaceHandlers, _stateful
 from nodes.ignite_loop import IgniteLoop
 from pipeline import Handle, Node, Ref
@@ -60,6 +60,123 @@ class _Handlers(_FaceHandlers):
     def __init__(self, loop: IgniteLoop) -> None:  # the face's own __init__ takes a face
         self.objects: dict[str, Any] = {}
         Node.__init__(self, loop.state, f"{loop.name}_ignite", container="handlers")
+
+
+class _HandlerList(list):  # type: ignore[type-arg]
+    """ignite's handler entries of one event on an ``IgniteEngine``, kept as subscriptions.
+
+    ignite's ``add_event_handler`` appends to this list, its ``remove_event_handler``
+    replaces it, and ignite's profilers insert into it and replace entries in place: every
+    change tells the engine, which subscribes the entries to the event's variable in the
+    list's order (``IgniteEngine._entries_changed``).
+    """
+
+    def __init__(self, engine: IgniteEngine, event: Any, entries: Iterable[Any] = ()) -> None:
+        super().__init__(entries)
+        self.engine_ref = weakref.ref(engine)
+        self.event = event
+
+    def _changed(self) -> None:
+        engine = self.engine_ref()
+        if engine is not None:
+            engine._entries_changed(self)
+
+    def append(self, entry: Any) -> None:
+        super().append(entry)
+        self._changed()
+
+    def insert(self, index: Any, entry: Any) -> None:
+        super().insert(index, entry)
+        self._changed()
+
+    def extend(self, entries: Iterable[Any]) -> None:
+        super().extend(entries)
+        self._changed()
+
+    def remove(self, entry: Any) -> None:
+        super().remove(entry)
+        self._changed()
+
+    def pop(self, index: Any = -1) -> Any:
+        entry = super().pop(index)
+        self._changed()
+        return entry
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def __setitem__(self, index: Any, entry: Any) -> None:
+        super().__setitem__(index, entry)
+        self._changed()
+
+    def __delitem__(self, index: Any) -> None:
+        super().__delitem__(index)
+        self._changed()
+
+    def __iadd__(self, entries: Iterable[Any]) -> _HandlerList:  # type: ignore[override,misc]
+        self.extend(entries)
+        return self
+
+
+class _HandlerTable(dict):  # type: ignore[type-arg]
+    """``IgniteEngine._event_handlers``: event -> ``_HandlerList`` (made on first use, as
+    ignite's defaultdict); a list assigned to an event (ignite's removal) is taken over."""
+
+    def __init__(self, engine: IgniteEngine, table: dict[Any, Any]) -> None:
+        super().__init__()
+        self.engine_ref = weakref.ref(engine)
+        for event, entries in table.items():
+            self[event] = entries
+
+    def __missing__(self, event: Any) -> _HandlerList:
+        self[event] = []
+        return dict.__getitem__(self, event)  # type: ignore[no-any-return]
+
+    def __setitem__(self, event: Any, entries: Any) -> None:
+        engine = self.engine_ref()
+        assert engine is not None
+        key = next((k for k in self if k == event), event)  # keep the first key object
+        live = _HandlerList(engine, key, entries)
+        super().__setitem__(key, live)
+        live._changed()
+
+
+def _kept(old: list[Any], new: list[Any]) -> set[int] | None:
+    """The indices of ``old`` that ``new`` keeps, when ``new`` is ``old`` with entries
+    removed (compared with ``_same``, order kept); None when it is anything else."""
+    kept: set[int] = set()
+    j = 0
+    for i, entry in enumerate(old):
+        if j < len(new) and _same(new[j], entry):
+            kept.add(i)
+            j += 1
+    return kept if j == len(new) else None
+
+
+def _same(a: Any, b: Any) -> bool:
+    """The same entry: ignite's removal rebuilds each kept ``(handler, args, kwargs)`` tuple
+    from the same three objects."""
+    return a is b or (
+        isinstance(a, tuple)
+        and isinstance(b, tuple)
+        and len(a) == len(b) == 3
+        and all(x is y for x, y in zip(a, b, strict=True))
+    )
+
+
+def _wrapped_filter(func: Any) -> Callable[..., Any] | None:
+    """The event filter inside ignite's filter wrapper (``Engine._handler_wrapper``), or None
+    for any other function."""
+    if not isinstance(getattr(func, "_parent", None), weakref.ref) or not hasattr(
+        func, "__wrapped__"
+    ):
+        return None
+    try:
+        found = inspect.getclosurevars(func).nonlocals.get("event_filter")
+    except (TypeError, ValueError):
+        return None
+    return found if callable(found) else None
 
 
 class _IgniteState(State):
@@ -96,27 +213,31 @@ def _dispatcher(
     the subscription filters. A closure (cheaper to call than an object's ``__call__``)
     that carries the handler's name, so the graph and the trace show the handler.
     """
-    engine_ref = weakref.ref(engine)  # as ignite's entries: a handler keeps no engine alive
+    face_ref = weakref.ref(engine)  # as ignite's entries: a handler keeps no engine alive
     _, args, kwargs = entry
     with_engine = bool(args) and isinstance(args[0], weakref.ref)
+    # The engine a handler is called with is the one the entry names (ignite's own
+    # weakref, the entry's first argument), as ignite resolves it.
+    engine_ref = args[0] if with_engine else face_ref
     if with_engine:
         args = args[1:]
 
     def dispatch() -> None:
-        face = engine_ref()
-        if face is None:
+        face = face_ref()
+        target = engine_ref()
+        if face is None or target is None:
             raise RuntimeError("Engine reference not resolved. Cannot execute event handler.")
         fired = face._event_args
         if fired is _NO_ARGS:
             if with_engine:
-                handler(face, *args, **kwargs)
+                handler(target, *args, **kwargs)
             else:  # a handler that does not take the engine (metrics attach such handlers)
                 handler(*args, **kwargs)
             return
         event_args, event_kwargs = fired
         kwargs.update(event_kwargs)  # as ignite: the event's keywords stay with the entry
         if with_engine:
-            handler(face, *event_args, *args, **kwargs)
+            handler(target, *event_args, *args, **kwargs)
         else:
             handler(*event_args, *args, **kwargs)
 
@@ -182,13 +303,16 @@ class IgniteEngine(_IgniteEngine):
         name: str = "engine",
     ) -> None:
         self._event_refs: dict[Any, Any] = {}
-        self._subscriptions: dict[int, tuple[Any, Handle]] = {}
+        # event -> [(entry, its subscription)], in the order of ignite's list
+        self._entry_subscriptions: dict[Any, list[tuple[Any, Handle]]] = {}
         self._event_args: tuple[tuple[Any, ...], dict[str, Any]] = _NO_ARGS
         self._firers: dict[int, Callable[[IgniteEngine, IgniteLoop], None]] = {}
         self._persisted: _Handlers | None = None
         self._loop: IgniteLoop | None = None
         super().__init__(process_function)  # checks process_function, registers Events
         self._loop = IgniteLoop(state if state is not None else StatefireState(), name, self)
+        # ignite's handler lists, live: an entry in them is a subscription, however it got there
+        self._event_handlers = _HandlerTable(self, self._event_handlers)
         # ignite's metrics write engine.state.metrics[name]: each is a variable of the state,
         # metrics.<name>_<metric>, so a metric's value is an event like any other.
         self.state = _IgniteState(_Metrics(self._loop))
@@ -248,6 +372,19 @@ class IgniteEngine(_IgniteEngine):
             if ref is None:  # not registered: ignite fires nothing either
                 return
             fire = _SETTERS_BY_VARIABLE[ref.name] if ref.owner is self._loop else _count_in(ref)
+        loop = self._loop
+        if not loop._running:  # fired by hand, outside a run: as the engine, whose variables move
+            with loop.state.writing_as(loop):
+                self._fire_with(fire, event_args, event_kwargs)
+            return
+        self._fire_with(fire, event_args, event_kwargs)
+
+    def _fire_with(
+        self,
+        fire: Callable[[IgniteEngine, IgniteLoop], None],
+        event_args: tuple[Any, ...],
+        event_kwargs: dict[str, Any],
+    ) -> None:
         if event_args or event_kwargs or self._event_args is not _NO_ARGS:
             saved, self._event_args = self._event_args, (event_args, event_kwargs)
             try:
@@ -270,7 +407,7 @@ class IgniteEngine(_IgniteEngine):
         )
 
     def fire_event(self, event_name: Any) -> None:
-        """Fire a registered event (set its variable), as ignite's ``fire_event``."""
+        """Fire a registered event (set its variable, as the engine), as ignite's ``fire_event``."""
         self._assert_allowed_event(event_name)
         loop = self._loop
         assert loop is not None
@@ -281,35 +418,63 @@ class IgniteEngine(_IgniteEngine):
     def add_event_handler(
         self, event_name: Any, handler: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> RemovableEventHandle:
-        """Attach ``handler`` as ignite does; it becomes a subscription to the event's variable."""
-        if isinstance(event_name, EventsList):
-            return super().add_event_handler(event_name, handler, *args, **kwargs)
+        """Attach ``handler`` as ignite does; its entry becomes a subscription to the event's
+        variable (see ``_HandlerList``)."""
         handle = super().add_event_handler(event_name, handler, *args, **kwargs)
-        entry = self._event_handlers[event_name][-1]
-        ref = self._event_refs[event_name]  # a filtered event (X(every=2)) equals its event
-        flt = getattr(event_name, "filter", None)
-        writes = declare_metric(
-            self.state.metrics, event_name, handler, args
-        )  # an ignite metric's value
-        if flt is None:
-            subscription = ref.subscribe(_dispatcher(self, entry, entry[0]), writes=writes)
-        else:  # the filter goes on the subscription, around the handler ignite wrapped
-            dispatch = _dispatcher(self, entry, entry[0].__wrapped__)
-            every = _every(flt)
-            if every is not None and ref.name in _POSITIONS:
-                subscription = ref.subscribe(dispatch, every=every, writes=writes)
-            else:
-                subscription = ref.subscribe(
-                    dispatch, when=self._predicate(event_name, flt), writes=writes
-                )
-        # ignite rebuilds the list of entries on a removal; an entry's kwargs dict stays the same.
-        self._subscriptions[id(entry[2])] = (entry, subscription)
         stateful = _stateful(handler)
         if stateful is not None:
             if self._persisted is None:
                 self._persisted = _Handlers(self.statefire_engine)
             self._persisted.add(stateful)
         return handle
+
+    def _subscribe_entry(self, event: Any, entry: tuple[Any, Any, Any]) -> Handle:
+        """One entry of ignite's handler list as a subscription of ``event``'s variable.
+
+        ignite's filter wrapper (``X(every=2)``, ``once``, an ``event_filter``) is taken
+        apart: the handler inside is the subscriber and the filter is the subscription's
+        (statefire's ``every`` for ignite's own ``every`` on an iteration or epoch counter,
+        else a ``when=`` predicate that calls it), so the graph shows both.
+        """
+        ref = self._event_refs[event]
+        func, args = entry[0], entry[1]
+        flt = _wrapped_filter(func)
+        handler = func.__wrapped__ if flt is not None else func
+        plain_args = args[1:] if args and isinstance(args[0], weakref.ref) else args
+        writes = declare_metric(self.state.metrics, event, handler, plain_args)
+        dispatch = _dispatcher(self, entry, handler)
+        if flt is None:
+            return ref.subscribe(dispatch, writes=writes)
+        every = _every(flt)
+        if every is not None and ref.name in _POSITIONS:
+            return ref.subscribe(dispatch, every=every, writes=writes)
+        return ref.subscribe(dispatch, when=self._predicate(event, flt), writes=writes)
+
+    def _entries_changed(self, entries: _HandlerList) -> None:
+        """ignite's list of ``entries.event`` changed: its subscriptions follow. Entries
+        removed lose theirs (the others keep theirs, so a handler removing itself does not
+        stop the ones after it in this firing), entries appended get new ones after the
+        others; any other change (an entry inserted first by a profiler, one replaced in
+        place) subscribes the whole list again, in its order."""
+        if self._loop is None or entries.event not in self._event_refs:
+            return
+        subscribed = self._entry_subscriptions.setdefault(entries.event, [])
+        old = [entry for entry, _ in subscribed]
+        new = list(entries)
+        kept = _kept(old, new)
+        if kept is not None:
+            for i, (_, handle) in enumerate(subscribed):
+                if i not in kept:
+                    handle.remove()
+            subscribed[:] = [subscribed[i] for i in sorted(kept)]
+            return
+        if len(new) > len(old) and all(_same(a, b) for a, b in zip(old, new, strict=False)):
+            for entry in new[len(old) :]:
+                subscribed.append((entry, self._subscribe_entry(entries.event, entry)))
+            return
+        for _, handle in subscribed:
+            handle.remove()
+        subscribed[:] = [(entry, self._subscribe_entry(entries.event, entry)) for entry in new]
 
     def _predicate(self, event: Any, flt: Callable[..., Any]) -> Callable[[Any], bool]:
         """ignite's filter as a statefire ``when=``: it sees the event's state attribute."""
@@ -321,17 +486,8 @@ class IgniteEngine(_IgniteEngine):
                 flt(engine, engine.state.get_event_attrib_value(event))
             )
 
-        passes.__name__ = _filter_label(event)
+        passes.__name__ = filter_text(flt)
         return passes
-
-    def remove_event_handler(self, handler: Callable[..., Any], event_name: Any) -> None:
-        """Detach ``handler`` as ignite does, and remove its subscription."""
-        before = list(self._event_handlers.get(event_name, ()))
-        super().remove_event_handler(handler, event_name)
-        kept = {id(entry[2]) for entry in self._event_handlers[event_name]}
-        for entry in before:
-            if id(entry[2]) not in kept:
-                self._subscriptions.pop(id(entry[2]))[1].remove()
 
     # Runs ------------------------------------------------------------------------------
     def run(

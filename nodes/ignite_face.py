@@ -347,8 +347,12 @@ class FaceState(State):
 
 
 def _filter_label(event: Any) -> str:
-    """An ignite event filter as text: ``every=10``, ``once=[3]``, or the function's name."""
-    fn = getattr(event, "filter", None)
+    """An ignite event's filter as text: ``every=10``, ``once=[3]``, or the function's name."""
+    return filter_text(getattr(event, "filter", None))
+
+
+def filter_text(fn: Callable[..., Any] | None) -> str:
+    """An ignite event filter function as text (``""`` for None); see ``_filter_label``."""
     if fn is None:
         return ""
     try:

@@ -718,3 +718,83 @@ def test_reattaching_with_another_usage_changes_the_tag_kind() -> None:
     average.detach(engine)
     average.attach(engine, "avg", usage=BatchWise())
     assert "engine_avg" in engine.state.metrics.per_iteration
+
+
+class TestLiveHandlerLists:
+    """ignite's handler lists of an IgniteEngine are its subscriptions, however changed."""
+
+    @staticmethod
+    def _scenario(cls: Any) -> list[tuple[str, int]]:
+        import weakref
+
+        engine = cls(echo)
+        log: list[tuple[str, int]] = []
+
+        def a(e: Any) -> None:
+            log.append(("a", e.state.iteration))
+            if e.state.iteration == 2:  # removes itself while its event fires
+                e.remove_event_handler(a, Events.ITERATION_COMPLETED)
+
+        def b(e: Any) -> None:
+            log.append(("b", e.state.iteration))
+
+        def c(e: Any) -> None:
+            log.append(("c", e.state.iteration))
+
+        def insert_first(e: Any) -> None:  # by hand, as ignite's profilers do
+            if e.state.iteration == 1:
+                entry = (c, (weakref.ref(e),), {})
+                e._event_handlers[Events.ITERATION_COMPLETED].insert(0, entry)
+
+        engine.add_event_handler(Events.ITERATION_COMPLETED, a)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, b)
+        engine.add_event_handler(Events.ITERATION_STARTED, insert_first)
+        engine.run([1, 2, 3])
+        return log
+
+    def test_removed_and_inserted_entries_fire_as_in_ignite(self) -> None:
+        expected = self._scenario(PlainEngine)
+        assert self._scenario(IgniteEngine) == expected
+        assert ("b", 2) in expected and expected[0] == ("c", 1)
+
+    def test_an_entry_appended_by_hand_is_a_subscription(self) -> None:
+        import weakref
+
+        engine = IgniteEngine(echo)
+        calls: list[int] = []
+
+        def by_hand(e: Any) -> None:
+            calls.append(e.state.iteration)
+
+        engine._event_handlers[Events.ITERATION_COMPLETED].append(
+            (by_hand, (weakref.ref(engine),), {})
+        )
+        engine.run([1, 2])
+        assert calls == [1, 2]
+        subscribers = engine.statefire_engine.state.subscribers_of("engine.n_iteration_completed")
+        assert any(
+            s.startswith("TestLiveHandlerLists.test_an_entry_appended_by_hand") for s in subscribers
+        )
+
+    @pytest.mark.parametrize("profiler", ["BasicTimeProfiler", "HandlersTimeProfiler"])
+    def test_ignites_profilers_report_as_on_ignite(self, profiler: str) -> None:
+        import ignite.handlers
+
+        def report(cls: Any) -> Any:
+            engine = cls(echo)
+            engine.add_event_handler(Events.ITERATION_COMPLETED, lambda e: None)
+            timer = getattr(ignite.handlers, profiler)()
+            timer.attach(engine)
+            engine.run(list(range(10)), max_epochs=2)
+            return timer.get_results()
+
+        theirs, ours = report(PlainEngine), report(IgniteEngine)
+        if profiler == "BasicTimeProfiler":
+            assert ours.keys() == theirs.keys()
+            assert ours["processing_stats"].keys() == theirs["processing_stats"].keys()
+            assert ours["processing_stats"]["total"] > 0
+            events = ours["event_handlers_stats"]
+            assert events.keys() == theirs["event_handlers_stats"].keys()
+        else:  # rows: one per handler, then Total, Processing, Dataflow
+            assert [row[:2] for row in ours] == [row[:2] for row in theirs]
+            assert ours[-2][0] == "Processing" and ours[-2][2] != "not triggered"

@@ -101,7 +101,8 @@ class TestDifferences:
         """docs/from-ignite.md shows every known difference with its reason."""
         page = " ".join((ROOT / "docs" / "from-ignite.md").read_text().split())
         differences = load_differences(run_peer.KNOWN)
-        assert differences
+        if not differences:  # the page says so, not an old list
+            assert "No test is listed" in page
         for d in differences:
             assert " ".join(d.reason.split()) in page
             for test in d.tests:
