@@ -118,6 +118,14 @@ class _HandlerList(list):  # type: ignore[type-arg]
         self.extend(entries)
         return self
 
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        super().sort(*args, **kwargs)
+        self._changed()
+
+    def reverse(self) -> None:
+        super().reverse()
+        self._changed()
+
 
 class _HandlerTable(dict):  # type: ignore[type-arg]
     """``IgniteEngine._event_handlers``: event -> ``_HandlerList`` (made on first use, as
@@ -140,6 +148,14 @@ class _HandlerTable(dict):  # type: ignore[type-arg]
         live = _HandlerList(engine, key, entries)
         super().__setitem__(key, live)
         live._changed()
+
+    def __delitem__(self, event: Any) -> None:
+        self[event] = []  # its subscriptions go with its entries
+        super().__delitem__(event)
+
+    def clear(self) -> None:
+        for event in list(self):
+            del self[event]
 
 
 def _kept(old: list[Any], new: list[Any]) -> set[int] | None:

@@ -776,6 +776,19 @@ class TestLiveHandlerLists:
             s.startswith("TestLiveHandlerLists.test_an_entry_appended_by_hand") for s in subscribers
         )
 
+    @pytest.mark.parametrize("cls", [PlainEngine, IgniteEngine])
+    def test_entries_reordered_or_deleted_by_hand_follow(self, cls: Any) -> None:
+        """reverse() puts the subscriptions in the new order; del drops an event's handlers."""
+        engine = cls(echo)
+        log: list[str] = []
+        engine.add_event_handler(Events.ITERATION_COMPLETED, lambda e: log.append("first"))
+        engine.add_event_handler(Events.ITERATION_COMPLETED, lambda e: log.append("second"))
+        engine.add_event_handler(Events.EPOCH_COMPLETED, lambda e: log.append("epoch"))
+        engine._event_handlers[Events.ITERATION_COMPLETED].reverse()
+        del engine._event_handlers[Events.EPOCH_COMPLETED]
+        engine.run([1])
+        assert log == ["second", "first"]
+
     @pytest.mark.parametrize("profiler", ["BasicTimeProfiler", "HandlersTimeProfiler"])
     def test_ignites_profilers_report_as_on_ignite(self, profiler: str) -> None:
         import ignite.handlers
