@@ -376,6 +376,9 @@ class IgniteEngine(_IgniteEngine):
             )
             self._event_refs[event] = ref
             self._firers[id(event)] = _count_in(ref)
+            entries = dict.get(self._event_handlers, event)
+            if entries:  # put in the list by hand before the event was registered
+                self._entries_changed(entries)
 
     def _fire_event(self, event_name: Any, *event_args: Any, **event_kwargs: Any) -> None:
         """Fire ``event_name``: set its variable, which calls its handlers (its subscribers)."""
