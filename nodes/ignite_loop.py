@@ -129,13 +129,11 @@ class IgniteLoop(Engine):
 
     # The loop -------------------------------------------------------------------------
     def run_face(self, face: IgniteEngine) -> State:
-        """Run (or resume) the face's run, as its ``run`` has set it up; return its state.
-
-        The statefire guard first: a run inside its own run, inside ``state.hold()``,
-        or on a graph that does not validate raises before any event. An interrupted
-        run keeps its generator (``face._internal_run_generator``) for the next call.
+        """Run (or resume) the face's run, as its ``run`` has set it up (after the statefire
+        guard: ``IgniteEngine.run`` checks a run inside its own run, inside ``state.hold()``,
+        or on a graph that does not validate); return its state. An interrupted run keeps
+        its generator (``face._internal_run_generator``) for the next call.
         """
-        self._check_can_run()
         self._running = True
         self.dataloader = face.state.dataloader
         try:
@@ -160,7 +158,6 @@ class IgniteLoop(Engine):
                     raise
         finally:
             self._running = False
-            self._replaying = None
 
     def _stop(self, face: IgniteEngine) -> Generator[State, None, None]:
         """After an event: act on terminate(), terminate_epoch() or interrupt()."""

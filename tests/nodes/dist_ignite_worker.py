@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ if str(ROOT) not in sys.path:  # run as a script: the repository's packages
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dist_worker import BATCH_SIZE, N_TRAIN, N_VAL, SEED, IndexedDigits, free_port  # noqa: E402
+from dist_worker import BATCH_SIZE, N_TRAIN, N_VAL, SEED, IndexedDigits, launch  # noqa: E402
 
 from nodes import IgniteEngine  # noqa: E402
 from pipeline import State  # noqa: E402
@@ -92,10 +91,4 @@ if __name__ == "__main__":
     parser.add_argument("out", type=Path)
     parser.add_argument("--nproc", type=int, default=2)
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)
-    with idist.Parallel(
-        backend="gloo", nproc_per_node=args.nproc, master_addr="127.0.0.1", master_port=free_port()
-    ) as parallel:
-        parallel.run(worker, args.out)
+    launch(worker, args.out, args.nproc)

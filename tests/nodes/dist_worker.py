@@ -204,17 +204,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def launch(worker: Any, out: Path, nproc: int) -> None:
+    """Run ``worker(local_rank, out)`` in ``nproc`` gloo processes on loopback, one thread each."""
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    with idist.Parallel(
+        backend="gloo", nproc_per_node=nproc, master_addr="127.0.0.1", master_port=free_port()
+    ) as parallel:
+        parallel.run(worker, out)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=["train", "fail"])
     parser.add_argument("out", type=Path)
     parser.add_argument("--nproc", type=int, default=2)
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)
-    worker = {"train": train, "fail": fail}[args.mode]
-    with idist.Parallel(
-        backend="gloo", nproc_per_node=args.nproc, master_addr="127.0.0.1", master_port=free_port()
-    ) as parallel:
-        parallel.run(worker, args.out)
+    launch({"train": train, "fail": fail}[args.mode], args.out, args.nproc)
