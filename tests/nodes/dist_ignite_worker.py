@@ -10,6 +10,7 @@ statefire state. It writes, per rank and engine, the accuracies, the iteration c
 the final weights under ``OUT``:
 
     python tests/nodes/dist_ignite_worker.py OUT --nproc 2
+    (the processes are launched by dist_worker.launch, as that worker's)
 """
 
 from __future__ import annotations
